@@ -1,0 +1,34 @@
+#include "devices/legacy_ports.h"
+
+#include <string.h>
+
+static const struct {
+	uint16_t base;
+	uint16_t len;
+	const char *name;
+} quiet_ports[] = {
+    /* Linux's io_delay writes the POST-code port after slow I/O. */
+    {0x80, 1, "post code (0x80)"},
+    /* The ISA DMA page register Linux reads while probing legacy devices. */
+    {0x87, 1, "dma page (absent)"},
+    /* PCI configuration mechanism #1 (PCI 3.0 §3.2.2.3.2): with no host
+     * bridge, all-ones tells Linux there is no PCI bus. */
+    {0xcf8, 8, "pci config (absent)"},
+};
+
+static void quiet_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write)
+{
+	(void)opaque;
+	(void)offset;
+	if (!is_write)
+		memset(data, 0xff, len);
+}
+
+int legacy_ports_register(struct bus *pio, struct errbuf *e)
+{
+	for (size_t i = 0; i < sizeof(quiet_ports) / sizeof(quiet_ports[0]); i++)
+		if (bus_register(pio, quiet_ports[i].base, quiet_ports[i].len, quiet_ports[i].name,
+				 quiet_io, NULL, e))
+			return -1;
+	return 0;
+}

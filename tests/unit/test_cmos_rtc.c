@@ -1,0 +1,238 @@
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "devices/cmos_rtc.h"
+
+/* 2026-11-22 03:04:05 UTC, a Sunday. */
+#define T_2026 ((time_t)1795316645)
+/* 1999-12-31 23:59:58 UTC, a Friday. */
+#define T_1999 ((time_t)946684798)
+/* 2100-01-01 00:00:00 UTC, a Friday. */
+#define T_2100 ((time_t)4102444800)
+
+#define INDEX 0
+#define DATA  1
+
+static struct cmos_rtc r;
+static time_t fixed_now;
+
+static time_t clock_fn(void *ctx)
+{
+	return *(const time_t *)ctx;
+}
+
+static void setup(void)
+{
+	cmos_rtc_init(&r);
+	fixed_now = T_2026;
+	r.now = clock_fn;
+	r.ctx = &fixed_now;
+}
+
+static void teardown(void)
+{
+	cmos_rtc_destroy(&r);
+}
+
+static uint8_t rd(uint8_t reg)
+{
+	uint8_t v = reg;
+	cmos_rtc_io(&r, INDEX, &v, 1, true);
+	v = 0x5a;
+	cmos_rtc_io(&r, DATA, &v, 1, false);
+	return v;
+}
+
+static void wr(uint8_t reg, uint8_t val)
+{
+	cmos_rtc_io(&r, INDEX, &reg, 1, true);
+	cmos_rtc_io(&r, DATA, &val, 1, true);
+}
+
+START_TEST(test_time_bcd)
+{
+	ck_assert_uint_eq(rd(0x0b) & 0x04, 0);	  /* BCD is the default */
+	ck_assert_uint_eq(rd(0x0b) & 0x02, 0x02); /* 24-hour */
+	ck_assert_uint_eq(rd(0x00), 0x05);
+	ck_assert_uint_eq(rd(0x02), 0x04);
+	ck_assert_uint_eq(rd(0x04), 0x03);
+	ck_assert_uint_eq(rd(0x06), 0x01); /* Sunday is day 1 */
+	ck_assert_uint_eq(rd(0x07), 0x22);
+	ck_assert_uint_eq(rd(0x08), 0x11);
+	ck_assert_uint_eq(rd(0x09), 0x26);
+	ck_assert_uint_eq(rd(0x32), 0x20);
+}
+END_TEST
+
+START_TEST(test_time_binary)
+{
+	wr(0x0b, 0x06); /* 24-hour, binary */
+	ck_assert_uint_eq(rd(0x0b), 0x06);
+	ck_assert_uint_eq(rd(0x00), 5);
+	ck_assert_uint_eq(rd(0x02), 4);
+	ck_assert_uint_eq(rd(0x04), 3);
+	ck_assert_uint_eq(rd(0x06), 1);
+	ck_assert_uint_eq(rd(0x07), 22);
+	ck_assert_uint_eq(rd(0x08), 11);
+	ck_assert_uint_eq(rd(0x09), 26);
+	ck_assert_uint_eq(rd(0x32), 20);
+	wr(0x0b, 0x02);
+	ck_assert_uint_eq(rd(0x07), 0x22);
+}
+END_TEST
+
+START_TEST(test_other_dates)
+{
+	fixed_now = T_1999;
+	ck_assert_uint_eq(rd(0x00), 0x58);
+	ck_assert_uint_eq(rd(0x02), 0x59);
+	ck_assert_uint_eq(rd(0x04), 0x23);
+	ck_assert_uint_eq(rd(0x06), 0x06);
+	ck_assert_uint_eq(rd(0x07), 0x31);
+	ck_assert_uint_eq(rd(0x08), 0x12);
+	ck_assert_uint_eq(rd(0x09), 0x99);
+	ck_assert_uint_eq(rd(0x32), 0x19);
+	/* The clock is read afresh on every access. */
+	fixed_now = T_2100;
+	ck_assert_uint_eq(rd(0x00), 0x00);
+	ck_assert_uint_eq(rd(0x04), 0x00);
+	ck_assert_uint_eq(rd(0x06), 0x06);
+	ck_assert_uint_eq(rd(0x07), 0x01);
+	ck_assert_uint_eq(rd(0x08), 0x01);
+	ck_assert_uint_eq(rd(0x09), 0x00);
+	ck_assert_uint_eq(rd(0x32), 0x21);
+}
+END_TEST
+
+START_TEST(test_status_registers)
+{
+	uint8_t a = rd(0x0a);
+	ck_assert_uint_eq(a & 0x80, 0);	   /* UIP clear: Linux would spin on it */
+	ck_assert_uint_eq(a & 0x70, 0x20); /* 32.768 kHz time base */
+	ck_assert_uint_eq(rd(0x0c), 0);
+	ck_assert_uint_eq(rd(0x0d), 0x80); /* valid RAM and time */
+
+	/* UIP cannot be set by the guest; the rest of A is writable. */
+	wr(0x0a, 0xa6);
+	ck_assert_uint_eq(rd(0x0a), 0x26);
+	wr(0x0a, 0x2f);
+	ck_assert_uint_eq(rd(0x0a), 0x2f);
+	/* C and D are read-only. */
+	wr(0x0c, 0xff);
+	ck_assert_uint_eq(rd(0x0c), 0);
+	wr(0x0d, 0x00);
+	ck_assert_uint_eq(rd(0x0d), 0x80);
+}
+END_TEST
+
+START_TEST(test_clock_writes_ignored)
+{
+	static const uint8_t regs[] = {0x00, 0x02, 0x04, 0x06, 0x07, 0x08, 0x09, 0x32};
+	uint8_t before[sizeof(regs)];
+	for (size_t i = 0; i < sizeof(regs); i++)
+		before[i] = rd(regs[i]);
+	for (size_t i = 0; i < sizeof(regs); i++)
+		wr(regs[i], 0x42);
+	for (size_t i = 0; i < sizeof(regs); i++)
+		ck_assert_uint_eq(rd(regs[i]), before[i]);
+}
+END_TEST
+
+START_TEST(test_alarm_and_ram)
+{
+	/* Alarm registers are plain storage. */
+	wr(0x01, 0x30);
+	wr(0x03, 0x31);
+	wr(0x05, 0x32);
+	ck_assert_uint_eq(rd(0x01), 0x30);
+	ck_assert_uint_eq(rd(0x03), 0x31);
+	ck_assert_uint_eq(rd(0x05), 0x32);
+	/* General-purpose CMOS bytes. */
+	ck_assert_uint_eq(rd(0x40), 0x00);
+	wr(0x40, 0xa5);
+	ck_assert_uint_eq(rd(0x40), 0xa5);
+	wr(0x0e, 0x11);
+	wr(0x31, 0x22);
+	wr(0x33, 0x33);
+	wr(0x7f, 0x44);
+	ck_assert_uint_eq(rd(0x0e), 0x11);
+	ck_assert_uint_eq(rd(0x31), 0x22);
+	ck_assert_uint_eq(rd(0x33), 0x33);
+	ck_assert_uint_eq(rd(0x7f), 0x44);
+	ck_assert_uint_eq(rd(0x40), 0xa5);
+}
+END_TEST
+
+START_TEST(test_index_port)
+{
+	/* Bit 7 of the index is the NMI mask, not part of the register number. */
+	wr(0x40, 0x77);
+	ck_assert_uint_eq(rd(0x80 | 0x40), 0x77);
+	ck_assert_uint_eq(rd(0x80 | 0x00), 0x05);
+	wr(0x80 | 0x41, 0x66);
+	ck_assert_uint_eq(rd(0x41), 0x66);
+	/* The index port is write-only and reads as all-ones. */
+	uint8_t v = 0;
+	cmos_rtc_io(&r, INDEX, &v, 1, false);
+	ck_assert_uint_eq(v, 0xff);
+	/* The index persists across data accesses. */
+	v = 0x40;
+	cmos_rtc_io(&r, INDEX, &v, 1, true);
+	for (int i = 0; i < 3; i++) {
+		v = 0;
+		cmos_rtc_io(&r, DATA, &v, 1, false);
+		ck_assert_uint_eq(v, 0x77);
+	}
+}
+END_TEST
+
+START_TEST(test_wide_access)
+{
+	/* A 16-bit write at 0x70 is an index write then a data write. */
+	uint8_t w[2] = {0x50, 0x99};
+	cmos_rtc_io(&r, INDEX, w, 2, true);
+	ck_assert_uint_eq(rd(0x50), 0x99);
+	uint8_t idx = 0x50;
+	cmos_rtc_io(&r, INDEX, &idx, 1, true);
+	uint8_t v[2] = {0, 0};
+	cmos_rtc_io(&r, INDEX, v, 2, false);
+	ck_assert_uint_eq(v[0], 0xff);
+	ck_assert_uint_eq(v[1], 0x99);
+}
+END_TEST
+
+START_TEST(test_host_clock_default)
+{
+	/* Without a clock function the host's time is used: the year is
+	 * plausible and BCD-valid. */
+	r.now = NULL;
+	uint8_t y = rd(0x09), c = rd(0x32);
+	ck_assert_uint_le(y & 0x0f, 9);
+	ck_assert_uint_le(y >> 4, 9);
+	ck_assert_uint_ge(c, 0x20);
+	ck_assert_uint_le(c & 0x0f, 9);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("cmos_rtc");
+	TCase *tc = tcase_create("core");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_time_bcd);
+	tcase_add_test(tc, test_time_binary);
+	tcase_add_test(tc, test_other_dates);
+	tcase_add_test(tc, test_status_registers);
+	tcase_add_test(tc, test_clock_writes_ignored);
+	tcase_add_test(tc, test_alarm_and_ram);
+	tcase_add_test(tc, test_index_port);
+	tcase_add_test(tc, test_wide_access);
+	tcase_add_test(tc, test_host_clock_default);
+	suite_add_tcase(s, tc);
+	SRunner *sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -1,0 +1,157 @@
+#include "vmm/cli.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int cli_parse_size(const char *s, uint64_t *out, struct errbuf *e)
+{
+	if (!s || !*s)
+		return errorf(e, "--mem: empty size");
+	if (!isdigit((unsigned char)s[0]))
+		return errorf(e, "--mem %s: not a size (use e.g. 256M or 2G)", s);
+	errno = 0;
+	char *end;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno == ERANGE)
+		return errorf(e, "--mem %s: too large", s);
+	unsigned shift;
+	switch (toupper((unsigned char)*end)) {
+	case '\0':
+	case 'M':
+		shift = 20;
+		break;
+	case 'K':
+		shift = 10;
+		break;
+	case 'G':
+		shift = 30;
+		break;
+	case 'T':
+		shift = 40;
+		break;
+	default:
+		return errorf(e, "--mem %s: unknown unit '%c' (use K, M, G or T)", s, *end);
+	}
+	if (*end && end[1] != '\0' && strcasecmp(end + 1, "iB") != 0 &&
+	    strcasecmp(end + 1, "B") != 0)
+		return errorf(e, "--mem %s: trailing characters after the unit", s);
+	if (v > (CLI_MAX_MEM >> shift))
+		return errorf(e, "--mem %s: more than the 1T minivmm supports", s);
+	v <<= shift;
+	if (v < CLI_MIN_MEM)
+		return errorf(e, "--mem %s: less than the 2M minimum", s);
+	if (v & 0xfff)
+		return errorf(e, "--mem %s: not a multiple of 4K", s);
+	*out = v;
+	return 0;
+}
+
+static int parse_cpus(const char *s, int *out, struct errbuf *e)
+{
+	char *end;
+	errno = 0;
+	long v = strtol(s, &end, 10);
+	if (!isdigit((unsigned char)*s) || *end || errno)
+		return errorf(e, "--cpus %s: not a number", s);
+	if (v < 1 || v > CLI_MAX_CPUS)
+		return errorf(e, "--cpus %s: must be between 1 and %d", s, CLI_MAX_CPUS);
+	*out = (int)v;
+	return 0;
+}
+
+void cli_usage(FILE *out)
+{
+	fprintf(
+	    out,
+	    "usage: minivmm --kernel FILE [options]\n"
+	    "Boots a Linux kernel (bzImage, or ELF vmlinux with a PVH note) under KVM,\n"
+	    "with its serial console (COM1) on this terminal. Ctrl-A x quits.\n"
+	    "\n"
+	    "  --kernel FILE    kernel to boot\n"
+	    "  --initrd FILE    initial ramdisk\n"
+	    "  --cmdline STR    kernel command line (default: console=ttyS0 reboot=k panic=-1)\n"
+	    "  --mem SIZE       guest RAM, e.g. 256M, 2G; a bare number is MiB (default 256M)\n"
+	    "  --cpus N         vCPUs, 1-%d (default 1)\n"
+	    "  --tap NAME       virtio-net NIC on a TAP device (not yet supported)\n"
+	    "  --stats          print exit statistics when the VM stops\n"
+	    "  --help           this text\n"
+	    "  --version        minivmm's version\n",
+	    CLI_MAX_CPUS);
+}
+
+int cli_parse(int argc, char **argv, struct vm_config *cfg, struct errbuf *e)
+{
+	enum { OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_MEM, OPT_CPUS, OPT_TAP, OPT_STATS };
+	static const struct option opts[] = {
+	    {"kernel", required_argument, NULL, OPT_KERNEL},
+	    {"initrd", required_argument, NULL, OPT_INITRD},
+	    {"cmdline", required_argument, NULL, OPT_CMDLINE},
+	    {"mem", required_argument, NULL, OPT_MEM},
+	    {"cpus", required_argument, NULL, OPT_CPUS},
+	    {"tap", required_argument, NULL, OPT_TAP},
+	    {"stats", no_argument, NULL, OPT_STATS},
+	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},
+	    {0, 0, 0, 0},
+	};
+
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->mem_size = CLI_DEFAULT_MEM;
+	cfg->cpus = 1;
+	cfg->kvm_path = getenv(CLI_KVM_DEV_ENV);
+	if (!cfg->kvm_path || !*cfg->kvm_path)
+		cfg->kvm_path = "/dev/kvm";
+
+	/* 0, not 1: glibc only forgets a half-parsed option group ("-hV")
+	 * from an earlier call when optind is 0. */
+	optind = 0;
+	opterr = 0;
+	int c;
+	while ((c = getopt_long(argc, argv, ":hV", opts, NULL)) != -1) {
+		switch (c) {
+		case OPT_KERNEL:
+			cfg->kernel_path = optarg;
+			break;
+		case OPT_INITRD:
+			cfg->initrd_path = optarg;
+			break;
+		case OPT_CMDLINE:
+			cfg->cmdline = optarg;
+			break;
+		case OPT_MEM:
+			if (cli_parse_size(optarg, &cfg->mem_size, e))
+				return -1;
+			break;
+		case OPT_CPUS:
+			if (parse_cpus(optarg, &cfg->cpus, e))
+				return -1;
+			break;
+		case OPT_TAP:
+			return errorf(
+			    e, "--tap %s: not yet supported (virtio-net is not built yet)", optarg);
+		case OPT_STATS:
+			cfg->stats = true;
+			break;
+		case 'h':
+			return CLI_HELP;
+		case 'V':
+			return CLI_VERSION;
+		case ':':
+			return errorf(e, "%s: needs a value", argv[optind - 1]);
+		default:
+			/* Inside a group like -xh, argv[optind - 1] is not the culprit. */
+			if (optopt > 0 && optopt < 256)
+				return errorf(e, "-%c: unknown option (see --help)", optopt);
+			return errorf(e, "%s: unknown option (see --help)", argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		return errorf(e, "%s: unexpected argument (see --help)", argv[optind]);
+	if (!cfg->kernel_path)
+		return errorf(e, "--kernel: missing (see --help)");
+	return CLI_RUN;
+}

@@ -1,0 +1,31 @@
+/* Command-line parsing, kept apart from main() so it can be unit-tested. */
+#ifndef MINIVMM_CLI_H
+#define MINIVMM_CLI_H
+
+#include <stdint.h>
+
+#include "vmm/error.h"
+#include "vmm/vm.h"
+
+#define MINIVMM_VERSION "0.1.0"
+#define CLI_DEFAULT_MEM (256ULL << 20)
+#define CLI_MIN_MEM	(2ULL << 20)
+#define CLI_MAX_MEM	(1ULL << 40)
+#define CLI_MAX_CPUS	32		     /* what the MP table holds */
+#define CLI_KVM_DEV_ENV "MINIVMM_KVM_DEVICE" /* tests only: another path for /dev/kvm */
+
+enum cli_action {
+	CLI_RUN,
+	CLI_HELP,
+	CLI_VERSION,
+};
+
+/* "256M", "2G", "1024" (MiB, like QEMU's -m), "4096K". */
+int cli_parse_size(const char *s, uint64_t *out, struct errbuf *e);
+
+/* Fills cfg; returns the action, or -1 with a one-line message in e. */
+int cli_parse(int argc, char **argv, struct vm_config *cfg, struct errbuf *e);
+
+void cli_usage(FILE *out);
+
+#endif

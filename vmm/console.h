@@ -1,0 +1,36 @@
+/*
+ * The host terminal as the guest's serial console: raw input when stdin is a
+ * terminal (so Ctrl-C reaches the guest), and QEMU's escape convention:
+ * Ctrl-A x quits, Ctrl-A Ctrl-A sends one Ctrl-A.
+ */
+#ifndef MINIVMM_CONSOLE_H
+#define MINIVMM_CONSOLE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <termios.h>
+
+#define CONSOLE_ESCAPE 0x01 /* Ctrl-A */
+
+struct console {
+	int in_fd;
+	bool is_tty;
+	bool raw;
+	bool escape_pending;
+	bool input_closed;
+	struct termios saved;
+};
+
+void console_init(struct console *c, int in_fd);
+/* Puts a terminal in raw input mode; output processing is left on so the
+ * VMM's own messages still start at column 0. */
+int console_enter_raw(struct console *c);
+void console_restore(struct console *c);
+
+/* Copies the guest's input from in[0..n) to out (room for n bytes), handling
+ * the escape sequence; sets *quit when the user typed Ctrl-A x. Returns the
+ * number of bytes for the guest. */
+size_t console_filter(struct console *c, const uint8_t *in, size_t n, uint8_t *out, bool *quit);
+
+#endif

@@ -1,0 +1,111 @@
+#include "vmm/insn_fixup.h"
+
+#include <linux/kvm.h>
+#include <sys/ioctl.h>
+
+#include "vmm/vcpu.h"
+
+struct insn_fixup insn_fixup_decode(const uint8_t *b, size_t n)
+{
+	struct insn_fixup none = {FIXUP_NONE, 0};
+	if (n >= 1 && b[0] == 0xCC)
+		return (struct insn_fixup){FIXUP_INT3, 1};
+	if (n >= 2 && b[0] == 0xCD && b[1] == 0x03)
+		return (struct insn_fixup){FIXUP_INT3, 2};
+	if (n >= 1 && b[0] == 0x9B)
+		return (struct insn_fixup){FIXUP_FWAIT, 1};
+	if (n >= 2 && b[0] == 0xDB && b[1] == 0xE2)
+		return (struct insn_fixup){FIXUP_FNCLEX, 2};
+	if (n >= 3 && b[0] == 0x0F && b[1] == 0x01 && b[2] == 0xCA)
+		return (struct insn_fixup){FIXUP_CLAC, 3};
+	if (n >= 3 && b[0] == 0x0F && b[1] == 0x01 && b[2] == 0xCB)
+		return (struct insn_fixup){FIXUP_STAC, 3};
+	return none;
+}
+
+const char *insn_fixup_name(enum insn_fixup_kind k)
+{
+	static const char *const names[FIXUP_KINDS] = {"none",	 "int3", "fwait",
+						       "fnclex", "clac", "stac"};
+	return k < FIXUP_KINDS ? names[k] : "?";
+}
+
+#define VEC_UD 6
+#define VEC_BP 3
+#define VEC_MF 16
+
+#define RFLAGS_AC (1ULL << 18)
+#define CR0_NE	  (1ULL << 5)
+#define CR4_SMAP  (1ULL << 21)
+
+/* x87 status word: exception flags IE..PE (bits 0-5), stack fault (6),
+ * error summary (7), busy (15). Control word bits 0-5 mask them (SDM vol. 1
+ * §8.1.3, §8.1.5). */
+#define FSW_EXCEPTIONS	      0x3f
+#define FSW_CLEARED_BY_FNCLEX 0x80ff
+
+static int inject_exception(struct vcpu *v, uint8_t vector)
+{
+	struct kvm_vcpu_events ev;
+	if (ioctl(v->fd, KVM_GET_VCPU_EVENTS, &ev) < 0)
+		return -1;
+	ev.exception.injected = 1;
+	ev.exception.nr = vector;
+	ev.exception.has_error_code = 0;
+	ev.exception.pending = 0;
+	ev.flags = 0;
+	return ioctl(v->fd, KVM_SET_VCPU_EVENTS, &ev);
+}
+
+int insn_fixup_apply(struct vcpu *v, struct insn_fixup f)
+{
+	struct kvm_regs regs;
+	struct kvm_sregs sregs;
+	struct kvm_fpu fpu;
+	if (f.kind == FIXUP_NONE || ioctl(v->fd, KVM_GET_REGS, &regs) < 0)
+		return -1;
+
+	switch (f.kind) {
+	case FIXUP_INT3:
+		/* #BP is a trap: the handler sees RIP after the instruction. */
+		regs.rip += f.len;
+		if (ioctl(v->fd, KVM_SET_REGS, &regs) < 0)
+			return -1;
+		return inject_exception(v, VEC_BP);
+
+	case FIXUP_FWAIT:
+		if (ioctl(v->fd, KVM_GET_FPU, &fpu) < 0 || ioctl(v->fd, KVM_GET_SREGS, &sregs) < 0)
+			return -1;
+		/* An unmasked pending x87 exception makes FWAIT fault with #MF,
+		 * RIP at the FWAIT (when CR0.NE selects native reporting). */
+		if ((fpu.fsw & ~fpu.fcw & FSW_EXCEPTIONS) && (sregs.cr0 & CR0_NE))
+			return inject_exception(v, VEC_MF);
+		break;
+
+	case FIXUP_FNCLEX:
+		if (ioctl(v->fd, KVM_GET_FPU, &fpu) < 0)
+			return -1;
+		fpu.fsw &= (uint16_t)~FSW_CLEARED_BY_FNCLEX;
+		if (ioctl(v->fd, KVM_SET_FPU, &fpu) < 0)
+			return -1;
+		break;
+
+	case FIXUP_CLAC:
+	case FIXUP_STAC:
+		if (ioctl(v->fd, KVM_GET_SREGS, &sregs) < 0)
+			return -1;
+		/* Both are #UD unless CR4.SMAP is set and CPL is 0 (SDM: CLAC). */
+		if (!(sregs.cr4 & CR4_SMAP) || (sregs.cs.selector & 3))
+			return inject_exception(v, VEC_UD);
+		if (f.kind == FIXUP_CLAC)
+			regs.rflags &= ~RFLAGS_AC;
+		else
+			regs.rflags |= RFLAGS_AC;
+		break;
+
+	default:
+		return -1;
+	}
+	regs.rip += f.len;
+	return ioctl(v->fd, KVM_SET_REGS, &regs);
+}

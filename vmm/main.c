@@ -1,0 +1,38 @@
+/*
+ * minivmm: boots a Linux kernel under KVM. Reading order for a newcomer:
+ * vm.c (building the machine), boot/loader.c (the kernel in memory), vcpu.c
+ * (the KVM_RUN loop), exit.c (each exit to its device).
+ */
+#include <stdio.h>
+
+#include "vmm/cli.h"
+#include "vmm/vm.h"
+
+int main(int argc, char **argv)
+{
+	struct vm_config cfg;
+	struct errbuf e = {{0}};
+	switch (cli_parse(argc, argv, &cfg, &e)) {
+	case CLI_HELP:
+		cli_usage(stdout);
+		return 0;
+	case CLI_VERSION:
+		printf("minivmm %s\n", MINIVMM_VERSION);
+		return 0;
+	case CLI_RUN:
+		break;
+	default:
+		fprintf(stderr, "minivmm: %s\n", e.msg);
+		return 1;
+	}
+
+	struct vm vm;
+	if (vm_create(&vm, &cfg, &e)) {
+		vm_destroy(&vm);
+		fprintf(stderr, "minivmm: %s\n", e.msg);
+		return 1;
+	}
+	int status = vm_run(&vm);
+	vm_destroy(&vm);
+	return status;
+}

@@ -1,0 +1,148 @@
+#include "vmm/vcpu.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "vmm/vm.h"
+
+int vcpu_create(struct vm *vm, struct vcpu *v, int id, struct errbuf *e)
+{
+	memset(v, 0, sizeof(*v));
+	v->vm = vm;
+	v->id = id;
+	v->fd = ioctl(vm->kvm.vm_fd, KVM_CREATE_VCPU, (unsigned long)id);
+	if (v->fd < 0)
+		return errorf_errno(e, "KVM_CREATE_VCPU %d", id);
+	v->run = mmap(NULL, (size_t)vm->kvm.run_size, PROT_READ | PROT_WRITE, MAP_SHARED, v->fd, 0);
+	if (v->run == MAP_FAILED) {
+		v->run = NULL;
+		return errorf_errno(e, "vCPU %d: mmap of kvm_run", id);
+	}
+	v->stats.pio_hits = calloc(vm->pio.count + 1, sizeof(uint64_t));
+	v->stats.mmio_hits = calloc(vm->mmio.count + 1, sizeof(uint64_t));
+	if (!v->stats.pio_hits || !v->stats.mmio_hits)
+		return errorf(e, "out of memory");
+	return 0;
+}
+
+void vcpu_destroy(struct vcpu *v)
+{
+	if (v->run)
+		munmap(v->run, (size_t)v->vm->kvm.run_size);
+	if (v->fd > 0)
+		close(v->fd);
+	free(v->stats.pio_hits);
+	free(v->stats.mmio_hits);
+	v->run = NULL;
+	v->fd = -1;
+}
+
+/* CPUID leaf 1 EBX[31:24], and the x2APIC topology leaves' EDX, carry the
+ * initial APIC id (SDM vol. 2A, CPUID). Linux matches them against the MP
+ * table, so each vCPU must report its own. */
+static void set_apic_id(struct kvm_cpuid2 *c, int id)
+{
+	for (uint32_t i = 0; i < c->nent; i++) {
+		struct kvm_cpuid_entry2 *ent = &c->entries[i];
+		if (ent->function == 1)
+			ent->ebx = (ent->ebx & 0x00ffffffU) | ((uint32_t)id << 24);
+		else if (ent->function == 0xb || ent->function == 0x1f)
+			ent->edx = (uint32_t)id;
+	}
+}
+
+/* On PVM, features whose instructions the host emulator cannot run (XSAVE's
+ * xrstor, SMAP's clac/stac, POPCNT) are hidden from the guest; the host may
+ * ignore this, so main also tells Linux on its command line. */
+static void hide_pvm_gaps(struct kvm_cpuid2 *c)
+{
+	for (uint32_t i = 0; i < c->nent; i++) {
+		struct kvm_cpuid_entry2 *ent = &c->entries[i];
+		if (ent->function == 1)
+			ent->ecx &=
+			    ~((1U << 26) | (1U << 27) | (1U << 23)); /* XSAVE, OSXSAVE, POPCNT */
+		else if (ent->function == 7 && ent->index == 0)
+			ent->ebx &= ~(1U << 20); /* SMAP */
+	}
+}
+
+int vcpu_set_cpuid(struct vcpu *v, struct errbuf *e)
+{
+	const struct kvm_cpuid2 *sup = v->vm->kvm.supported_cpuid;
+	size_t bytes = sizeof(*sup) + sup->nent * sizeof(sup->entries[0]);
+	struct kvm_cpuid2 *c = malloc(bytes);
+	if (!c)
+		return errorf(e, "out of memory");
+	memcpy(c, sup, bytes);
+	set_apic_id(c, v->id);
+	if (v->vm->kvm.is_pvm)
+		hide_pvm_gaps(c);
+	int r = ioctl(v->fd, KVM_SET_CPUID2, c);
+	free(c);
+	return r < 0 ? errorf_errno(e, "vCPU %d: KVM_SET_CPUID2", v->id) : 0;
+}
+
+void *vcpu_thread(void *arg)
+{
+	struct vcpu *v = arg;
+	struct vm *vm = v->vm;
+
+	/* Only the kick signal is let through, so it is what interrupts KVM_RUN
+	 * when the VM stops; everything else is for the main thread. */
+	sigset_t set;
+	sigfillset(&set);
+	sigdelset(&set, vm->kick_signal);
+	pthread_sigmask(SIG_SETMASK, &set, NULL);
+
+	while (!atomic_load_explicit(&vm->stopping, memory_order_acquire)) {
+		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
+			if (errno == EINTR || errno == EAGAIN)
+				continue;
+			vm_request_stop(vm, 1, "vCPU %d: KVM_RUN: %s", v->id, strerror(errno));
+			break;
+		}
+		if (vcpu_handle_exit(v))
+			break;
+	}
+	return NULL;
+}
+
+static void dump_segment(const char *name, const struct kvm_segment *s)
+{
+	fprintf(stderr,
+		"  %-3s sel=%04x base=%016llx limit=%08x type=%x p=%u dpl=%u db=%u l=%u g=%u\n",
+		name, s->selector, (unsigned long long)s->base, s->limit, s->type, s->present,
+		s->dpl, s->db, s->l, s->g);
+}
+
+void vcpu_dump_registers(struct vcpu *v, const char *why)
+{
+	struct kvm_regs r;
+	struct kvm_sregs s;
+	fprintf(stderr, "minivmm: vCPU %d: %s; registers:\n", v->id, why);
+	if (ioctl(v->fd, KVM_GET_REGS, &r) < 0 || ioctl(v->fd, KVM_GET_SREGS, &s) < 0) {
+		fprintf(stderr, "  (cannot read registers: %s)\n", strerror(errno));
+		return;
+	}
+	fprintf(stderr,
+		"  rip=%016llx rsp=%016llx rflags=%016llx\n"
+		"  rax=%016llx rbx=%016llx rcx=%016llx rdx=%016llx\n"
+		"  rsi=%016llx rdi=%016llx rbp=%016llx\n"
+		"  r8 =%016llx r9 =%016llx r10=%016llx r11=%016llx\n"
+		"  r12=%016llx r13=%016llx r14=%016llx r15=%016llx\n"
+		"  cr0=%016llx cr2=%016llx cr3=%016llx cr4=%016llx efer=%016llx\n"
+		"  gdt=%016llx/%04x idt=%016llx/%04x\n",
+		r.rip, r.rsp, r.rflags, r.rax, r.rbx, r.rcx, r.rdx, r.rsi, r.rdi, r.rbp, r.r8, r.r9,
+		r.r10, r.r11, r.r12, r.r13, r.r14, r.r15, s.cr0, s.cr2, s.cr3, s.cr4, s.efer,
+		s.gdt.base, s.gdt.limit, s.idt.base, s.idt.limit);
+	dump_segment("cs", &s.cs);
+	dump_segment("ss", &s.ss);
+	dump_segment("ds", &s.ds);
+	dump_segment("tr", &s.tr);
+}

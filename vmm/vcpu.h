@@ -1,0 +1,39 @@
+/* A vCPU: its KVM fd, its shared kvm_run page, its thread and counters. */
+#ifndef MINIVMM_VCPU_H
+#define MINIVMM_VCPU_H
+
+#include <linux/kvm.h>
+#include <pthread.h>
+
+#include "vmm/error.h"
+#include "vmm/stats.h"
+
+struct vm;
+
+struct vcpu {
+	struct vm *vm;
+	int id; /* also its local APIC id */
+	int fd;
+	struct kvm_run *run;
+	pthread_t thread;
+	int thread_started;
+	struct vcpu_stats stats;
+};
+
+int vcpu_create(struct vm *vm, struct vcpu *v, int id, struct errbuf *e);
+void vcpu_destroy(struct vcpu *v);
+
+/* The vCPU's CPUID: what KVM supports, with this vCPU's APIC id. */
+int vcpu_set_cpuid(struct vcpu *v, struct errbuf *e);
+
+/* The thread body: KVM_RUN until the VM stops. */
+void *vcpu_thread(void *arg);
+
+/* Handles one exit; returns 0 to run again, -1 when the VM must stop (the
+ * handler has already called vm_request_stop with the reason). */
+int vcpu_handle_exit(struct vcpu *v);
+
+/* Prints registers, segments and control registers to stderr. */
+void vcpu_dump_registers(struct vcpu *v, const char *why);
+
+#endif

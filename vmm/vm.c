@@ -1,0 +1,368 @@
+#include "vmm/vm.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "boot/loader.h"
+#include "devices/legacy_ports.h"
+#include "vmm/file.h"
+
+#define DEFAULT_CMDLINE "console=ttyS0 reboot=k panic=-1"
+/* What a Linux guest must be told on a PVM host, whose emulator lacks xrstor,
+ * clac/stac and popcnt and may ignore our CPUID (X86_FEATURE_SMAP is bit 308,
+ * X86_FEATURE_POPCNT bit 151 of Linux's cpufeatures). */
+#define PVM_CMDLINE_EXTRA "noxsave clearcpuid=308,151"
+
+void vm_request_stop(struct vm *vm, int status, const char *fmt, ...)
+{
+	pthread_mutex_lock(&vm->stop_lock);
+	if (!atomic_load(&vm->stopping)) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(vm->stop_reason, sizeof(vm->stop_reason), fmt, ap);
+		va_end(ap);
+		vm->exit_status = status;
+		atomic_store_explicit(&vm->stopping, true, memory_order_release);
+		uint64_t one = 1;
+		if (write(vm->stop_eventfd, &one, sizeof(one)) < 0) {
+			/* The counter cannot overflow with one write; nothing to do. */
+		}
+	}
+	pthread_mutex_unlock(&vm->stop_lock);
+}
+
+void vm_set_irq_line(struct vm *vm, unsigned irq, int level)
+{
+	struct kvm_irq_level l = {.irq = irq, .level = (uint32_t)level};
+	ioctl(vm->kvm.vm_fd, KVM_IRQ_LINE, &l);
+}
+
+static void com1_tx(void *ctx, uint8_t byte)
+{
+	(void)ctx;
+	/* Unbuffered: the guest's console must show up even if it hangs next. */
+	while (write(STDOUT_FILENO, &byte, 1) < 0 && errno == EINTR)
+		;
+}
+
+static void com1_irq(void *ctx, int level)
+{
+	vm_set_irq_line(ctx, UART_COM1_IRQ, level);
+}
+
+static void i8042_irq(void *ctx, int level)
+{
+	vm_set_irq_line(ctx, I8042_KBD_IRQ, level);
+}
+
+static void i8042_reset(void *ctx)
+{
+	vm_request_stop(ctx, 0, "guest reset (i8042 reset line)");
+}
+
+static int add_devices(struct vm *vm, struct errbuf *e)
+{
+	uart8250_init(&vm->com1, &(struct uart8250_ops){com1_tx, com1_irq, vm});
+	i8042_init(&vm->i8042, &(struct i8042_ops){i8042_reset, i8042_irq, vm});
+	cmos_rtc_init(&vm->rtc);
+
+	struct bus *pio = &vm->pio;
+	if (bus_register(pio, UART_COM1_BASE, UART_REGS, "uart8250 (COM1)", uart8250_io, &vm->com1,
+			 e) ||
+	    bus_register(pio, I8042_DATA_PORT, 1, "i8042 data", i8042_data_io, &vm->i8042, e) ||
+	    bus_register(pio, I8042_COMMAND_PORT, 1, "i8042 command", i8042_command_io, &vm->i8042,
+			 e) ||
+	    bus_register(pio, CMOS_INDEX_PORT, 2, "cmos rtc", cmos_rtc_io, &vm->rtc, e) ||
+	    legacy_ports_register(pio, e))
+		return -1;
+	bus_freeze(&vm->pio);
+	bus_freeze(&vm->mmio);
+	return 0;
+}
+
+static int set_memory(struct vm *vm, struct errbuf *e)
+{
+	if (guest_mem_alloc(&vm->mem, vm->cfg.mem_size, e))
+		return -1;
+	struct kvm_userspace_memory_region low = {
+	    .slot = 0,
+	    .guest_phys_addr = 0,
+	    .memory_size = vm->mem.low_size,
+	    .userspace_addr = (uintptr_t)vm->mem.host,
+	};
+	if (ioctl(vm->kvm.vm_fd, KVM_SET_USER_MEMORY_REGION, &low) < 0)
+		return errorf_errno(e, "KVM_SET_USER_MEMORY_REGION (low RAM)");
+	if (guest_mem_high_size(&vm->mem)) {
+		struct kvm_userspace_memory_region high = {
+		    .slot = 1,
+		    .guest_phys_addr = GUEST_HIGH_RAM_START,
+		    .memory_size = guest_mem_high_size(&vm->mem),
+		    .userspace_addr = (uintptr_t)(vm->mem.host + vm->mem.low_size),
+		};
+		if (ioctl(vm->kvm.vm_fd, KVM_SET_USER_MEMORY_REGION, &high) < 0)
+			return errorf_errno(e, "KVM_SET_USER_MEMORY_REGION (RAM above 4 GiB)");
+	}
+	return 0;
+}
+
+static char *build_cmdline(const struct vm *vm)
+{
+	const char *base = vm->cfg.cmdline ? vm->cfg.cmdline : DEFAULT_CMDLINE;
+	const char *extra = vm->kvm.is_pvm ? " " PVM_CMDLINE_EXTRA : "";
+	size_t n = strlen(base) + strlen(extra) + 1;
+	char *s = malloc(n);
+	if (s)
+		snprintf(s, n, "%s%s", base, extra);
+	return s;
+}
+
+/* Reads the kernel and initrd and checks the kernel's format: everything a
+ * user can get wrong in a file is reported before KVM is opened. */
+static int read_boot_files(struct vm *vm, struct errbuf *e)
+{
+	if (file_read_all("--kernel", vm->cfg.kernel_path, &vm->kernel, &vm->kernel_len, e))
+		return -1;
+	if (vm->cfg.initrd_path &&
+	    file_read_all("--initrd", vm->cfg.initrd_path, &vm->initrd, &vm->initrd_len, e))
+		return -1;
+	struct boot_config bc = {
+	    .kernel_name = vm->cfg.kernel_path, .kernel = vm->kernel, .kernel_len = vm->kernel_len};
+	return boot_check_kernel(&bc, e);
+}
+
+static void free_boot_files(struct vm *vm)
+{
+	free(vm->kernel);
+	free(vm->initrd);
+	vm->kernel = vm->initrd = NULL;
+}
+
+static int load_kernel(struct vm *vm, struct errbuf *e)
+{
+	char *cmdline = build_cmdline(vm);
+	if (!cmdline)
+		return errorf(e, "out of memory");
+	struct boot_config bc = {
+	    .kernel_name = vm->cfg.kernel_path,
+	    .kernel = vm->kernel,
+	    .kernel_len = vm->kernel_len,
+	    .initrd = vm->initrd,
+	    .initrd_len = vm->initrd_len,
+	    .cmdline = cmdline,
+	    .ncpus = vm->ncpus,
+	};
+	struct boot_entry entry;
+	int r = boot_load(&vm->mem, &bc, &entry, e);
+	free(cmdline);
+	free_boot_files(vm);
+	if (r)
+		return -1;
+
+	struct kvm_regs regs;
+	struct kvm_sregs sregs;
+	int fd = vm->vcpus[0].fd;
+	if (ioctl(fd, KVM_GET_SREGS, &sregs) < 0)
+		return errorf_errno(e, "KVM_GET_SREGS");
+	boot_entry_regs(&entry, &regs, &sregs);
+	if (ioctl(fd, KVM_SET_SREGS, &sregs) < 0 || ioctl(fd, KVM_SET_REGS, &regs) < 0)
+		return errorf_errno(e, "setting the boot vCPU's registers");
+	return 0;
+}
+
+int vm_create(struct vm *vm, const struct vm_config *cfg, struct errbuf *e)
+{
+	memset(vm, 0, sizeof(*vm));
+	vm->cfg = *cfg;
+	vm->kvm.sys_fd = vm->kvm.vm_fd = -1;
+	vm->stop_eventfd = -1;
+	vm->kick_signal = SIGRTMIN;
+	pthread_mutex_init(&vm->stop_lock, NULL);
+	unclaimed_init(&vm->unclaimed, stderr);
+	bus_init(&vm->pio, "pio");
+	bus_init(&vm->mmio, "mmio");
+	console_init(&vm->console, STDIN_FILENO);
+
+	vm->stop_eventfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (vm->stop_eventfd < 0)
+		return errorf_errno(e, "eventfd");
+
+	if (read_boot_files(vm, e))
+		return -1;
+
+	if (kvm_open(&vm->kvm, cfg->kvm_path, e))
+		return -1;
+	if (cfg->cpus > vm->kvm.max_vcpus)
+		return errorf(e, "--cpus %d: this host's KVM allows at most %d", cfg->cpus,
+			      vm->kvm.max_vcpus);
+	if (set_memory(vm, e) || add_devices(vm, e))
+		return -1;
+
+	vm->vcpus = calloc((size_t)cfg->cpus, sizeof(*vm->vcpus));
+	if (!vm->vcpus)
+		return errorf(e, "out of memory");
+	for (int i = 0; i < cfg->cpus; i++) {
+		vm->vcpus[i].fd = -1;
+		vm->ncpus = i + 1;
+		if (vcpu_create(vm, &vm->vcpus[i], i, e))
+			return -1;
+	}
+
+	vm->kvm.is_pvm = kvm_detect_pvm(vm->vcpus[0].fd);
+	if (vm->kvm.is_pvm)
+		fprintf(stderr,
+			"minivmm: /dev/kvm here is PVM, a software hypervisor, not VT-x/AMD-V: "
+			"guest code is emulated (~1000x slower); minivmm completes the "
+			"instructions its emulator lacks and adds '%s' to the kernel command "
+			"line\n",
+			PVM_CMDLINE_EXTRA);
+
+	for (int i = 0; i < vm->ncpus; i++)
+		if (vcpu_set_cpuid(&vm->vcpus[i], e))
+			return -1;
+	return load_kernel(vm, e);
+}
+
+static void kick_handler(int sig)
+{
+	(void)sig; /* its only job is to make KVM_RUN return EINTR */
+}
+
+static void stop_vcpus(struct vm *vm)
+{
+	for (int i = 0; i < vm->ncpus; i++) {
+		struct vcpu *v = &vm->vcpus[i];
+		/* immediate_exit covers the race where the signal lands just
+		 * before KVM_RUN: KVM then returns EINTR at once. */
+		v->run->immediate_exit = 1;
+		if (v->thread_started)
+			pthread_kill(v->thread, vm->kick_signal);
+	}
+	for (int i = 0; i < vm->ncpus; i++)
+		if (vm->vcpus[i].thread_started) {
+			pthread_join(vm->vcpus[i].thread, NULL);
+			vm->vcpus[i].thread_started = 0;
+		}
+}
+
+/* Feeds stdin to COM1, keeping what does not fit yet in pending. */
+static void pump_console_input(struct vm *vm, uint8_t *pending, size_t *npending)
+{
+	if (*npending == 0) {
+		uint8_t in[256];
+		ssize_t n = read(vm->console.in_fd, in, sizeof(in));
+		if (n <= 0) {
+			if (n == 0 || (errno != EINTR && errno != EAGAIN))
+				vm->console.input_closed = true;
+			return;
+		}
+		bool quit;
+		*npending = console_filter(&vm->console, in, (size_t)n, pending, &quit);
+		if (quit) {
+			vm_request_stop(vm, 0, "quit by the user (Ctrl-A x)");
+			return;
+		}
+	}
+	size_t took = uart8250_receive(&vm->com1, pending, *npending);
+	memmove(pending, pending + took, *npending - took);
+	*npending -= took;
+}
+
+int vm_run(struct vm *vm)
+{
+	sigset_t stop_signals, all;
+	sigemptyset(&stop_signals);
+	sigaddset(&stop_signals, SIGINT);
+	sigaddset(&stop_signals, SIGTERM);
+	sigaddset(&stop_signals, SIGHUP);
+	sigfillset(&all);
+	/* Threads inherit this mask; each vCPU then lets the kick signal in. */
+	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	struct sigaction sa = {.sa_handler = kick_handler};
+	sigaction(vm->kick_signal, &sa, NULL);
+	int sfd = signalfd(-1, &stop_signals, SFD_CLOEXEC | SFD_NONBLOCK);
+
+	if (console_enter_raw(&vm->console) < 0)
+		fprintf(stderr, "minivmm: cannot put the terminal in raw mode: %s\n",
+			strerror(errno));
+	clock_gettime(CLOCK_MONOTONIC, &vm->started);
+
+	for (int i = 0; i < vm->ncpus; i++) {
+		int r = pthread_create(&vm->vcpus[i].thread, NULL, vcpu_thread, &vm->vcpus[i]);
+		if (r) {
+			vm_request_stop(vm, 1, "cannot start vCPU %d: %s", i, strerror(r));
+			break;
+		}
+		vm->vcpus[i].thread_started = 1;
+	}
+
+	uint8_t pending[256];
+	size_t npending = 0;
+	while (!atomic_load(&vm->stopping)) {
+		struct pollfd p[3] = {
+		    {.fd = vm->stop_eventfd, .events = POLLIN},
+		    {.fd = sfd, .events = POLLIN},
+		    {.fd = vm->console.input_closed || npending ? -1 : vm->console.in_fd,
+		     .events = POLLIN},
+		};
+		/* With input waiting for room in the UART FIFO, poll briefly and
+		 * retry rather than read more. */
+		int r = poll(p, 3, npending ? 10 : -1);
+		if (r < 0 && errno != EINTR)
+			break;
+		if (p[1].revents & POLLIN) {
+			struct signalfd_siginfo si;
+			if (read(sfd, &si, sizeof(si)) == sizeof(si))
+				vm_request_stop(vm, 0, "stopped by %s",
+						strsignal((int)si.ssi_signo));
+		}
+		if ((p[2].revents & (POLLIN | POLLHUP | POLLERR)) || npending)
+			pump_console_input(vm, pending, &npending);
+	}
+	stop_vcpus(vm);
+	console_restore(&vm->console);
+	if (sfd >= 0)
+		close(sfd);
+
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	double secs = (double)(now.tv_sec - vm->started.tv_sec) +
+		      (double)(now.tv_nsec - vm->started.tv_nsec) / 1e9;
+	fprintf(stderr, "minivmm: %s after %.2f s\n", vm->stop_reason, secs);
+	if (vm->cfg.stats)
+		stats_print(vm, stderr);
+	return vm->exit_status;
+}
+
+void vm_destroy(struct vm *vm)
+{
+	console_restore(&vm->console);
+	free_boot_files(vm);
+	if (vm->vcpus) {
+		for (int i = 0; i < vm->ncpus; i++)
+			if (vm->vcpus[i].vm)
+				vcpu_destroy(&vm->vcpus[i]);
+		free(vm->vcpus);
+	}
+	if (vm->i8042.ops.reset) {
+		uart8250_destroy(&vm->com1);
+		i8042_destroy(&vm->i8042);
+		cmos_rtc_destroy(&vm->rtc);
+	}
+	kvm_close(&vm->kvm);
+	guest_mem_free(&vm->mem);
+	bus_free(&vm->pio);
+	bus_free(&vm->mmio);
+	unclaimed_destroy(&vm->unclaimed);
+	if (vm->stop_eventfd >= 0)
+		close(vm->stop_eventfd);
+	pthread_mutex_destroy(&vm->stop_lock);
+}

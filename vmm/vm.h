@@ -1,0 +1,78 @@
+/* The whole machine: KVM handles, memory, buses, vCPUs, devices, lifecycle. */
+#ifndef MINIVMM_VM_H
+#define MINIVMM_VM_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "devices/cmos_rtc.h"
+#include "devices/i8042.h"
+#include "devices/uart8250.h"
+#include "vmm/bus.h"
+#include "vmm/console.h"
+#include "vmm/guest_mem.h"
+#include "vmm/kvm.h"
+#include "vmm/unclaimed.h"
+#include "vmm/vcpu.h"
+
+struct vm_config {
+	const char *kernel_path;
+	const char *initrd_path;
+	const char *cmdline; /* NULL: the default */
+	uint64_t mem_size;
+	int cpus;
+	bool stats;
+	const char *kvm_path;
+};
+
+struct vm {
+	struct vm_config cfg;
+	struct kvm kvm;
+	struct guest_mem mem;
+	struct bus pio;
+	struct bus mmio;
+	int ncpus;
+	struct vcpu *vcpus;
+
+	struct uart8250 com1;
+	struct i8042 i8042;
+	struct cmos_rtc rtc;
+	struct unclaimed_log unclaimed;
+	struct console console;
+
+	/* Lifecycle: the first vm_request_stop() wins and wakes the main loop. */
+	atomic_bool stopping;
+	pthread_mutex_t stop_lock;
+	int exit_status;
+	char stop_reason[256];
+	int stop_eventfd;
+	int kick_signal;
+	struct timespec started;
+
+	/* The files to boot, read before KVM is touched; freed once loaded. */
+	uint8_t *kernel;
+	size_t kernel_len;
+	uint8_t *initrd;
+	size_t initrd_len;
+};
+
+/* Builds the machine from cfg: opens KVM, maps RAM, loads the kernel, creates
+ * the vCPUs and devices. On failure everything made so far is undone. */
+int vm_create(struct vm *vm, const struct vm_config *cfg, struct errbuf *e);
+
+/* Runs until the guest or the user stops it; returns the exit status. */
+int vm_run(struct vm *vm);
+
+void vm_destroy(struct vm *vm);
+
+/* Asks every vCPU to stop; the first caller sets the status and the reason. */
+void vm_request_stop(struct vm *vm, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Drives an ISA interrupt line of the in-kernel PIC/IOAPIC. */
+void vm_set_irq_line(struct vm *vm, unsigned irq, int level);
+
+#endif
