@@ -21,10 +21,10 @@
 #
 # Output: the command's stdout and stderr come back over two virtio-serial
 # ports (kiq.out, kiq.err) into files in a per-run dir that are followed
-# live; the kernel console and firmware go to a third file (ttyS0) that is
-# shown only as part of the failure log. L1 marks the start of the command's
-# output and its exit status on kiq.out with lines carrying a per-run nonce;
-# see tests/kvm-in-qemu/init.sh for the protocol.
+# live and passed on byte for byte; L1 reports the exit status on a third
+# port (kiq.ctl) in a line carrying a per-run nonce. The kernel console and
+# firmware go to ttyS0, shown only as part of the failure log. See
+# tests/kvm-in-qemu/init.sh for the protocol.
 #
 # Exit status: the command's; 124 if L1 crashed, failed to set up or timed
 # out; 1 for a usage or preparation error (e.g. the kernel download failed).
@@ -402,7 +402,7 @@ for d in "${TMPDIR:-/tmp}"/kvm-in-qemu.*.*; do
 	fi
 done
 run=$(mktemp -d "${TMPDIR:-/tmp}/kvm-in-qemu.$$.XXXXXX")
-qemu_pid='' filter_pid='' err_pid=''
+qemu_pid='' filter_pid='' out_pid='' err_pid=''
 # shellcheck disable=SC2317 # invoked by trap
 cleanup() {
 	# Never leave a QEMU behind. qemu_pid is timeout(1), which passes the
@@ -412,7 +412,7 @@ cleanup() {
 		wait "$qemu_pid" 2>/dev/null || true
 	fi
 	local p
-	for p in "$filter_pid" "$err_pid"; do
+	for p in "$filter_pid" "$out_pid" "$err_pid"; do
 		if [[ -n $p ]]; then kill "$p" 2>/dev/null || true; fi
 	done
 	rm -rf "$run"
@@ -464,17 +464,19 @@ qemu_args=(
 	-kernel "$boot_kernel" -initrd "$run/initrd"
 	-append "console=ttyS0 quiet loglevel=0 panic=-1 mitigations=off"
 	# ttyS0: the kernel console (and firmware noise), kept apart: it only
-	# goes to the failure log. Port kiq.out: L1 init's messages, the markers
-	# and COMMAND's stdout; kiq.err: COMMAND's stderr. Regular files, not
-	# FIFOs, so that QEMU never has to hold data back: under TCG each guest
-	# write() is then in the file before it returns, which keeps the STATUS
-	# marker behind all of stderr.
+	# goes to the failure log. virtio ports: kiq.ctl for L1 init's messages
+	# and the markers, kiq.out and kiq.err for COMMAND's stdout and stderr.
+	# Regular files, not FIFOs, so that QEMU never has to hold data back:
+	# under TCG each guest write() is then in the file before it returns,
+	# which puts the STATUS marker behind all of the command's output.
 	-chardev "file,id=kiqcon,path=$(qv "$run/kernel.log")" -serial chardev:kiqcon
 	-device virtio-serial-pci,id=kiqser
+	-chardev "file,id=kiqctl,append=on,path=$(qv "$run/ctl")"
+	-device virtserialport,bus=kiqser.0,nr=1,chardev=kiqctl,name=kiq.ctl
 	-chardev "file,id=kiqout,append=on,path=$(qv "$run/out")"
-	-device virtserialport,bus=kiqser.0,nr=1,chardev=kiqout,name=kiq.out
+	-device virtserialport,bus=kiqser.0,nr=2,chardev=kiqout,name=kiq.out
 	-chardev "file,id=kiqerr,append=on,path=$(qv "$run/err")"
-	-device virtserialport,bus=kiqser.0,nr=2,chardev=kiqerr,name=kiq.err
+	-device virtserialport,bus=kiqser.0,nr=3,chardev=kiqerr,name=kiq.err
 	# multidevs=remap: / spans several host filesystems; avoids inode clashes.
 	-fsdev "local,id=fsroot,path=/,security_model=none,readonly=on,multidevs=remap"
 	-device virtio-9p-pci,fsdev=fsroot,mount_tag=hostroot
@@ -499,6 +501,7 @@ fi
 # Start QEMU. timeout(1) bounds the run; --pdeathsig KILL (on timeout and
 # on QEMU) takes QEMU down even if this script is SIGKILLed. QEMU never
 # reads stdin.
+: >"$run/ctl"
 : >"$run/out"
 : >"$run/err"
 setpriv --pdeathsig KILL -- timeout -k 10 "$timeout_s" \
@@ -506,48 +509,33 @@ setpriv --pdeathsig KILL -- timeout -k 10 "$timeout_s" \
 	</dev/null >"$run/qemu.log" 2>&1 &
 qemu_pid=$!
 
-# Follow the two output files live; tail stops once QEMU is gone and it has
-# read everything.
+# Follow the output files live, byte for byte; each tail stops once QEMU
+# is gone and it has read everything.
 follow() { tail -c +1 -s 0.1 -f --pid="$qemu_pid" "$1"; }
+follow "$run/out" &
+out_pid=$!
 follow "$run/err" >&2 &
 err_pid=$!
-
-# The kiq.out filter: until the BEGIN marker it is L1 init (only
-# "kvm-in-qemu(L1): " diagnostics are shown, on stderr); after it, the
-# command's stdout, passed through until the STATUS marker, whose value goes
-# to $run/status. mawk needs -W interactive to not wait for a full buffer.
-awk_opts=()
-if awk -W version 2>&1 | grep -q mawk; then awk_opts=(-W interactive); fi
-# shellcheck disable=SC2016 # $0 etc. are awk's
-follow "$run/out" | awk "${awk_opts[@]}" -v nonce="$nonce" -v statusf="$run/status" '
-BEGIN {
-	begin = "@@KVM-IN-QEMU-" nonce "-BEGIN@@"
-	st = "@@KVM-IN-QEMU-" nonce "-STATUS="
-	sf = "@@KVM-IN-QEMU-" nonce "-SETUPFAIL@@"
-	running = 0
+# kiq.ctl: show L1's diagnostics, catch the marker (bash's read takes a
+# pipe byte by byte, so nothing sits in a buffer; the channel is tiny).
+read_ctl() {
+	local line
+	while IFS= read -r line; do
+		case $line in
+		"kvm-in-qemu(L1): "*) printf '%s\n' "$line" >&2 ;;
+		"@@KVM-IN-QEMU-$nonce-STATUS="*@@)
+			line=${line#*STATUS=}
+			printf '%s\n' "${line%@@}" >"$run/status"
+			return
+			;;
+		"@@KVM-IN-QEMU-$nonce-SETUPFAIL@@")
+			echo SETUPFAIL >"$run/status"
+			return
+			;;
+		esac
+	done
 }
-!running {
-	if ($0 == begin) { running = 1; next }
-	if ($0 == sf) { print "SETUPFAIL" > statusf; exit }
-	if (index($0, "kvm-in-qemu(L1): ") == 1) print > "/dev/stderr"
-	next
-}
-{
-	i = index($0, st)
-	if (i) {
-		n = substr($0, i + length(st))
-		if (n ~ /^[0-9]+@@$/) {
-			sub(/@@$/, "", n)
-			# Output that did not end in a newline: keep it as it was.
-			printf "%s", substr($0, 1, i - 1)
-			fflush()
-			print n > statusf
-			exit
-		}
-	}
-	print
-	fflush()
-}' &
+follow "$run/ctl" | read_ctl &
 filter_pid=$!
 
 wait -n "$filter_pid" "$qemu_pid" || true
@@ -559,9 +547,11 @@ fi
 qemu_rc=0
 wait "$qemu_pid" || qemu_rc=$?
 qemu_pid=''
-# Both followers end by themselves now that QEMU is gone.
+# The followers end by themselves now that QEMU is gone.
 wait "$filter_pid" || true
 filter_pid=''
+wait "$out_pid" || true
+out_pid=''
 wait "$err_pid" || true
 err_pid=''
 
@@ -581,7 +571,9 @@ faillog=$cache_root/last-failure.log
 	echo "== $(date -u +%FT%TZ) kvm-in-qemu: ${cmd[*]}"
 	echo "== ttyS0 (firmware, L1 kernel console)"
 	tr -d '\r' <"$run/kernel.log" 2>/dev/null || true
-	echo "== kiq.out (L1 init, command stdout)"
+	echo "== kiq.ctl (L1 init)"
+	cat "$run/ctl" 2>/dev/null || true
+	echo "== kiq.out (command stdout)"
 	cat "$run/out" 2>/dev/null || true
 	echo "== kiq.err (command stderr)"
 	cat "$run/err" 2>/dev/null || true

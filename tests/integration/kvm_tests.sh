@@ -149,6 +149,24 @@ test_insn_fixups_on_real_vcpu() {
 		expect_out $name "^fixups: [0-9]+ passed, 0 failed$"
 }
 
+test_console_input_and_ctrl_a_x() {
+	python3 "$(dirname "$0")/console_test.py" "$vmm" "$pl/echo.bzImage" "$pl/spin.bzImage" \
+		>"$out/console.out" 2>"$out/console.err"
+	rc=$?
+	cat "$out/console.out" | sed 's/^/    /'
+	expect_rc 0
+}
+
+test_piped_input_reaches_guest() {
+	local pid
+	"$vmm" --kernel "$pl/echo.bzImage" < <(sleep 1; echo "piped line") >"$out/pipe.out" 2>"$out/pipe.err" &
+	pid=$!
+	timeout 120 tail --pid="$pid" -f /dev/null || kill -9 "$pid"
+	wait "$pid"
+	rc=$?
+	expect_rc 0 && expect_out pipe "^got: piped line$"
+}
+
 # stop_with SIGNAL: a spinning guest, stopped from outside.
 stop_with() {
 	local name=spin_$1 sig=$1 pid
@@ -257,7 +275,8 @@ test_linux_reboot_via_i8042() {
 say "minivmm integration tests: $vmm"
 say "  kernel: $kdir  logs: $out"
 for name in hello unclaimed_reported_once triple_fault two_vcpus one_vcpu_has_no_ap \
-	pvh_elf_entry insn_fixups_on_real_vcpu sigint_stops sigterm_stops bad_kernels bad_values \
+	pvh_elf_entry insn_fixups_on_real_vcpu console_input_and_ctrl_a_x piped_input_reaches_guest \
+	sigint_stops sigterm_stops bad_kernels bad_values \
 	linux_bzimage_2cpus linux_vmlinux_pvh linux_reboot_via_i8042; do
 	t "$name"
 done

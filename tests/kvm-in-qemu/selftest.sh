@@ -2,8 +2,8 @@
 # Self-test of scripts/kvm-in-qemu.sh: boots the L1 VM a dozen times (a few
 # seconds each once the kernel is cached) and checks what the harness
 # promises: /dev/kvm works, exit status and stdout/stderr come back intact,
-# --share writes reach the host, network namespaces and tun/tap work, and a
-# hung command times out with 124. Ends with "N passed, N failed".
+# --share writes reach the host, network namespaces and tun/tap work, and an
+# L1 panic or a hung command gives 124. Ends with "N passed, N failed".
 #
 # usage: tests/kvm-in-qemu/selftest.sh
 set -euo pipefail
@@ -87,6 +87,23 @@ kiq -- sh -c 'ip link add v0 type veth peer name v1 && ip link add br0 type brid
 	ip link set v0 master br0 && ip link show v0'
 name="kernel module autoload (veth, bridge)"
 if [[ $rc == 0 ]] && out_has 'master br0'; then ok "$name"; else not_ok "$name"; fi
+
+head -c 1000000 /dev/urandom >"$work/share/blob"
+kiq --share "$work/share" -- sh -c "cat '$work/share/blob'; cat '$work/share/blob' >&2"
+name="1 MB of binary stdout and stderr come back exactly"
+if [[ $rc == 0 ]] && cmp -s "$work/share/blob" "$work/out" &&
+	tail -c 1000000 "$work/err" | cmp -s "$work/share/blob" -; then
+	ok "$name"
+else
+	rc="$rc (outputs differ, not shown)"
+	: >"$work/out"
+	: >"$work/err"
+	not_ok "$name"
+fi
+
+kiq -- sh -c 'echo c >/proc/sysrq-trigger'
+name="an L1 kernel panic gives 124 and one line"
+if [[ $rc == 124 ]] && err_has '^kvm-in-qemu: L1 VM died .*Kernel panic'; then ok "$name"; else not_ok "$name"; fi
 
 kiq -- nonexistent-command-kiq
 name="a missing command gives 127"

@@ -1,0 +1,187 @@
+#include "virtio/virtqueue.h"
+
+#include <stdatomic.h>
+#include <string.h>
+
+/* The guest updates the rings concurrently: read and write the shared index
+ * fields exactly once each, with the barriers the spec's ordering rules need
+ * (§2.7.13: the driver writes the ring entry before the index). */
+static inline uint16_t load16(const volatile uint16_t *p)
+{
+	return __atomic_load_n(p, __ATOMIC_ACQUIRE);
+}
+
+static inline void store16(volatile uint16_t *p, uint16_t v)
+{
+	__atomic_store_n(p, v, __ATOMIC_RELEASE);
+}
+
+int virtq_init(struct virtq *q, const struct guest_mem *mem, uint16_t size, uint64_t desc_gpa,
+	       uint64_t avail_gpa, uint64_t used_gpa, bool event_idx, bool indirect)
+{
+	memset(q, 0, sizeof(*q));
+	if (size == 0 || (size & (size - 1)) || size > VIRTQ_MAX_SIZE)
+		return -1;
+	/* §2.7: descriptor table 16-byte aligned, available ring 2, used ring 4;
+	 * the trailing event fields are included in the sizes. */
+	if ((desc_gpa & 15) || (avail_gpa & 1) || (used_gpa & 3))
+		return -1;
+	uint64_t desc_bytes = 16ULL * size;
+	uint64_t avail_bytes = 6 + 2ULL * size;
+	uint64_t used_bytes = 6 + 8ULL * size;
+	q->desc = guest_ptr(mem, desc_gpa, desc_bytes);
+	q->avail = guest_ptr(mem, avail_gpa, avail_bytes);
+	q->used = guest_ptr(mem, used_gpa, used_bytes);
+	if (!q->desc || !q->avail || !q->used) {
+		memset(q, 0, sizeof(*q));
+		return -1;
+	}
+	q->mem = mem;
+	q->size = size;
+	q->event_idx = event_idx;
+	q->indirect = indirect;
+	/* A newly enabled queue starts at index 0 on both sides (§2.7.6,
+	 * §2.7.8); the used ring is the device's to initialise. */
+	store16(&q->used->flags, 0);
+	store16(&q->used->idx, 0);
+	return 0;
+}
+
+bool virtq_has_avail(const struct virtq *q)
+{
+	return q->size && load16(&q->avail->idx) != q->last_avail;
+}
+
+/* Appends one descriptor's buffer to the chain, enforcing that writable
+ * buffers come after readable ones. */
+static int add_buffer(struct virtq *q, struct virtq_chain *c, uint64_t addr, uint32_t len,
+		      bool writable)
+{
+	if (!writable && c->n_in)
+		return -1; /* §2.7.4: device-readable after device-writable */
+	if (len == 0)
+		return 0; /* legal, and nothing to transfer */
+	void *p = guest_ptr(q->mem, addr, len);
+	if (!p || c->n_out + c->n_in == VIRTQ_MAX_SEGS)
+		return -1;
+	uint32_t *total = writable ? &c->in_len : &c->out_len;
+	if (*total + len < *total)
+		return -1;
+	*total += len;
+	c->iov[c->n_out + c->n_in] = (struct iovec){p, len};
+	if (writable)
+		c->n_in++;
+	else
+		c->n_out++;
+	return 0;
+}
+
+/* Walks an indirect table (§2.7.5.3): its own index space, no nesting, and
+ * at most len / 16 descriptors, which also bounds any loop. */
+static int walk_indirect(struct virtq *q, struct virtq_chain *c, const struct vring_desc *d)
+{
+	uint32_t len = d->len;
+	if (!q->indirect || (d->flags & VRING_DESC_F_NEXT) || len == 0 || len % 16)
+		return -1;
+	uint32_t n = len / 16;
+	const struct vring_desc *table = guest_ptr(q->mem, d->addr, len);
+	if (!table)
+		return -1;
+	uint32_t i = 0;
+	for (uint32_t seen = 0;; seen++) {
+		if (seen == n)
+			return -1; /* longer than the table: a loop */
+		struct vring_desc e;
+		memcpy(&e, &table[i], sizeof(e)); /* one snapshot: the guest may change it */
+		if (e.flags & VRING_DESC_F_INDIRECT)
+			return -1;
+		if (add_buffer(q, c, e.addr, e.len, e.flags & VRING_DESC_F_WRITE))
+			return -1;
+		if (!(e.flags & VRING_DESC_F_NEXT))
+			return 0;
+		if (e.next >= n)
+			return -1;
+		i = e.next;
+	}
+}
+
+int virtq_pop(struct virtq *q, struct virtq_chain *c)
+{
+	c->head = 0xffff;
+	c->n_out = c->n_in = 0;
+	c->out_len = c->in_len = 0;
+	if (!q->size)
+		return 0;
+
+	uint16_t avail_idx = load16(&q->avail->idx);
+	uint16_t pending = (uint16_t)(avail_idx - q->last_avail);
+	if (pending == 0)
+		return 0;
+	if (pending > q->size)
+		return -1; /* the driver claims more buffers than the ring holds */
+
+	uint16_t head = load16(&q->avail->ring[q->last_avail & (q->size - 1)]);
+	q->last_avail++;
+	if (head >= q->size)
+		return -1;
+	c->head = head;
+
+	uint16_t i = head;
+	for (uint32_t seen = 0;; seen++) {
+		if (seen == q->size)
+			return -1; /* more links than descriptors: a loop */
+		struct vring_desc d;
+		memcpy(&d, &q->desc[i], sizeof(d));
+		if (d.flags & VRING_DESC_F_INDIRECT) {
+			/* §2.7.5.3.1: an indirect descriptor is the only one in
+			 * its chain... */
+			if (seen != 0 || walk_indirect(q, c, &d))
+				return -1;
+			return 1;
+		}
+		if (add_buffer(q, c, d.addr, d.len, d.flags & VRING_DESC_F_WRITE))
+			return -1;
+		if (!(d.flags & VRING_DESC_F_NEXT))
+			return 1;
+		if (d.next >= q->size)
+			return -1;
+		i = d.next;
+	}
+}
+
+void virtq_push(struct virtq *q, uint16_t head, uint32_t len)
+{
+	struct vring_used_elem *e = &q->used->ring[q->used_idx & (q->size - 1)];
+	e->id = head;
+	e->len = len;
+	q->used_idx++;
+	store16(&q->used->idx, q->used_idx); /* release: the element first */
+}
+
+bool virtq_should_notify(struct virtq *q)
+{
+	/* The driver's suppression fields must be read after our used index is
+	 * visible, or we could miss its request for an interrupt (§2.7.10). */
+	atomic_thread_fence(memory_order_seq_cst);
+	uint16_t old = q->signalled, now = q->used_idx;
+	bool valid = q->signalled_valid;
+	q->signalled = now;
+	q->signalled_valid = true;
+	if (!q->event_idx)
+		return !(load16(&q->avail->flags) & VRING_AVAIL_F_NO_INTERRUPT);
+	uint16_t used_event = load16(&q->avail->ring[q->size]); /* trails the ring */
+	return !valid || virtq_need_event(used_event, now, old);
+}
+
+void virtq_set_notify(struct virtq *q, bool enable)
+{
+	if (q->event_idx) {
+		if (enable) /* avail_event trails the used ring */
+			store16((uint16_t *)&q->used->ring[q->size], q->last_avail);
+	} else {
+		uint16_t flags = load16(&q->used->flags);
+		store16(&q->used->flags, enable ? (uint16_t)(flags & ~VRING_USED_F_NO_NOTIFY)
+						: (uint16_t)(flags | VRING_USED_F_NO_NOTIFY));
+	}
+	atomic_thread_fence(memory_order_seq_cst);
+}
