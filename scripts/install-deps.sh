@@ -13,7 +13,7 @@ packages=(
 	# a KVM for hosts without one: nested kvm_amd under QEMU TCG
 	qemu-system-x86 busybox-static
 	# test plumbing
-	iproute2 procps
+	iproute2 procps python3
 )
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
