@@ -8,6 +8,9 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
+# A KVM character device this user can open. (Not bash's `<>` alone: it
+# would create a regular file when /dev/kvm is missing.)
+kvm_usable() { [ -c /dev/kvm ] && (exec 3<>/dev/kvm) 2>/dev/null; }
 build=${MINIVMM_BUILD_DIR:-$root/build}
 cmake -S "$root" -B "$build" -DBUILD_TESTING=ON >/dev/null
 cmake --build "$build" -j"$(nproc)" >/dev/null
@@ -15,7 +18,7 @@ kdir=$("$root/scripts/build-guest-kernel.sh")
 
 cmd=("$build/minivmm" --kernel "$kdir/bzImage" --initrd "$build/tests/guest/initramfs.cpio" --stats "$@")
 
-if (exec 3<>/dev/kvm) 2>/dev/null && [ -t 0 ]; then
+if kvm_usable && [ -t 0 ]; then
 	exec "${cmd[@]}"
 fi
 # Non-interactive: watch the console and stop the guest once /init runs.
@@ -35,7 +38,7 @@ kill -TERM "$pid"
 wait "$pid"
 INNER
 chmod +x "$until_init"
-if (exec 3<>/dev/kvm) 2>/dev/null; then
+if kvm_usable; then
 	"$until_init" "${cmd[@]}"
 else
 	"$root/scripts/kvm-in-qemu.sh" --ro-share "$(dirname "$until_init")" -- "$until_init" "${cmd[@]}"

@@ -10,6 +10,9 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
+# A KVM character device this user can open. (Not bash's `<>` alone: it
+# would create a regular file when /dev/kvm is missing.)
+kvm_usable() { [ -c /dev/kvm ] && (exec 3<>/dev/kvm) 2>/dev/null; }
 build=${MINIVMM_BUILD_DIR:-$root/build}
 
 echo "== build"
@@ -25,7 +28,7 @@ kdir=$("$root/scripts/build-guest-kernel.sh")
 echo "kernel: $kdir"
 
 echo "== KVM integration tests"
-if (exec 3<>/dev/kvm) 2>/dev/null; then
+if kvm_usable; then
 	"$root/tests/integration/kvm_tests.sh" "$build" "$kdir"
 else
 	echo "run-tests: /dev/kvm is missing or unusable here; running the KVM tests under nested KVM in QEMU TCG"

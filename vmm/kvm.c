@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "boot/layout.h"
@@ -44,7 +45,12 @@ int kvm_open(struct kvm *k, const char *path, struct errbuf *e)
 				      path);
 		return errorf_errno(e, "%s", path);
 	}
+	struct stat st;
+	if (fstat(k->sys_fd, &st) < 0 || !S_ISCHR(st.st_mode))
+		return errorf(e, "%s: not a character device (not KVM)", path);
 	int version = ioctl(k->sys_fd, KVM_GET_API_VERSION, 0);
+	if (version < 0)
+		return errorf_errno(e, "%s: KVM_GET_API_VERSION (not a KVM device?)", path);
 	if (version != KVM_API_VERSION)
 		return errorf(e, "%s: KVM API version %d, minivmm needs %d", path, version,
 			      KVM_API_VERSION);
