@@ -1,6 +1,6 @@
-#include <check.h>
 #include <stdlib.h>
 
+#include "check_main.h"
 #include "vmm/bus.h"
 
 static void noop(void *o, uint64_t off, uint8_t *d, uint32_t l, bool w)
@@ -88,8 +88,8 @@ START_TEST(test_many_ranges_binary_search)
 	/* Registered in a scrambled order; every one must be found. */
 	for (uint64_t i = 0; i < 200; i++) {
 		uint64_t k = (i * 37) % 200;
-		ck_assert_int_eq(bus_register(&b, 0x10000 + k * 0x100, 0x80, "dev", noop, NULL, NULL),
-				 0);
+		ck_assert_int_eq(
+		    bus_register(&b, 0x10000 + k * 0x100, 0x80, "dev", noop, NULL, NULL), 0);
 	}
 	for (uint64_t k = 0; k < 200; k++) {
 		ck_assert_int_eq(bus_find(&b, 0x10000 + k * 0x100 + 0x7f, 1), (long)k);
@@ -99,19 +99,5 @@ START_TEST(test_many_ranges_binary_search)
 }
 END_TEST
 
-int main(void)
-{
-	Suite *s = suite_create("bus");
-	TCase *tc = tcase_create("core");
-	tcase_add_test(tc, test_register_and_find);
-	tcase_add_test(tc, test_straddling_access_is_unclaimed);
-	tcase_add_test(tc, test_overlaps_refused);
-	tcase_add_test(tc, test_bad_ranges_refused);
-	tcase_add_test(tc, test_many_ranges_binary_search);
-	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+CHECK_MAIN("bus", test_register_and_find, test_straddling_access_is_unclaimed,
+	   test_overlaps_refused, test_bad_ranges_refused, test_many_ranges_binary_search)

@@ -1,17 +1,12 @@
-#include <check.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_main.h"
 #include "vmm/cli.h"
 
 #define MiB(x) ((uint64_t)(x) << 20)
 #define GiB(x) ((uint64_t)(x) << 30)
-
-#define ck_assert_msg_has(e, needle)                                                               \
-	ck_assert_msg(strstr((e).msg, (needle)) != NULL, "message \"%s\" lacks \"%s\"", (e).msg,   \
-		      (needle))
 
 /* ---- cli_parse_size ---- */
 
@@ -105,24 +100,38 @@ END_TEST
 
 /* ---- cli_parse ---- */
 
-/* Runs cli_parse on "minivmm" followed by the arguments up to NULL. */
-static int parse(struct vm_config *cfg, struct errbuf *e, ...)
+/* Runs cli_parse on "minivmm" followed by args, up to NULL. */
+static int parse(struct vm_config *cfg, struct errbuf *e, char *const *args)
 {
 	static char *argv[32];
 	int argc = 0;
 	argv[argc++] = "minivmm";
-	va_list ap;
-	va_start(ap, e);
-	for (char *a; (a = va_arg(ap, char *)) != NULL;) {
+	for (; *args; args++) {
 		ck_assert_int_lt(argc, 31);
-		argv[argc++] = a;
+		argv[argc++] = *args;
 	}
-	va_end(ap);
 	argv[argc] = NULL;
 	return cli_parse(argc, argv, cfg, e);
 }
 
-#define PARSE(cfg, e, ...) parse((cfg), (e), __VA_ARGS__, (char *)NULL)
+#define PARSE(cfg, e, ...) parse((cfg), (e), (char *[]){__VA_ARGS__, NULL})
+
+/* cli_parse refuses args (up to NULL) with a message that names why; returns
+ * the message. */
+static struct errbuf args_bad(const char *why, char *const *args)
+{
+	char line[256] = "";
+	for (char *const *a = args; *a; a++)
+		snprintf(line + strlen(line), sizeof(line) - strlen(line), " %s", *a);
+	struct vm_config cfg;
+	struct errbuf e = {""};
+	int r = parse(&cfg, &e, args);
+	ck_assert_msg(r == -1, "\"minivmm%s\" gave %d, not -1", line, r);
+	ck_assert_msg_has(e, why);
+	return e;
+}
+
+#define ARGS_BAD(why, ...) args_bad((why), (char *[]){__VA_ARGS__, NULL})
 
 START_TEST(test_defaults)
 {
@@ -217,34 +226,22 @@ END_TEST
 
 START_TEST(test_missing_kernel)
 {
-	struct vm_config cfg;
-	struct errbuf e = {""};
-	ck_assert_int_eq(parse(&cfg, &e, (char *)NULL), -1);
-	ck_assert_msg_has(e, "--kernel");
+	struct errbuf e = args_bad("--kernel", (char *[]){NULL});
 	ck_assert_msg_has(e, "missing");
-	ck_assert_int_eq(PARSE(&cfg, &e, "--mem", "1G", "--cpus", "2"), -1);
-	ck_assert_msg_has(e, "--kernel: missing");
+	ARGS_BAD("--kernel: missing", "--mem", "1G", "--cpus", "2");
 }
 END_TEST
 
 START_TEST(test_bad_cpus)
 {
 	static const char *const bad[] = {"0", "33", "-1", "abc", "", "4x", "99999999999999999999"};
-	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		struct vm_config cfg;
-		struct errbuf e = {""};
-		ck_assert_msg(PARSE(&cfg, &e, "--kernel", "k", "--cpus", (char *)bad[i]) == -1,
-			      "--cpus \"%s\" accepted", bad[i]);
-		ck_assert_msg_has(e, "--cpus");
-	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		ARGS_BAD("--cpus", "--kernel", "k", "--cpus", (char *)bad[i]);
+	ARGS_BAD("between 1 and 32", "--kernel", "k", "--cpus", "0");
+	ARGS_BAD("between 1 and 32", "--kernel", "k", "--cpus", "33");
+	ARGS_BAD("not a number", "--kernel", "k", "--cpus", "abc");
 	struct vm_config cfg;
 	struct errbuf e = {""};
-	ck_assert_int_eq(PARSE(&cfg, &e, "--kernel", "k", "--cpus", "0"), -1);
-	ck_assert_msg_has(e, "between 1 and 32");
-	ck_assert_int_eq(PARSE(&cfg, &e, "--kernel", "k", "--cpus", "33"), -1);
-	ck_assert_msg_has(e, "between 1 and 32");
-	ck_assert_int_eq(PARSE(&cfg, &e, "--kernel", "k", "--cpus", "abc"), -1);
-	ck_assert_msg_has(e, "not a number");
 	ck_assert_int_eq(PARSE(&cfg, &e, "--kernel", "k", "--cpus", "1"), CLI_RUN);
 	ck_assert_int_eq(cfg.cpus, 1);
 }
@@ -252,50 +249,34 @@ END_TEST
 
 START_TEST(test_bad_mem)
 {
-	struct vm_config cfg;
-	struct errbuf e = {""};
-	ck_assert_int_eq(PARSE(&cfg, &e, "--kernel", "k", "--mem", "12Q"), -1);
-	ck_assert_msg_has(e, "--mem 12Q");
-	ck_assert_int_eq(PARSE(&cfg, &e, "--kernel", "k", "--mem", "1K"), -1);
-	ck_assert_msg_has(e, "minimum");
+	ARGS_BAD("--mem 12Q", "--kernel", "k", "--mem", "12Q");
+	ARGS_BAD("minimum", "--kernel", "k", "--mem", "1K");
 }
 END_TEST
 
 START_TEST(test_tap_not_supported)
 {
-	struct vm_config cfg;
-	struct errbuf e = {""};
-	ck_assert_int_eq(PARSE(&cfg, &e, "--kernel", "k", "--tap", "tap0"), -1);
-	ck_assert_msg_has(e, "--tap tap0");
+	struct errbuf e = ARGS_BAD("--tap tap0", "--kernel", "k", "--tap", "tap0");
 	ck_assert_msg_has(e, "not yet supported");
 }
 END_TEST
 
 START_TEST(test_unknown_option)
 {
-	struct vm_config cfg;
-	struct errbuf e = {""};
-	ck_assert_int_eq(PARSE(&cfg, &e, "--kernel", "k", "--bogus"), -1);
-	ck_assert_msg_has(e, "--bogus");
+	struct errbuf e = ARGS_BAD("--bogus", "--kernel", "k", "--bogus");
 	ck_assert_msg_has(e, "unknown option");
-	ck_assert_int_eq(PARSE(&cfg, &e, "--bogus=1", "--kernel", "k"), -1);
-	ck_assert_msg_has(e, "--bogus");
-	ck_assert_int_eq(PARSE(&cfg, &e, "-x", "--kernel", "k"), -1);
-	ck_assert_msg_has(e, "-x");
+	ARGS_BAD("--bogus", "--bogus=1", "--kernel", "k");
+	e = ARGS_BAD("-x", "-x", "--kernel", "k");
 	ck_assert_msg_has(e, "unknown option");
 	/* --stats takes no value. */
-	ck_assert_int_eq(PARSE(&cfg, &e, "--kernel", "k", "--stats=yes"), -1);
-	ck_assert_msg_has(e, "--stats");
+	ARGS_BAD("--stats", "--kernel", "k", "--stats=yes");
 }
 END_TEST
 
 /* An unknown letter in a group of short options is named, not argv[0]. */
 START_TEST(test_unknown_option_in_group)
 {
-	struct vm_config cfg;
-	struct errbuf e = {""};
-	ck_assert_int_eq(PARSE(&cfg, &e, "-xh", "--kernel", "k"), -1);
-	ck_assert_msg_has(e, "unknown option");
+	struct errbuf e = ARGS_BAD("unknown option", "-xh", "--kernel", "k");
 	ck_assert_msg(strncmp(e.msg, "minivmm", 7) != 0, "message names argv[0]: \"%s\"", e.msg);
 	ck_assert_msg_has(e, "-x");
 }
@@ -303,29 +284,19 @@ END_TEST
 
 START_TEST(test_missing_value)
 {
-	struct vm_config cfg;
-	struct errbuf e = {""};
-	ck_assert_int_eq(PARSE(&cfg, &e, "--kernel"), -1);
-	ck_assert_msg_has(e, "--kernel: needs a value");
-	ck_assert_int_eq(PARSE(&cfg, &e, "--kernel", "k", "--mem"), -1);
-	ck_assert_msg_has(e, "--mem: needs a value");
-	ck_assert_int_eq(PARSE(&cfg, &e, "--kernel", "k", "--initrd"), -1);
-	ck_assert_msg_has(e, "--initrd: needs a value");
+	ARGS_BAD("--kernel: needs a value", "--kernel");
+	ARGS_BAD("--mem: needs a value", "--kernel", "k", "--mem");
+	ARGS_BAD("--initrd: needs a value", "--kernel", "k", "--initrd");
 }
 END_TEST
 
 START_TEST(test_extra_argument)
 {
-	struct vm_config cfg;
-	struct errbuf e = {""};
-	ck_assert_int_eq(PARSE(&cfg, &e, "--kernel", "k", "extra"), -1);
-	ck_assert_msg_has(e, "extra: unexpected argument");
+	ARGS_BAD("extra: unexpected argument", "--kernel", "k", "extra");
 	/* Before the options too (getopt_long moves it to the end). */
-	ck_assert_int_eq(PARSE(&cfg, &e, "extra", "--kernel", "k"), -1);
-	ck_assert_msg_has(e, "extra: unexpected argument");
+	ARGS_BAD("extra: unexpected argument", "extra", "--kernel", "k");
 	/* After "--" everything is positional. */
-	ck_assert_int_eq(PARSE(&cfg, &e, "--kernel", "k", "--", "--mem"), -1);
-	ck_assert_msg_has(e, "--mem: unexpected argument");
+	ARGS_BAD("--mem: unexpected argument", "--kernel", "k", "--", "--mem");
 }
 END_TEST
 
@@ -361,32 +332,8 @@ START_TEST(test_reparse_after_option_group)
 }
 END_TEST
 
-int main(void)
-{
-	Suite *s = suite_create("cli");
-	TCase *tc = tcase_create("core");
-	tcase_add_test(tc, test_size_units);
-	tcase_add_test(tc, test_size_limits);
-	tcase_add_test(tc, test_size_syntax);
-	tcase_add_test(tc, test_defaults);
-	tcase_add_test(tc, test_kvm_device_env);
-	tcase_add_test(tc, test_all_options);
-	tcase_add_test(tc, test_help_and_version);
-	tcase_add_test(tc, test_usage_text);
-	tcase_add_test(tc, test_missing_kernel);
-	tcase_add_test(tc, test_bad_cpus);
-	tcase_add_test(tc, test_bad_mem);
-	tcase_add_test(tc, test_tap_not_supported);
-	tcase_add_test(tc, test_unknown_option);
-	tcase_add_test(tc, test_unknown_option_in_group);
-	tcase_add_test(tc, test_missing_value);
-	tcase_add_test(tc, test_extra_argument);
-	tcase_add_test(tc, test_reparse_after_errors);
-	tcase_add_test(tc, test_reparse_after_option_group);
-	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+CHECK_MAIN("cli", test_size_units, test_size_limits, test_size_syntax, test_defaults,
+	   test_kvm_device_env, test_all_options, test_help_and_version, test_usage_text,
+	   test_missing_kernel, test_bad_cpus, test_bad_mem, test_tap_not_supported,
+	   test_unknown_option, test_unknown_option_in_group, test_missing_value,
+	   test_extra_argument, test_reparse_after_errors, test_reparse_after_option_group)

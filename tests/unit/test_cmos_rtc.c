@@ -1,7 +1,7 @@
-#include <check.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_main.h"
 #include "devices/cmos_rtc.h"
 
 /* 2026-11-22 03:04:05 UTC, a Sunday. */
@@ -50,18 +50,26 @@ static void wr(uint8_t reg, uint8_t val)
 	cmos_rtc_io(&r, DATA, &val, 1, true);
 }
 
+/* The clock: seconds, minutes, hours, day of the week, day of the month,
+ * month, year, century. */
+static const uint8_t clock_regs[] = {0x00, 0x02, 0x04, 0x06, 0x07, 0x08, 0x09, 0x32};
+
+/* The clock registers read want, in clock_regs' order. */
+static void check_clock(const uint8_t want[sizeof(clock_regs)])
+{
+	for (size_t i = 0; i < sizeof(clock_regs); i++) {
+		uint8_t v = rd(clock_regs[i]);
+		ck_assert_msg(v == want[i], "register 0x%02x is 0x%02x, want 0x%02x", clock_regs[i],
+			      v, want[i]);
+	}
+}
+
 START_TEST(test_time_bcd)
 {
 	ck_assert_uint_eq(rd(0x0b) & 0x04, 0);	  /* BCD is the default */
 	ck_assert_uint_eq(rd(0x0b) & 0x02, 0x02); /* 24-hour */
-	ck_assert_uint_eq(rd(0x00), 0x05);
-	ck_assert_uint_eq(rd(0x02), 0x04);
-	ck_assert_uint_eq(rd(0x04), 0x03);
-	ck_assert_uint_eq(rd(0x06), 0x01); /* Sunday is day 1 */
-	ck_assert_uint_eq(rd(0x07), 0x22);
-	ck_assert_uint_eq(rd(0x08), 0x11);
-	ck_assert_uint_eq(rd(0x09), 0x26);
-	ck_assert_uint_eq(rd(0x32), 0x20);
+	/* Sunday is day 1. */
+	check_clock((const uint8_t[]){0x05, 0x04, 0x03, 0x01, 0x22, 0x11, 0x26, 0x20});
 }
 END_TEST
 
@@ -69,14 +77,7 @@ START_TEST(test_time_binary)
 {
 	wr(0x0b, 0x06); /* 24-hour, binary */
 	ck_assert_uint_eq(rd(0x0b), 0x06);
-	ck_assert_uint_eq(rd(0x00), 5);
-	ck_assert_uint_eq(rd(0x02), 4);
-	ck_assert_uint_eq(rd(0x04), 3);
-	ck_assert_uint_eq(rd(0x06), 1);
-	ck_assert_uint_eq(rd(0x07), 22);
-	ck_assert_uint_eq(rd(0x08), 11);
-	ck_assert_uint_eq(rd(0x09), 26);
-	ck_assert_uint_eq(rd(0x32), 20);
+	check_clock((const uint8_t[]){5, 4, 3, 1, 22, 11, 26, 20});
 	wr(0x0b, 0x02);
 	ck_assert_uint_eq(rd(0x07), 0x22);
 }
@@ -85,14 +86,7 @@ END_TEST
 START_TEST(test_other_dates)
 {
 	fixed_now = T_1999;
-	ck_assert_uint_eq(rd(0x00), 0x58);
-	ck_assert_uint_eq(rd(0x02), 0x59);
-	ck_assert_uint_eq(rd(0x04), 0x23);
-	ck_assert_uint_eq(rd(0x06), 0x06);
-	ck_assert_uint_eq(rd(0x07), 0x31);
-	ck_assert_uint_eq(rd(0x08), 0x12);
-	ck_assert_uint_eq(rd(0x09), 0x99);
-	ck_assert_uint_eq(rd(0x32), 0x19);
+	check_clock((const uint8_t[]){0x58, 0x59, 0x23, 0x06, 0x31, 0x12, 0x99, 0x19});
 	/* The clock is read afresh on every access. */
 	fixed_now = T_2100;
 	ck_assert_uint_eq(rd(0x00), 0x00);
@@ -128,14 +122,12 @@ END_TEST
 
 START_TEST(test_clock_writes_ignored)
 {
-	static const uint8_t regs[] = {0x00, 0x02, 0x04, 0x06, 0x07, 0x08, 0x09, 0x32};
-	uint8_t before[sizeof(regs)];
-	for (size_t i = 0; i < sizeof(regs); i++)
-		before[i] = rd(regs[i]);
-	for (size_t i = 0; i < sizeof(regs); i++)
-		wr(regs[i], 0x42);
-	for (size_t i = 0; i < sizeof(regs); i++)
-		ck_assert_uint_eq(rd(regs[i]), before[i]);
+	uint8_t before[sizeof(clock_regs)];
+	for (size_t i = 0; i < sizeof(clock_regs); i++)
+		before[i] = rd(clock_regs[i]);
+	for (size_t i = 0; i < sizeof(clock_regs); i++)
+		wr(clock_regs[i], 0x42);
+	check_clock(before);
 }
 END_TEST
 
@@ -215,24 +207,6 @@ START_TEST(test_host_clock_default)
 }
 END_TEST
 
-int main(void)
-{
-	Suite *s = suite_create("cmos_rtc");
-	TCase *tc = tcase_create("core");
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_add_test(tc, test_time_bcd);
-	tcase_add_test(tc, test_time_binary);
-	tcase_add_test(tc, test_other_dates);
-	tcase_add_test(tc, test_status_registers);
-	tcase_add_test(tc, test_clock_writes_ignored);
-	tcase_add_test(tc, test_alarm_and_ram);
-	tcase_add_test(tc, test_index_port);
-	tcase_add_test(tc, test_wide_access);
-	tcase_add_test(tc, test_host_clock_default);
-	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+CHECK_MAIN_FIXTURE("cmos_rtc", setup, teardown, test_time_bcd, test_time_binary, test_other_dates,
+		   test_status_registers, test_clock_writes_ignored, test_alarm_and_ram,
+		   test_index_port, test_wide_access, test_host_clock_default)

@@ -1,9 +1,9 @@
-#include <check.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "check_main.h"
 #include "vmm/console.h"
 
 static struct console tty_console(void)
@@ -25,72 +25,60 @@ static size_t run(struct console *c, const char *in, size_t n, uint8_t *out, boo
 	return o;
 }
 
+/* Filtering in (n bytes) through c gives want (want_n bytes) and sets quit
+ * to want_quit; quit starts out the other way, so the filter must set it. */
+static void filters_to(struct console *c, const char *in, size_t n, const char *want, size_t want_n,
+		       bool want_quit)
+{
+	uint8_t out[64];
+	bool quit = !want_quit;
+	size_t o = run(c, in, n, out, &quit);
+	ck_assert_int_eq(quit, want_quit);
+	ck_assert_uint_eq(o, want_n);
+	ck_assert_mem_eq(out, want, want_n);
+}
+
 START_TEST(test_plain_bytes_pass)
 {
 	struct console c = tty_console();
-	uint8_t out[64];
-	bool quit = true;
-	size_t o = run(&c, "ls -l\r\x03\x7f", 8, out, &quit);
-	ck_assert(!quit);
-	ck_assert_uint_eq(o, 8);
-	ck_assert_mem_eq(out, "ls -l\r\x03\x7f", 8);
-	ck_assert_uint_eq(run(&c, "", 0, out, &quit), 0);
-	ck_assert(!quit);
+	filters_to(&c, "ls -l\r\x03\x7f", 8, "ls -l\r\x03\x7f", 8, false);
+	filters_to(&c, "", 0, "", 0, false);
 }
 END_TEST
 
 START_TEST(test_ctrl_a_x_quits)
 {
 	struct console c = tty_console();
-	uint8_t out[64];
-	bool quit = false;
-	size_t o = run(&c, "abc\x01xdef", 8, out, &quit);
-	ck_assert(quit);
-	ck_assert_uint_eq(o, 3); /* what came before the escape still goes */
-	ck_assert_mem_eq(out, "abc", 3);
+	/* What came before the escape still goes. */
+	filters_to(&c, "abc\x01xdef", 8, "abc", 3, true);
 
 	struct console c2 = tty_console();
-	o = run(&c2, "\x01X", 2, out, &quit);
-	ck_assert(quit);
-	ck_assert_uint_eq(o, 0);
+	filters_to(&c2, "\x01X", 2, "", 0, true);
 }
 END_TEST
 
 START_TEST(test_ctrl_a_ctrl_a_sends_one)
 {
 	struct console c = tty_console();
-	uint8_t out[64];
-	bool quit = true;
-	size_t o = run(&c,
-		       "a\x01\x01"
-		       "b",
-		       4, out, &quit);
-	ck_assert(!quit);
-	ck_assert_uint_eq(o, 3);
-	ck_assert_mem_eq(out,
-			 "a\x01"
-			 "b",
-			 3);
+	filters_to(&c,
+		   "a\x01\x01"
+		   "b",
+		   4,
+		   "a\x01"
+		   "b",
+		   3, false);
 	/* Three in a row: one sent, the third starts a new escape. */
-	o = run(&c, "\x01\x01\x01x", 4, out, &quit);
-	ck_assert(quit);
-	ck_assert_uint_eq(o, 1);
-	ck_assert_uint_eq(out[0], 0x01);
+	filters_to(&c, "\x01\x01\x01x", 4, "\x01", 1, true);
 }
 END_TEST
 
 START_TEST(test_ctrl_a_other_dropped)
 {
 	struct console c = tty_console();
-	uint8_t out[64];
-	bool quit = true;
-	size_t o = run(&c,
-		       "a\x01zb\x01"
-		       "c",
-		       6, out, &quit);
-	ck_assert(!quit);
-	ck_assert_uint_eq(o, 2);
-	ck_assert_mem_eq(out, "ab", 2);
+	filters_to(&c,
+		   "a\x01zb\x01"
+		   "c",
+		   6, "ab", 2, false);
 	ck_assert(!c.escape_pending);
 }
 END_TEST
@@ -98,29 +86,19 @@ END_TEST
 START_TEST(test_escape_split_across_reads)
 {
 	struct console c = tty_console();
-	uint8_t out[64];
-	bool quit = true;
-	size_t o = run(&c, "ab\x01", 3, out, &quit);
-	ck_assert(!quit);
-	ck_assert_uint_eq(o, 2);
-	ck_assert_mem_eq(out, "ab", 2);
+	filters_to(&c, "ab\x01", 3, "ab", 2, false);
 	ck_assert(c.escape_pending);
-	o = run(&c, "x", 1, out, &quit);
-	ck_assert(quit);
-	ck_assert_uint_eq(o, 0);
+	filters_to(&c, "x", 1, "", 0, true);
 
 	/* Split Ctrl-A Ctrl-A. */
 	struct console d = tty_console();
-	o = run(&d, "\x01", 1, out, &quit);
-	ck_assert_uint_eq(o, 0);
-	ck_assert(!quit);
-	o = run(&d, "\x01q", 2, out, &quit);
-	ck_assert(!quit);
-	ck_assert_uint_eq(o, 2);
-	ck_assert_mem_eq(out, "\x01q", 2);
+	filters_to(&d, "\x01", 1, "", 0, false);
+	filters_to(&d, "\x01q", 2, "\x01q", 2, false);
 
 	/* An empty read does not cancel a pending escape. */
 	struct console f = tty_console();
+	uint8_t out[64];
+	bool quit;
 	run(&f, "\x01", 1, out, &quit);
 	run(&f, "", 0, out, &quit);
 	ck_assert(!quit);
@@ -133,18 +111,13 @@ START_TEST(test_not_a_tty_passes_everything)
 {
 	struct console c = tty_console();
 	c.is_tty = false;
-	uint8_t out[64];
-	bool quit = true;
-	size_t o = run(&c,
-		       "a\x01x\x01\x01"
-		       "b",
-		       6, out, &quit);
-	ck_assert(!quit);
-	ck_assert_uint_eq(o, 6);
-	ck_assert_mem_eq(out,
-			 "a\x01x\x01\x01"
-			 "b",
-			 6);
+	filters_to(&c,
+		   "a\x01x\x01\x01"
+		   "b",
+		   6,
+		   "a\x01x\x01\x01"
+		   "b",
+		   6, false);
 	ck_assert(!c.escape_pending);
 }
 END_TEST
@@ -168,21 +141,6 @@ START_TEST(test_init_detects_non_tty)
 }
 END_TEST
 
-int main(void)
-{
-	Suite *s = suite_create("console");
-	TCase *tc = tcase_create("core");
-	tcase_add_test(tc, test_plain_bytes_pass);
-	tcase_add_test(tc, test_ctrl_a_x_quits);
-	tcase_add_test(tc, test_ctrl_a_ctrl_a_sends_one);
-	tcase_add_test(tc, test_ctrl_a_other_dropped);
-	tcase_add_test(tc, test_escape_split_across_reads);
-	tcase_add_test(tc, test_not_a_tty_passes_everything);
-	tcase_add_test(tc, test_init_detects_non_tty);
-	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+CHECK_MAIN("console", test_plain_bytes_pass, test_ctrl_a_x_quits, test_ctrl_a_ctrl_a_sends_one,
+	   test_ctrl_a_other_dropped, test_escape_split_across_reads,
+	   test_not_a_tty_passes_everything, test_init_detects_non_tty)

@@ -1,9 +1,9 @@
-#include <check.h>
 #include <stdint.h>
 #include <stdlib.h>
 
 #include "boot/e820.h"
 #include "boot/layout.h"
+#include "check_main.h"
 #include "vmm/guest_mem.h"
 
 #define MiB(x) ((uint64_t)(x) << 20)
@@ -12,18 +12,6 @@
 /* What e820 leaves out below 1 MiB on purpose: the EBDA (reserved), the VGA
  * and option ROM hole (absent) and the BIOS area (reserved). */
 #define LEGACY_NOT_RAM (BOOT_HIGH_MEM_START - BOOT_EBDA_ADDR)
-
-static size_t build(uint64_t size, struct guest_mem *m, struct e820_entry *map)
-{
-	guest_mem_layout(m, size);
-	m->host = (uint8_t *)0x1000; /* never dereferenced: only guest_ptr's arithmetic */
-	for (size_t i = 0; i < E820_MAX_ENTRIES; i++)
-		map[i] = (struct e820_entry){0xdead, 0xbeef, 99};
-	size_t n = e820_build(m, map);
-	ck_assert_uint_ge(n, 1);
-	ck_assert_uint_le(n, E820_MAX_ENTRIES);
-	return n;
-}
 
 /* Sorted, non-empty, non-overlapping, known types; RAM entries are backed by
  * guest memory and add up to all of it but the legacy area. */
@@ -62,81 +50,86 @@ static void check_legacy(const struct e820_entry *map)
 	ck_assert_uint_eq(map[2].type, E820_TYPE_RESERVED);
 }
 
-START_TEST(test_256m)
-{
+/* A guest's memory layout and the e820 map built for it. */
+struct e820_result {
 	struct guest_mem m;
 	struct e820_entry map[E820_MAX_ENTRIES];
-	size_t n = build(MiB(256), &m, map);
-	ck_assert_uint_eq(n, 4);
-	check_legacy(map);
-	ck_assert_uint_eq(map[3].addr, MiB(1));
-	ck_assert_uint_eq(map[3].size, MiB(255));
-	ck_assert_uint_eq(map[3].type, E820_TYPE_RAM);
-	check_invariants(&m, map, n);
+	size_t n;
+};
+
+/* Builds the map for a guest of size bytes, over a poisoned table, and
+ * checks what every map must hold. */
+static struct e820_result build(uint64_t size)
+{
+	struct e820_result r;
+	guest_mem_layout(&r.m, size);
+	r.m.host = (uint8_t *)0x1000; /* never dereferenced: only guest_ptr's arithmetic */
+	for (size_t i = 0; i < E820_MAX_ENTRIES; i++)
+		r.map[i] = (struct e820_entry){0xdead, 0xbeef, 99};
+	r.n = e820_build(&r.m, r.map);
+	ck_assert_uint_ge(r.n, 1);
+	ck_assert_uint_le(r.n, E820_MAX_ENTRIES);
+	check_invariants(&r.m, r.map, r.n);
+	return r;
+}
+
+START_TEST(test_256m)
+{
+	struct e820_result r = build(MiB(256));
+	ck_assert_uint_eq(r.n, 4);
+	check_legacy(r.map);
+	ck_assert_uint_eq(r.map[3].addr, MiB(1));
+	ck_assert_uint_eq(r.map[3].size, MiB(255));
+	ck_assert_uint_eq(r.map[3].type, E820_TYPE_RAM);
 }
 END_TEST
 
 START_TEST(test_exactly_3g)
 {
-	struct guest_mem m;
-	struct e820_entry map[E820_MAX_ENTRIES];
-	size_t n = build(GiB(3), &m, map);
-	ck_assert_uint_eq(n, 4); /* all of it fits below the hole */
-	check_legacy(map);
-	ck_assert_uint_eq(map[3].addr + map[3].size, 0xC0000000ULL);
-	check_invariants(&m, map, n);
+	struct e820_result r = build(GiB(3));
+	ck_assert_uint_eq(r.n, 4); /* all of it fits below the hole */
+	check_legacy(r.map);
+	ck_assert_uint_eq(r.map[3].addr + r.map[3].size, 0xC0000000ULL);
 }
 END_TEST
 
 START_TEST(test_4g_with_hole)
 {
-	struct guest_mem m;
-	struct e820_entry map[E820_MAX_ENTRIES];
-	size_t n = build(GiB(4), &m, map);
-	ck_assert_uint_eq(n, 5);
-	check_legacy(map);
-	ck_assert_uint_eq(map[3].addr, MiB(1));
-	ck_assert_uint_eq(map[3].addr + map[3].size, 0xC0000000ULL);
-	ck_assert_uint_eq(map[4].addr, 0x100000000ULL);
-	ck_assert_uint_eq(map[4].size, GiB(1));
-	ck_assert_uint_eq(map[4].type, E820_TYPE_RAM);
-	check_invariants(&m, map, n);
+	struct e820_result r = build(GiB(4));
+	ck_assert_uint_eq(r.n, 5);
+	check_legacy(r.map);
+	ck_assert_uint_eq(r.map[3].addr, MiB(1));
+	ck_assert_uint_eq(r.map[3].addr + r.map[3].size, 0xC0000000ULL);
+	ck_assert_uint_eq(r.map[4].addr, 0x100000000ULL);
+	ck_assert_uint_eq(r.map[4].size, GiB(1));
+	ck_assert_uint_eq(r.map[4].type, E820_TYPE_RAM);
 }
 END_TEST
 
 START_TEST(test_just_over_3g)
 {
-	struct guest_mem m;
-	struct e820_entry map[E820_MAX_ENTRIES];
-	size_t n = build(GiB(3) + 0x1000, &m, map);
-	ck_assert_uint_eq(n, 5);
-	ck_assert_uint_eq(map[4].addr, 0x100000000ULL);
-	ck_assert_uint_eq(map[4].size, 0x1000);
-	check_invariants(&m, map, n);
+	struct e820_result r = build(GiB(3) + 0x1000);
+	ck_assert_uint_eq(r.n, 5);
+	ck_assert_uint_eq(r.map[4].addr, 0x100000000ULL);
+	ck_assert_uint_eq(r.map[4].size, 0x1000);
 }
 END_TEST
 
 START_TEST(test_large)
 {
-	struct guest_mem m;
-	struct e820_entry map[E820_MAX_ENTRIES];
-	size_t n = build(GiB(1024), &m, map); /* --mem's 1T maximum */
-	ck_assert_uint_eq(n, 5);
-	ck_assert_uint_eq(map[4].size, GiB(1021));
-	check_invariants(&m, map, n);
+	struct e820_result r = build(GiB(1024)); /* --mem's 1T maximum */
+	ck_assert_uint_eq(r.n, 5);
+	ck_assert_uint_eq(r.map[4].size, GiB(1021));
 }
 END_TEST
 
 START_TEST(test_tiny_2m)
 {
-	struct guest_mem m;
-	struct e820_entry map[E820_MAX_ENTRIES];
-	size_t n = build(MiB(2), &m, map);
-	ck_assert_uint_eq(n, 4);
-	check_legacy(map);
-	ck_assert_uint_eq(map[3].addr, MiB(1));
-	ck_assert_uint_eq(map[3].size, MiB(1));
-	check_invariants(&m, map, n);
+	struct e820_result r = build(MiB(2));
+	ck_assert_uint_eq(r.n, 4);
+	check_legacy(r.map);
+	ck_assert_uint_eq(r.map[3].addr, MiB(1));
+	ck_assert_uint_eq(r.map[3].size, MiB(1));
 }
 END_TEST
 
@@ -146,11 +139,8 @@ START_TEST(test_sizes_sweep)
 					 MiB(1000),	  GiB(2),	   GiB(3) - 0x1000, GiB(3),
 					 GiB(3) + MiB(1), GiB(5),	   GiB(16) + 0x1000};
 	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
-		struct guest_mem m;
-		struct e820_entry map[E820_MAX_ENTRIES];
-		size_t n = build(sizes[i], &m, map);
-		check_legacy(map);
-		check_invariants(&m, map, n);
+		struct e820_result r = build(sizes[i]);
+		check_legacy(r.map);
 	}
 }
 END_TEST
@@ -188,22 +178,5 @@ START_TEST(test_layout_and_guest_ptr)
 }
 END_TEST
 
-int main(void)
-{
-	Suite *s = suite_create("e820");
-	TCase *tc = tcase_create("core");
-	tcase_add_test(tc, test_256m);
-	tcase_add_test(tc, test_exactly_3g);
-	tcase_add_test(tc, test_4g_with_hole);
-	tcase_add_test(tc, test_just_over_3g);
-	tcase_add_test(tc, test_large);
-	tcase_add_test(tc, test_tiny_2m);
-	tcase_add_test(tc, test_sizes_sweep);
-	tcase_add_test(tc, test_layout_and_guest_ptr);
-	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+CHECK_MAIN("e820", test_256m, test_exactly_3g, test_4g_with_hole, test_just_over_3g, test_large,
+	   test_tiny_2m, test_sizes_sweep, test_layout_and_guest_ptr)

@@ -1,39 +1,21 @@
-#include <check.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_main.h"
 #include "devices/i8042.h"
+#include "recorder.h"
 
 #define ST_OBF 0x01
 #define ST_SYS 0x04
 #define ST_CMD 0x08
 
-struct rec {
-	int resets;
-	int irq;
-	int irq_calls;
-};
-
-static void on_reset(void *ctx)
-{
-	((struct rec *)ctx)->resets++;
-}
-
-static void on_irq(void *ctx, int level)
-{
-	struct rec *r = ctx;
-	ck_assert_int_ne(level, r->irq); /* changes only */
-	r->irq = level;
-	r->irq_calls++;
-}
-
 static struct i8042 k;
-static struct rec rec;
+static struct dev_rec rec;
 
 static void setup(void)
 {
 	memset(&rec, 0, sizeof(rec));
-	struct i8042_ops ops = {.reset = on_reset, .set_irq = on_irq, .ctx = &rec};
+	struct i8042_ops ops = {.reset = rec_reset, .set_irq = rec_irq, .ctx = &rec};
 	i8042_init(&k, &ops);
 }
 
@@ -291,27 +273,8 @@ START_TEST(test_no_callbacks)
 }
 END_TEST
 
-int main(void)
-{
-	Suite *s = suite_create("i8042");
-	TCase *tc = tcase_create("core");
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_add_test(tc, test_reset_state);
-	tcase_add_test(tc, test_self_test);
-	tcase_add_test(tc, test_command_byte);
-	tcase_add_test(tc, test_command_flag_in_status);
-	tcase_add_test(tc, test_pulse_reset);
-	tcase_add_test(tc, test_write_output_port);
-	tcase_add_test(tc, test_keyboard_commands);
-	tcase_add_test(tc, test_output_buffer_writes_and_aux);
-	tcase_add_test(tc, test_irq_follows_obf_and_enable);
-	tcase_add_test(tc, test_queue_bounded);
-	tcase_add_test(tc, test_wide_reads);
-	tcase_add_test(tc, test_no_callbacks);
-	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+CHECK_MAIN_FIXTURE("i8042", setup, teardown, test_reset_state, test_self_test, test_command_byte,
+		   test_command_flag_in_status, test_pulse_reset, test_write_output_port,
+		   test_keyboard_commands, test_output_buffer_writes_and_aux,
+		   test_irq_follows_obf_and_enable, test_queue_bounded, test_wide_reads,
+		   test_no_callbacks)

@@ -1,7 +1,7 @@
-#include <check.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_main.h"
 #include "vmm/insn_fixup.h"
 
 static void expect(const uint8_t *b, size_t n, enum insn_fixup_kind kind, unsigned len)
@@ -107,20 +107,5 @@ START_TEST(test_every_single_byte)
 }
 END_TEST
 
-int main(void)
-{
-	Suite *s = suite_create("insn_fixup");
-	TCase *tc = tcase_create("core");
-	tcase_add_test(tc, test_int3);
-	tcase_add_test(tc, test_x87);
-	tcase_add_test(tc, test_smap);
-	tcase_add_test(tc, test_none);
-	tcase_add_test(tc, test_names);
-	tcase_add_test(tc, test_every_single_byte);
-	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+CHECK_MAIN("insn_fixup", test_int3, test_x87, test_smap, test_none, test_names,
+	   test_every_single_byte)

@@ -1,59 +1,18 @@
 #include <asm/bootparam.h>
-#include <check.h>
 #include <elf.h>
-#include <libgen.h>
-#include <limits.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "boot/kernel_image.h"
-
-#define SETUP_OFF   0x1f1
-#define SETUP_SECTS 1
-#define SETUP_BYTES ((SETUP_SECTS + 1) * 512)
-#define KERNEL_LEN  0x1000
-#define BZ_LEN	    (SETUP_BYTES + KERNEL_LEN)
-
-static struct setup_header *hdr(uint8_t *img)
-{
-	return (struct setup_header *)(img + SETUP_OFF);
-}
-
-/* A bzImage that satisfies every check, built field by field so each failure
- * test can break exactly one thing. */
-static void make_bzimage(uint8_t *img)
-{
-	memset(img, 0, BZ_LEN);
-	struct setup_header *h = hdr(img);
-	h->setup_sects = SETUP_SECTS;
-	h->syssize = KERNEL_LEN / 16;
-	h->boot_flag = 0xAA55;
-	img[0x200] = 0xeb;
-	img[0x201] = 0x66; /* header ends at 0x268, as in protocol 2.15 */
-	memcpy(&h->header, "HdrS", 4);
-	h->version = 0x020f;
-	h->loadflags = LOADED_HIGH;
-	h->code32_start = 0x100000;
-	h->initrd_addr_max = 0x7fffffff;
-	h->kernel_alignment = 0x200000;
-	h->xloadflags = XLF_KERNEL_64;
-	h->cmdline_size = 2048;
-	h->pref_address = 0x1000000;
-	h->init_size = 0x800000;
-	for (size_t i = 0; i < KERNEL_LEN; i++)
-		img[SETUP_BYTES + i] = (uint8_t)(i * 7 + 3);
-}
+#include "check_main.h"
+#include "images.h"
 
 static int contains(const char *hay, const char *needle)
 {
 	return strstr(hay, needle) != NULL;
 }
-
-#define ck_assert_msg_has(e, needle)                                                               \
-	ck_assert_msg(contains((e).msg, (needle)), "message \"%s\" lacks \"%s\"", (e).msg, (needle))
 
 /* The product reads these through offsetof on the same struct; pinning them
  * to the boot protocol's documented offsets catches a wrong header base. */
@@ -198,6 +157,15 @@ END_TEST
 
 /* ---- bzimage_parse ---- */
 
+/* bzimage_parse refuses the first len bytes of img: its message. */
+static struct errbuf bz_refused(const uint8_t *img, size_t len)
+{
+	struct bzimage_info bz;
+	struct errbuf e = {""};
+	ck_assert_int_eq(bzimage_parse(img, len, &bz, &e), -1);
+	return e;
+}
+
 START_TEST(test_bz_good)
 {
 	uint8_t img[BZ_LEN];
@@ -209,7 +177,7 @@ START_TEST(test_bz_good)
 	ck_assert_uint_eq(bz.setup_size, SETUP_BYTES);
 	ck_assert_uint_eq(bz.header_end, 0x268);
 	ck_assert_ptr_eq(bz.kernel, img + SETUP_BYTES);
-	ck_assert_uint_eq(bz.kernel_size, KERNEL_LEN);
+	ck_assert_uint_eq(bz.kernel_size, BZ_KERNEL_LEN);
 	ck_assert_uint_eq(bz.init_size, 0x800000);
 	ck_assert_uint_eq(bz.initrd_addr_max, 0x7fffffff);
 	ck_assert_uint_eq(bz.cmdline_size, 2048);
@@ -224,7 +192,7 @@ START_TEST(test_bz_init_size_at_least_kernel)
 	hdr(img)->init_size = 0x10; /* smaller than the kernel itself */
 	struct bzimage_info bz;
 	ck_assert_int_eq(bzimage_parse(img, sizeof(img), &bz, NULL), 0);
-	ck_assert_uint_eq(bz.init_size, KERNEL_LEN);
+	ck_assert_uint_eq(bz.init_size, BZ_KERNEL_LEN);
 }
 END_TEST
 
@@ -232,17 +200,16 @@ START_TEST(test_bz_truncated)
 {
 	uint8_t img[BZ_LEN];
 	make_bzimage(img);
-	struct bzimage_info bz;
-	struct errbuf e = {""};
-	ck_assert_int_eq(bzimage_parse(img, 0x24f, &bz, &e), -1);
+	struct errbuf e = bz_refused(img, 0x24f);
 	ck_assert_msg_has(e, "truncated");
-	ck_assert_int_eq(bzimage_parse(img, 0, &bz, &e), -1);
+	e = bz_refused(img, 0);
 	ck_assert_msg_has(e, "truncated");
 	/* The setup code alone fills the file. */
-	ck_assert_int_eq(bzimage_parse(img, SETUP_BYTES, &bz, &e), -1);
+	e = bz_refused(img, SETUP_BYTES);
 	ck_assert_msg_has(e, "truncated");
 	ck_assert_msg_has(e, "setup");
 	/* A NULL errbuf is allowed. */
+	struct bzimage_info bz;
 	ck_assert_int_eq(bzimage_parse(img, 0x100, &bz, NULL), -1);
 }
 END_TEST
@@ -252,9 +219,7 @@ START_TEST(test_bz_header_past_eof)
 	uint8_t img[BZ_LEN];
 	make_bzimage(img);
 	img[0x201] = 0xff; /* header "ends" at 0x301 */
-	struct bzimage_info bz;
-	struct errbuf e = {""};
-	ck_assert_int_eq(bzimage_parse(img, 0x280, &bz, &e), -1);
+	struct errbuf e = bz_refused(img, 0x280);
 	ck_assert_msg_has(e, "truncated");
 	ck_assert_msg_has(e, "header");
 }
@@ -265,9 +230,7 @@ START_TEST(test_bz_no_boot_flag)
 	uint8_t img[BZ_LEN];
 	make_bzimage(img);
 	hdr(img)->boot_flag = 0x55AA; /* byte-swapped */
-	struct bzimage_info bz;
-	struct errbuf e = {""};
-	ck_assert_int_eq(bzimage_parse(img, sizeof(img), &bz, &e), -1);
+	struct errbuf e = bz_refused(img, sizeof(img));
 	ck_assert_msg_has(e, "0xAA55");
 }
 END_TEST
@@ -277,9 +240,7 @@ START_TEST(test_bz_no_hdrs)
 	uint8_t img[BZ_LEN];
 	make_bzimage(img);
 	memcpy(&hdr(img)->header, "HdrT", 4);
-	struct bzimage_info bz;
-	struct errbuf e = {""};
-	ck_assert_int_eq(bzimage_parse(img, sizeof(img), &bz, &e), -1);
+	struct errbuf e = bz_refused(img, sizeof(img));
 	ck_assert_msg_has(e, "HdrS");
 }
 END_TEST
@@ -289,16 +250,15 @@ START_TEST(test_bz_old_protocol)
 	uint8_t img[BZ_LEN];
 	make_bzimage(img);
 	hdr(img)->version = 0x0209;
-	struct bzimage_info bz;
-	struct errbuf e = {""};
-	ck_assert_int_eq(bzimage_parse(img, sizeof(img), &bz, &e), -1);
+	struct errbuf e = bz_refused(img, sizeof(img));
 	ck_assert_msg_has(e, "2.09");
 	ck_assert_msg_has(e, "2.12");
 	/* 2.11 is the last one refused, 2.12 the first accepted. */
 	hdr(img)->version = 0x020b;
-	ck_assert_int_eq(bzimage_parse(img, sizeof(img), &bz, &e), -1);
+	e = bz_refused(img, sizeof(img));
 	ck_assert_msg_has(e, "2.11");
 	hdr(img)->version = 0x020c;
+	struct bzimage_info bz;
 	ck_assert_int_eq(bzimage_parse(img, sizeof(img), &bz, &e), 0);
 	ck_assert_uint_eq(bz.version, 0x020c);
 }
@@ -309,9 +269,7 @@ START_TEST(test_bz_zimage)
 	uint8_t img[BZ_LEN];
 	make_bzimage(img);
 	hdr(img)->loadflags = CAN_USE_HEAP; /* anything but LOADED_HIGH */
-	struct bzimage_info bz;
-	struct errbuf e = {""};
-	ck_assert_int_eq(bzimage_parse(img, sizeof(img), &bz, &e), -1);
+	struct errbuf e = bz_refused(img, sizeof(img));
 	ck_assert_msg_has(e, "zImage");
 	ck_assert_msg_has(e, "LOADED_HIGH");
 }
@@ -322,9 +280,7 @@ START_TEST(test_bz_not_64bit)
 	uint8_t img[BZ_LEN];
 	make_bzimage(img);
 	hdr(img)->xloadflags = XLF_CAN_BE_LOADED_ABOVE_4G | XLF_EFI_HANDOVER_32;
-	struct bzimage_info bz;
-	struct errbuf e = {""};
-	ck_assert_int_eq(bzimage_parse(img, sizeof(img), &bz, &e), -1);
+	struct errbuf e = bz_refused(img, sizeof(img));
 	ck_assert_msg_has(e, "XLF_KERNEL_64");
 	ck_assert_msg_has(e, "64-bit");
 }
@@ -333,24 +289,24 @@ END_TEST
 START_TEST(test_bz_setup_sects_zero_means_four)
 {
 	/* 5 x 512 bytes of setup, then the kernel. */
-	static uint8_t img[5 * 512 + KERNEL_LEN];
+	static uint8_t img[5 * 512 + BZ_KERNEL_LEN];
 	uint8_t tmpl[BZ_LEN];
 	make_bzimage(tmpl);
 	memset(img, 0, sizeof(img));
 	memcpy(img, tmpl, SETUP_BYTES);
 	hdr(img)->setup_sects = 0;
-	memset(img + 5 * 512, 0x5a, KERNEL_LEN);
+	memset(img + 5 * 512, 0x5a, BZ_KERNEL_LEN);
 	struct bzimage_info bz;
 	struct errbuf e = {""};
 	ck_assert_int_eq(bzimage_parse(img, sizeof(img), &bz, &e), 0);
 	ck_assert_uint_eq(bz.setup_size, 5 * 512);
 	ck_assert_ptr_eq(bz.kernel, img + 5 * 512);
-	ck_assert_uint_eq(bz.kernel_size, KERNEL_LEN);
+	ck_assert_uint_eq(bz.kernel_size, BZ_KERNEL_LEN);
 	ck_assert_uint_eq(bz.kernel[0], 0x5a);
 
 	/* The same image with setup_sects = 0 is too short when cut to the
 	 * size of setup it implies. */
-	ck_assert_int_eq(bzimage_parse(img, 5 * 512, &bz, &e), -1);
+	e = bz_refused(img, 5 * 512);
 	ck_assert_msg_has(e, "2560");
 }
 END_TEST
@@ -359,52 +315,20 @@ START_TEST(test_bz_syssize_too_big)
 {
 	uint8_t img[BZ_LEN];
 	make_bzimage(img);
-	hdr(img)->syssize = KERNEL_LEN / 16 + 1;
-	struct bzimage_info bz;
-	struct errbuf e = {""};
-	ck_assert_int_eq(bzimage_parse(img, sizeof(img), &bz, &e), -1);
+	hdr(img)->syssize = BZ_KERNEL_LEN / 16 + 1;
+	struct errbuf e = bz_refused(img, sizeof(img));
 	ck_assert_msg_has(e, "truncated");
 	ck_assert_msg_has(e, "4112");
 	/* Exactly the kernel's size is fine, and so is syssize near 2^32
 	 * refused without wrapping. */
-	hdr(img)->syssize = KERNEL_LEN / 16;
+	hdr(img)->syssize = BZ_KERNEL_LEN / 16;
+	struct bzimage_info bz;
 	ck_assert_int_eq(bzimage_parse(img, sizeof(img), &bz, &e), 0);
 	hdr(img)->syssize = 0xffffffff;
-	ck_assert_int_eq(bzimage_parse(img, sizeof(img), &bz, &e), -1);
+	e = bz_refused(img, sizeof(img));
 	ck_assert_msg_has(e, "truncated");
 }
 END_TEST
-
-/* The real payloads the build assembles sit next to this test binary. */
-static uint8_t *read_payload(const char *name, size_t *len)
-{
-	char exe[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	if (n < 0)
-		return NULL;
-	exe[n] = '\0';
-	char path[PATH_MAX + 64];
-	snprintf(path, sizeof(path), "%s/payloads/%s", dirname(exe), name);
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		return NULL;
-	uint8_t *buf = NULL;
-	size_t cap = 0, used = 0;
-	for (;;) {
-		if (used == cap) {
-			cap = cap ? cap * 2 : 65536;
-			buf = realloc(buf, cap);
-			ck_assert_ptr_nonnull(buf);
-		}
-		size_t got = fread(buf + used, 1, cap - used, f);
-		if (!got)
-			break;
-		used += got;
-	}
-	fclose(f);
-	*len = used;
-	return buf;
-}
 
 START_TEST(test_real_payloads)
 {
@@ -450,81 +374,13 @@ END_TEST
 
 /* ---- elf_pvh_parse ---- */
 
-#define ELF_ENTRY  0x100040U
-#define SEG_PADDR  0x100000U
-#define SEG_FILESZ 0x1000U
-#define SEG_MEMSZ  0x3000U
-#define PH_OFF	   sizeof(Elf64_Ehdr)
-#define NOTE_OFF   0x100U
-#define SEG_OFF	   0x200U
-#define ELF_LEN	   (SEG_OFF + SEG_FILESZ)
-
-static size_t put_note(uint8_t *p, const char *name, uint32_t namesz, uint32_t type,
-		       const void *desc, uint32_t descsz)
+/* elf_pvh_parse refuses the first len bytes of img: its message. */
+static struct errbuf elf_refused(const uint8_t *img, size_t len)
 {
-	Elf64_Nhdr nh = {namesz, descsz, type};
-	memcpy(p, &nh, sizeof(nh));
-	size_t off = sizeof(nh);
-	memcpy(p + off, name, namesz);
-	off += (namesz + 3u) & ~3u;
-	memcpy(p + off, desc, descsz);
-	off += (descsz + 3u) & ~3u;
-	return off;
-}
-
-/* An x86-64 executable with one PT_LOAD and one PT_NOTE holding the PVH entry
- * (desc of descsz bytes, 4 or 8). Returns the note's size. */
-static size_t make_elf(uint8_t *img, uint32_t descsz)
-{
-	memset(img, 0, ELF_LEN);
-	Elf64_Ehdr eh = {0};
-	memcpy(eh.e_ident, ELFMAG, SELFMAG);
-	eh.e_ident[EI_CLASS] = ELFCLASS64;
-	eh.e_ident[EI_DATA] = ELFDATA2LSB;
-	eh.e_ident[EI_VERSION] = EV_CURRENT;
-	eh.e_type = ET_EXEC;
-	eh.e_machine = EM_X86_64;
-	eh.e_version = EV_CURRENT;
-	eh.e_entry = ELF_ENTRY;
-	eh.e_phoff = PH_OFF;
-	eh.e_ehsize = sizeof(Elf64_Ehdr);
-	eh.e_phentsize = sizeof(Elf64_Phdr);
-	eh.e_phnum = 2;
-	memcpy(img, &eh, sizeof(eh));
-
-	uint64_t entry = ELF_ENTRY | 0xffffffff00000000ULL; /* high half must be ignored */
-	size_t note_len = put_note(img + NOTE_OFF, "Xen", 4, 18, &entry, descsz);
-
-	Elf64_Phdr ph[2] = {
-	    {.p_type = PT_LOAD,
-	     .p_flags = PF_R | PF_X,
-	     .p_offset = SEG_OFF,
-	     .p_vaddr = 0xffffffff81000000ULL,
-	     .p_paddr = SEG_PADDR,
-	     .p_filesz = SEG_FILESZ,
-	     .p_memsz = SEG_MEMSZ,
-	     .p_align = 0x1000},
-	    {.p_type = PT_NOTE,
-	     .p_flags = PF_R,
-	     .p_offset = NOTE_OFF,
-	     .p_filesz = note_len,
-	     .p_memsz = note_len,
-	     .p_align = 4},
-	};
-	memcpy(img + PH_OFF, ph, sizeof(ph));
-	for (size_t i = 0; i < SEG_FILESZ; i++)
-		img[SEG_OFF + i] = (uint8_t)(i ^ 0xa5);
-	return note_len;
-}
-
-static Elf64_Ehdr *ehdr(uint8_t *img)
-{
-	return (Elf64_Ehdr *)img;
-}
-
-static Elf64_Phdr *phdr(uint8_t *img, unsigned i)
-{
-	return (Elf64_Phdr *)(img + PH_OFF) + i;
+	struct elf_pvh_info info;
+	struct errbuf e = {""};
+	ck_assert_int_eq(elf_pvh_parse(img, len, &info, &e), -1);
+	return e;
 }
 
 START_TEST(test_elf_good_4byte_desc)
@@ -534,7 +390,7 @@ START_TEST(test_elf_good_4byte_desc)
 	struct elf_pvh_info info;
 	struct errbuf e = {""};
 	ck_assert_msg(elf_pvh_parse(img, sizeof(img), &info, &e) == 0, "%s", e.msg);
-	ck_assert_uint_eq(info.pvh_entry, ELF_ENTRY);
+	ck_assert_uint_eq(info.pvh_entry, PVH_ENTRY);
 	ck_assert_uint_eq(info.nsegs, 1);
 	ck_assert_uint_eq(info.segs[0].paddr, SEG_PADDR);
 	ck_assert_uint_eq(info.segs[0].filesz, SEG_FILESZ);
@@ -553,7 +409,7 @@ START_TEST(test_elf_good_8byte_desc)
 	ck_assert_msg(elf_pvh_parse(img, sizeof(img), &info, &e) == 0, "%s", e.msg);
 	/* Linux writes the entry as a pointer-sized value; only the low 32
 	 * bits are the physical entry. */
-	ck_assert_uint_eq(info.pvh_entry, ELF_ENTRY);
+	ck_assert_uint_eq(info.pvh_entry, PVH_ENTRY);
 }
 END_TEST
 
@@ -587,12 +443,10 @@ START_TEST(test_elf_no_note)
 {
 	static uint8_t img[ELF_LEN];
 	make_elf(img, 4);
-	struct elf_pvh_info info;
-	struct errbuf e = {""};
 
 	/* No PT_NOTE at all. */
 	phdr(img, 1)->p_type = PT_NULL;
-	ck_assert_int_eq(elf_pvh_parse(img, sizeof(img), &info, &e), -1);
+	struct errbuf e = elf_refused(img, sizeof(img));
 	ck_assert_msg_has(e, "PVH");
 	ck_assert_msg_has(e, "CONFIG_PVH");
 
@@ -601,15 +455,13 @@ START_TEST(test_elf_no_note)
 	uint8_t id[8] = {0};
 	size_t n = put_note(img + NOTE_OFF, "GNU", 4, NT_GNU_BUILD_ID, id, sizeof(id));
 	phdr(img, 1)->p_filesz = n;
-	e.msg[0] = '\0';
-	ck_assert_int_eq(elf_pvh_parse(img, sizeof(img), &info, &e), -1);
+	e = elf_refused(img, sizeof(img));
 	ck_assert_msg_has(e, "PVH");
 
 	/* A note whose header claims more than the segment holds. */
 	make_elf(img, 4);
 	phdr(img, 1)->p_filesz = sizeof(Elf64_Nhdr) + 2;
-	e.msg[0] = '\0';
-	ck_assert_int_eq(elf_pvh_parse(img, sizeof(img), &info, &e), -1);
+	e = elf_refused(img, sizeof(img));
 	ck_assert_msg_has(e, "PVH");
 }
 END_TEST
@@ -622,9 +474,7 @@ START_TEST(test_elf_corrupt_note_sizes)
 	 * for the entry note. */
 	Elf64_Nhdr nh = {0xffffffff, 0xffffffff, 18};
 	memcpy(img + NOTE_OFF, &nh, sizeof(nh));
-	struct elf_pvh_info info;
-	struct errbuf e = {""};
-	ck_assert_int_eq(elf_pvh_parse(img, sizeof(img), &info, &e), -1);
+	struct errbuf e = elf_refused(img, sizeof(img));
 	ck_assert_msg_has(e, "PVH");
 }
 END_TEST
@@ -634,9 +484,7 @@ START_TEST(test_elf_wrong_machine)
 	static uint8_t img[ELF_LEN];
 	make_elf(img, 4);
 	ehdr(img)->e_machine = EM_386;
-	struct elf_pvh_info info;
-	struct errbuf e = {""};
-	ck_assert_int_eq(elf_pvh_parse(img, sizeof(img), &info, &e), -1);
+	struct errbuf e = elf_refused(img, sizeof(img));
 	ck_assert_msg_has(e, "machine 3");
 	ck_assert_msg_has(e, "x86-64");
 }
@@ -647,15 +495,12 @@ START_TEST(test_elf_32bit_or_big_endian)
 	static uint8_t img[ELF_LEN];
 	make_elf(img, 4);
 	ehdr(img)->e_ident[EI_CLASS] = ELFCLASS32;
-	struct elf_pvh_info info;
-	struct errbuf e = {""};
-	ck_assert_int_eq(elf_pvh_parse(img, sizeof(img), &info, &e), -1);
+	struct errbuf e = elf_refused(img, sizeof(img));
 	ck_assert_msg_has(e, "64-bit");
 
 	make_elf(img, 4);
 	ehdr(img)->e_ident[EI_DATA] = ELFDATA2MSB;
-	e.msg[0] = '\0';
-	ck_assert_int_eq(elf_pvh_parse(img, sizeof(img), &info, &e), -1);
+	e = elf_refused(img, sizeof(img));
 	ck_assert_msg_has(e, "little-endian");
 }
 END_TEST
@@ -665,9 +510,7 @@ START_TEST(test_elf_not_executable)
 	static uint8_t img[ELF_LEN];
 	make_elf(img, 4);
 	ehdr(img)->e_type = ET_DYN;
-	struct elf_pvh_info info;
-	struct errbuf e = {""};
-	ck_assert_int_eq(elf_pvh_parse(img, sizeof(img), &info, &e), -1);
+	struct errbuf e = elf_refused(img, sizeof(img));
 	ck_assert_msg_has(e, "not an executable");
 }
 END_TEST
@@ -676,11 +519,9 @@ START_TEST(test_elf_truncated_header)
 {
 	static uint8_t img[ELF_LEN];
 	make_elf(img, 4);
-	struct elf_pvh_info info;
-	struct errbuf e = {""};
-	ck_assert_int_eq(elf_pvh_parse(img, sizeof(Elf64_Ehdr) - 1, &info, &e), -1);
+	struct errbuf e = elf_refused(img, sizeof(Elf64_Ehdr) - 1);
 	ck_assert_msg_has(e, "truncated");
-	ck_assert_int_eq(elf_pvh_parse(img, 4, &info, &e), -1);
+	e = elf_refused(img, 4);
 	ck_assert_msg_has(e, "truncated");
 }
 END_TEST
@@ -689,33 +530,27 @@ START_TEST(test_elf_truncated_phdrs)
 {
 	static uint8_t img[ELF_LEN];
 	make_elf(img, 4);
-	struct elf_pvh_info info;
-	struct errbuf e = {""};
 	/* The file ends inside the second program header. */
-	ck_assert_int_eq(elf_pvh_parse(img, PH_OFF + sizeof(Elf64_Phdr) + 10, &info, &e), -1);
+	struct errbuf e = elf_refused(img, PH_OFF + sizeof(Elf64_Phdr) + 10);
 	ck_assert_msg_has(e, "program headers");
 
 	ehdr(img)->e_phnum = 1000;
-	e.msg[0] = '\0';
-	ck_assert_int_eq(elf_pvh_parse(img, sizeof(img), &info, &e), -1);
+	e = elf_refused(img, sizeof(img));
 	ck_assert_msg_has(e, "program headers");
 
 	make_elf(img, 4);
 	ehdr(img)->e_phoff = UINT64_MAX - 8; /* must not wrap past the check */
-	e.msg[0] = '\0';
-	ck_assert_int_eq(elf_pvh_parse(img, sizeof(img), &info, &e), -1);
+	e = elf_refused(img, sizeof(img));
 	ck_assert_msg_has(e, "program headers");
 
 	make_elf(img, 4);
 	ehdr(img)->e_phentsize = sizeof(Elf32_Phdr);
-	e.msg[0] = '\0';
-	ck_assert_int_eq(elf_pvh_parse(img, sizeof(img), &info, &e), -1);
+	e = elf_refused(img, sizeof(img));
 	ck_assert_msg_has(e, "program headers");
 
 	make_elf(img, 4);
 	ehdr(img)->e_phnum = 0;
-	e.msg[0] = '\0';
-	ck_assert_int_eq(elf_pvh_parse(img, sizeof(img), &info, &e), -1);
+	e = elf_refused(img, sizeof(img));
 	ck_assert_msg_has(e, "program headers");
 }
 END_TEST
@@ -724,24 +559,20 @@ START_TEST(test_elf_segment_past_eof)
 {
 	static uint8_t img[ELF_LEN];
 	make_elf(img, 4);
-	struct elf_pvh_info info;
-	struct errbuf e = {""};
 	/* The loadable segment's bytes run one past the end. */
-	ck_assert_int_eq(elf_pvh_parse(img, sizeof(img) - 1, &info, &e), -1);
+	struct errbuf e = elf_refused(img, sizeof(img) - 1);
 	ck_assert_msg_has(e, "segment 0");
 	ck_assert_msg_has(e, "past the end");
 
 	phdr(img, 0)->p_filesz = UINT64_MAX - 0x80; /* offset + filesz wraps */
 	phdr(img, 0)->p_memsz = UINT64_MAX - 0x80;
-	e.msg[0] = '\0';
-	ck_assert_int_eq(elf_pvh_parse(img, sizeof(img), &info, &e), -1);
+	e = elf_refused(img, sizeof(img));
 	ck_assert_msg_has(e, "past the end");
 
 	/* The note segment is checked as well. */
 	make_elf(img, 4);
 	phdr(img, 1)->p_filesz = ELF_LEN;
-	e.msg[0] = '\0';
-	ck_assert_int_eq(elf_pvh_parse(img, sizeof(img), &info, &e), -1);
+	e = elf_refused(img, sizeof(img));
 	ck_assert_msg_has(e, "segment 1");
 }
 END_TEST
@@ -751,16 +582,13 @@ START_TEST(test_elf_memsz_below_filesz)
 	static uint8_t img[ELF_LEN];
 	make_elf(img, 4);
 	phdr(img, 0)->p_memsz = SEG_FILESZ - 1;
-	struct elf_pvh_info info;
-	struct errbuf e = {""};
-	ck_assert_int_eq(elf_pvh_parse(img, sizeof(img), &info, &e), -1);
+	struct errbuf e = elf_refused(img, sizeof(img));
 	ck_assert_msg_has(e, "segment 0");
 	ck_assert_msg_has(e, "corrupt size");
 
 	make_elf(img, 4);
 	phdr(img, 0)->p_paddr = UINT64_MAX - 0x1000; /* paddr + memsz wraps */
-	e.msg[0] = '\0';
-	ck_assert_int_eq(elf_pvh_parse(img, sizeof(img), &info, &e), -1);
+	e = elf_refused(img, sizeof(img));
 	ck_assert_msg_has(e, "corrupt size");
 }
 END_TEST
@@ -794,7 +622,7 @@ START_TEST(test_elf_segments_limit_and_end)
 	ck_assert_uint_eq(info.end, SEG_PADDR + 15 * 0x1000 + 0x20);
 
 	ehdr(img)->e_phnum = 1 + 17;
-	ck_assert_int_eq(elf_pvh_parse(img, sizeof(img), &info, &e), -1);
+	e = elf_refused(img, sizeof(img));
 	ck_assert_msg_has(e, "more than 16");
 }
 END_TEST
@@ -804,54 +632,19 @@ START_TEST(test_elf_no_load_segments)
 	static uint8_t img[ELF_LEN];
 	make_elf(img, 4);
 	phdr(img, 0)->p_type = PT_DYNAMIC; /* ignored */
-	struct elf_pvh_info info;
-	struct errbuf e = {""};
-	ck_assert_int_eq(elf_pvh_parse(img, sizeof(img), &info, &e), -1);
+	struct errbuf e = elf_refused(img, sizeof(img));
 	ck_assert_msg_has(e, "no loadable segments");
 }
 END_TEST
 
-int main(void)
-{
-	Suite *s = suite_create("kernel_image");
-	TCase *tc = tcase_create("core");
-	tcase_add_test(tc, test_setup_header_offsets);
-	tcase_add_test(tc, test_kind_empty);
-	tcase_add_test(tc, test_kind_short);
-	tcase_add_test(tc, test_kind_compressed_and_archives);
-	tcase_add_test(tc, test_kind_garbage);
-	tcase_add_test(tc, test_kind_elf);
-	tcase_add_test(tc, test_kind_bzimage);
-	tcase_add_test(tc, test_bz_good);
-	tcase_add_test(tc, test_bz_init_size_at_least_kernel);
-	tcase_add_test(tc, test_bz_truncated);
-	tcase_add_test(tc, test_bz_header_past_eof);
-	tcase_add_test(tc, test_bz_no_boot_flag);
-	tcase_add_test(tc, test_bz_no_hdrs);
-	tcase_add_test(tc, test_bz_old_protocol);
-	tcase_add_test(tc, test_bz_zimage);
-	tcase_add_test(tc, test_bz_not_64bit);
-	tcase_add_test(tc, test_bz_setup_sects_zero_means_four);
-	tcase_add_test(tc, test_bz_syssize_too_big);
-	tcase_add_test(tc, test_real_payloads);
-	tcase_add_test(tc, test_elf_good_4byte_desc);
-	tcase_add_test(tc, test_elf_good_8byte_desc);
-	tcase_add_test(tc, test_elf_note_after_other_notes);
-	tcase_add_test(tc, test_elf_no_note);
-	tcase_add_test(tc, test_elf_corrupt_note_sizes);
-	tcase_add_test(tc, test_elf_wrong_machine);
-	tcase_add_test(tc, test_elf_32bit_or_big_endian);
-	tcase_add_test(tc, test_elf_not_executable);
-	tcase_add_test(tc, test_elf_truncated_header);
-	tcase_add_test(tc, test_elf_truncated_phdrs);
-	tcase_add_test(tc, test_elf_segment_past_eof);
-	tcase_add_test(tc, test_elf_memsz_below_filesz);
-	tcase_add_test(tc, test_elf_segments_limit_and_end);
-	tcase_add_test(tc, test_elf_no_load_segments);
-	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+CHECK_MAIN("kernel_image", test_setup_header_offsets, test_kind_empty, test_kind_short,
+	   test_kind_compressed_and_archives, test_kind_garbage, test_kind_elf, test_kind_bzimage,
+	   test_bz_good, test_bz_init_size_at_least_kernel, test_bz_truncated,
+	   test_bz_header_past_eof, test_bz_no_boot_flag, test_bz_no_hdrs, test_bz_old_protocol,
+	   test_bz_zimage, test_bz_not_64bit, test_bz_setup_sects_zero_means_four,
+	   test_bz_syssize_too_big, test_real_payloads, test_elf_good_4byte_desc,
+	   test_elf_good_8byte_desc, test_elf_note_after_other_notes, test_elf_no_note,
+	   test_elf_corrupt_note_sizes, test_elf_wrong_machine, test_elf_32bit_or_big_endian,
+	   test_elf_not_executable, test_elf_truncated_header, test_elf_truncated_phdrs,
+	   test_elf_segment_past_eof, test_elf_memsz_below_filesz, test_elf_segments_limit_and_end,
+	   test_elf_no_load_segments)

@@ -1,18 +1,16 @@
 #include <asm/bootparam.h>
-#include <check.h>
 #include <elf.h>
-#include <libgen.h>
-#include <limits.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "boot/e820.h"
 #include "boot/layout.h"
 #include "boot/loader.h"
 #include "boot/pagetables.h"
+#include "check_main.h"
+#include "images.h"
 #include "vmm/guest_mem.h"
 
 #define MiB(x) ((uint64_t)(x) << 20)
@@ -52,49 +50,10 @@ static int all_bytes(const uint8_t *p, size_t n, uint8_t v)
 	return 1;
 }
 
-#define ck_assert_msg_has(e, needle)                                                               \
-	ck_assert_msg(strstr((e).msg, (needle)) != NULL, "message \"%s\" lacks \"%s\"", (e).msg,   \
-		      (needle))
-
 /* ---- a synthetic bzImage ---- */
 
-#define SETUP_OFF      0x1f1
-#define SETUP_BYTES    1024 /* setup_sects = 1 */
-#define BZ_KERNEL_LEN  0x1000
-#define BZ_LEN	       (SETUP_BYTES + BZ_KERNEL_LEN)
-#define BZ_PREF	       MiB(16) /* LOAD_PHYSICAL_ADDR's default */
-#define BZ_INIT_SIZE   MiB(8)
-#define BZ_KERNEL_NEED (BZ_PREF + BZ_INIT_SIZE)
-
-static struct setup_header *hdr(uint8_t *img)
-{
-	return (struct setup_header *)(img + SETUP_OFF);
-}
-
-static void make_bzimage(uint8_t *img)
-{
-	memset(img, 0, BZ_LEN);
-	struct setup_header *h = hdr(img);
-	h->setup_sects = 1;
-	h->syssize = BZ_KERNEL_LEN / 16;
-	h->boot_flag = 0xAA55;
-	img[0x200] = 0xeb;
-	img[0x201] = 0x66; /* header ends at 0x268 */
-	memcpy(&h->header, "HdrS", 4);
-	h->version = 0x020f;
-	h->loadflags = LOADED_HIGH;
-	h->initrd_addr_max = 0x7fffffff;
-	h->kernel_alignment = 0x200000;
-	h->relocatable_kernel = 1;
-	h->xloadflags = XLF_KERNEL_64;
-	h->cmdline_size = 255;
-	h->pref_address = BZ_PREF;
-	h->init_size = (uint32_t)BZ_INIT_SIZE;
-	/* Past the header's end: setup code, not a field the loader may copy. */
-	h->kernel_info_offset = 0x12345678;
-	for (size_t i = 0; i < BZ_KERNEL_LEN; i++)
-		img[SETUP_BYTES + i] = (uint8_t)(i * 13 + 1);
-}
+/* What it needs of RAM: pref_address, then init_size. */
+#define BZ_KERNEL_NEED ((uint64_t)BZ_PREF + BZ_INIT_SIZE)
 
 static struct boot_config bz_config(const uint8_t *img, size_t len)
 {
@@ -108,6 +67,24 @@ static struct boot_config bz_config(const uint8_t *img, size_t len)
 static struct boot_params *zero_page(const struct guest_mem *m)
 {
 	return gp(m, BOOT_ZERO_PAGE_ADDR, sizeof(struct boot_params));
+}
+
+/* boot_load succeeds: the entry it fills in. */
+static struct boot_entry load_ok(struct guest_mem *m, const struct boot_config *c)
+{
+	struct boot_entry b;
+	struct errbuf e = {""};
+	ck_assert_msg(boot_load(m, c, &b, &e) == 0, "%s", e.msg);
+	return b;
+}
+
+/* boot_load refuses: its message. */
+static struct errbuf load_refused(struct guest_mem *m, const struct boot_config *c)
+{
+	struct boot_entry b;
+	struct errbuf e = {""};
+	ck_assert_int_eq(boot_load(m, c, &b, &e), -1);
+	return e;
 }
 
 /* The boot e820 map must be exactly what e820_build() says. */
@@ -129,9 +106,7 @@ START_TEST(test_bz_load_basic)
 	make_bzimage(img);
 	struct guest_mem m = mem_new(MiB(64));
 	struct boot_config c = bz_config(img, sizeof(img));
-	struct boot_entry b;
-	struct errbuf e = {""};
-	ck_assert_msg(boot_load(&m, &c, &b, &e) == 0, "%s", e.msg);
+	struct boot_entry b = load_ok(&m, &c);
 
 	ck_assert_int_eq(b.kind, KERNEL_BZIMAGE);
 	ck_assert_int_eq(b.mode, BOOT_ENTRY_LINUX64);
@@ -186,9 +161,7 @@ START_TEST(test_bz_without_pref_address)
 	hdr(img)->init_size = (uint32_t)MiB(3);
 	struct guest_mem m = mem_new(MiB(8));
 	struct boot_config c = bz_config(img, sizeof(img));
-	struct boot_entry b;
-	struct errbuf e = {""};
-	ck_assert_msg(boot_load(&m, &c, &b, &e) == 0, "%s", e.msg);
+	struct boot_entry b = load_ok(&m, &c);
 	ck_assert_uint_eq(b.kernel_end, MiB(1) + MiB(3));
 	mem_del(&m);
 }
@@ -206,9 +179,7 @@ START_TEST(test_bz_initrd)
 	struct boot_config c = bz_config(img, sizeof(img));
 	c.initrd = rd;
 	c.initrd_len = len;
-	struct boot_entry b;
-	struct errbuf e = {""};
-	ck_assert_msg(boot_load(&m, &c, &b, &e) == 0, "%s", e.msg);
+	struct boot_entry b = load_ok(&m, &c);
 
 	uint64_t a = b.initrd_addr;
 	ck_assert_uint_ne(a, 0);
@@ -242,9 +213,7 @@ START_TEST(test_bz_initrd_below_initrd_addr_max)
 	struct boot_config c = bz_config(img, sizeof(img));
 	c.initrd = rd;
 	c.initrd_len = len;
-	struct boot_entry b;
-	struct errbuf e = {""};
-	ck_assert_msg(boot_load(&m, &c, &b, &e) == 0, "%s", e.msg);
+	struct boot_entry b = load_ok(&m, &c);
 	ck_assert_uint_eq(b.initrd_addr, (MiB(32) - len) & ~0xfffULL);
 	ck_assert_uint_le(b.initrd_addr + len - 1, MiB(32) - 1);
 	ck_assert_mem_eq(gp(&m, b.initrd_addr, len), rd, len);
@@ -270,8 +239,7 @@ START_TEST(test_bz_initrd_big_guest)
 	struct boot_config c = bz_config(img, sizeof(img));
 	c.initrd = rd;
 	c.initrd_len = sizeof(rd);
-	struct boot_entry b;
-	ck_assert_msg(boot_load(&m, &c, &b, &e) == 0, "%s", e.msg);
+	struct boot_entry b = load_ok(&m, &c);
 	ck_assert_uint_eq(b.initrd_addr, GUEST_PCI_HOLE_START - sizeof(rd));
 	struct boot_params *bp = zero_page(&m);
 	ck_assert_uint_eq(bp->e820_entries, 5);
@@ -292,13 +260,11 @@ START_TEST(test_bz_initrd_exact_fit_and_too_large)
 	struct boot_config c = bz_config(img, sizeof(img));
 	c.initrd = rd;
 	c.initrd_len = room;
-	struct boot_entry b;
-	struct errbuf e = {""};
-	ck_assert_msg(boot_load(&m, &c, &b, &e) == 0, "%s", e.msg);
+	struct boot_entry b = load_ok(&m, &c);
 	ck_assert_uint_eq(b.initrd_addr, BZ_KERNEL_NEED);
 
 	c.initrd_len = room + 1;
-	ck_assert_int_eq(boot_load(&m, &c, &b, &e), -1);
+	struct errbuf e = load_refused(&m, &c);
 	ck_assert_msg_has(e, "--initrd");
 	ck_assert_msg_has(e, "--mem");
 	free(rd);
@@ -312,9 +278,7 @@ START_TEST(test_bz_mem_too_small)
 	make_bzimage(img);
 	struct guest_mem m = mem_new(MiB(16));
 	struct boot_config c = bz_config(img, sizeof(img));
-	struct boot_entry b;
-	struct errbuf e = {""};
-	ck_assert_int_eq(boot_load(&m, &c, &b, &e), -1);
+	struct errbuf e = load_refused(&m, &c);
 	ck_assert_msg_has(e, "--mem");
 	ck_assert_msg_has(e, "16 MiB is too small");
 	mem_del(&m);
@@ -328,22 +292,20 @@ START_TEST(test_bz_mem_error_names_minimum)
 	static uint8_t img[BZ_LEN];
 	make_bzimage(img);
 	struct boot_config c = bz_config(img, sizeof(img));
-	struct boot_entry b;
-	struct errbuf e = {""};
 
 	struct guest_mem fits = mem_new(BZ_KERNEL_NEED);
-	ck_assert_msg(boot_load(&fits, &c, &b, &e) == 0, "%s", e.msg);
+	load_ok(&fits, &c);
 	mem_del(&fits);
 
 	struct guest_mem small = mem_new(BZ_KERNEL_NEED - 0x1000);
-	ck_assert_int_eq(boot_load(&small, &c, &b, &e), -1);
+	struct errbuf e = load_refused(&small, &c);
 	ck_assert_msg_has(e, "at least 24 MiB");
 	mem_del(&small);
 
 	/* One byte more than a whole MiB rounds up to the next. */
 	hdr(img)->init_size = (uint32_t)BZ_INIT_SIZE + 1;
 	small = mem_new(MiB(16));
-	ck_assert_int_eq(boot_load(&small, &c, &b, &e), -1);
+	e = load_refused(&small, &c);
 	ck_assert_msg_has(e, "at least 25 MiB");
 	mem_del(&small);
 }
@@ -359,9 +321,7 @@ START_TEST(test_bz_pref_address_wrap_rejected)
 	hdr(img)->init_size = (uint32_t)MiB(4); /* pref + init_size == 2 MiB mod 2^64 */
 	struct guest_mem m = mem_new(MiB(64));
 	struct boot_config c = bz_config(img, sizeof(img));
-	struct boot_entry b;
-	struct errbuf e = {""};
-	ck_assert_int_eq(boot_load(&m, &c, &b, &e), -1);
+	load_refused(&m, &c);
 	mem_del(&m);
 }
 END_TEST
@@ -378,9 +338,7 @@ START_TEST(test_bz_pref_address_wrap_big_kernel)
 	hdr(img)->init_size = (uint32_t)MiB(4);
 	struct guest_mem m = mem_new(MiB(2));
 	struct boot_config c = bz_config(img, SETUP_BYTES + klen);
-	struct boot_entry b;
-	struct errbuf e = {""};
-	ck_assert_int_eq(boot_load(&m, &c, &b, &e), -1);
+	load_refused(&m, &c);
 	mem_del(&m);
 	free(img);
 }
@@ -393,9 +351,7 @@ START_TEST(test_bz_pref_address_beyond_ram)
 	hdr(img)->pref_address = MiB(1024);
 	struct guest_mem m = mem_new(MiB(64));
 	struct boot_config c = bz_config(img, sizeof(img));
-	struct boot_entry b;
-	struct errbuf e = {""};
-	ck_assert_int_eq(boot_load(&m, &c, &b, &e), -1);
+	struct errbuf e = load_refused(&m, &c);
 	ck_assert_msg_has(e, "--mem");
 	mem_del(&m);
 }
@@ -407,43 +363,42 @@ START_TEST(test_bz_cmdline_limits)
 	make_bzimage(img);
 	struct guest_mem m = mem_new(MiB(32));
 	struct boot_config c = bz_config(img, sizeof(img));
-	struct boot_entry b;
-	struct errbuf e = {""};
 	char *s = malloc(0x10002);
 
 	/* cmdline_size counts bytes without the NUL: 255 fit, 256 do not. */
+	hdr(img)->cmdline_size = 255;
 	memset(s, 'a', 255);
 	s[255] = '\0';
 	c.cmdline = s;
-	ck_assert_msg(boot_load(&m, &c, &b, &e) == 0, "%s", e.msg);
+	load_ok(&m, &c);
 	ck_assert_str_eq(gp(&m, BOOT_CMDLINE_ADDR, 256), s);
 	ck_assert_uint_eq(zero_page(&m)->hdr.cmdline_size, 255);
 	memset(s, 'a', 256);
 	s[256] = '\0';
-	ck_assert_int_eq(boot_load(&m, &c, &b, &e), -1);
+	struct errbuf e = load_refused(&m, &c);
 	ck_assert_msg_has(e, "--cmdline");
 	ck_assert_msg_has(e, "256");
 	ck_assert_msg_has(e, "255");
 
 	/* cmdline_size 0 (never set) means the old 255 limit. */
 	hdr(img)->cmdline_size = 0;
-	ck_assert_int_eq(boot_load(&m, &c, &b, &e), -1);
+	e = load_refused(&m, &c);
 	ck_assert_msg_has(e, "255");
 
 	/* A large cmdline_size is capped at the room minivmm reserves. */
 	hdr(img)->cmdline_size = 0x100000;
 	memset(s, 'b', 0xffff);
 	s[0xffff] = '\0';
-	ck_assert_msg(boot_load(&m, &c, &b, &e) == 0, "%s", e.msg);
+	load_ok(&m, &c);
 	ck_assert_uint_eq(zero_page(&m)->hdr.cmdline_size, 0xffff);
 	ck_assert_uint_eq(strlen(gp(&m, BOOT_CMDLINE_ADDR, 0x10000)), 0xffff);
 	s[0xffff] = 'b';
 	s[0x10000] = '\0';
-	ck_assert_int_eq(boot_load(&m, &c, &b, &e), -1);
+	e = load_refused(&m, &c);
 	ck_assert_msg_has(e, "--cmdline");
 
 	c.cmdline = "";
-	ck_assert_msg(boot_load(&m, &c, &b, &e) == 0, "%s", e.msg);
+	load_ok(&m, &c);
 	ck_assert_str_eq(gp(&m, BOOT_CMDLINE_ADDR, 1), "");
 	free(s);
 	mem_del(&m);
@@ -453,18 +408,16 @@ END_TEST
 START_TEST(test_bad_kernels)
 {
 	struct guest_mem m = mem_new(MiB(32));
-	struct boot_entry b;
-	struct errbuf e = {""};
 	static const uint8_t gz[16] = {0x1f, 0x8b, 8};
 	struct boot_config c = bz_config(gz, sizeof(gz));
 	c.kernel_name = "vmlinux.gz";
-	ck_assert_int_eq(boot_load(&m, &c, &b, &e), -1);
+	struct errbuf e = load_refused(&m, &c);
 	ck_assert_msg_has(e, "--kernel vmlinux.gz");
 	ck_assert_msg_has(e, "not a bzImage or ELF");
 	ck_assert_msg_has(e, "gzip");
 
 	c.kernel_len = 0;
-	ck_assert_int_eq(boot_load(&m, &c, &b, &e), -1);
+	e = load_refused(&m, &c);
 	ck_assert_msg_has(e, "empty");
 
 	/* Parse errors come through unchanged. */
@@ -472,7 +425,7 @@ START_TEST(test_bad_kernels)
 	make_bzimage(img);
 	hdr(img)->loadflags = 0;
 	c = bz_config(img, sizeof(img));
-	ck_assert_int_eq(boot_load(&m, &c, &b, &e), -1);
+	e = load_refused(&m, &c);
 	ck_assert_msg_has(e, "zImage");
 	mem_del(&m);
 }
@@ -484,50 +437,18 @@ START_TEST(test_cpu_count_checked)
 	make_bzimage(img);
 	struct guest_mem m = mem_new(MiB(32));
 	struct boot_config c = bz_config(img, sizeof(img));
-	struct boot_entry b;
-	struct errbuf e = {""};
 	c.ncpus = 32;
-	ck_assert_msg(boot_load(&m, &c, &b, &e) == 0, "%s", e.msg);
+	load_ok(&m, &c);
 	c.ncpus = 33;
-	ck_assert_int_eq(boot_load(&m, &c, &b, &e), -1);
+	struct errbuf e = load_refused(&m, &c);
 	ck_assert_msg_has(e, "MP table");
 	c.ncpus = 0;
-	ck_assert_int_eq(boot_load(&m, &c, &b, &e), -1);
+	load_refused(&m, &c);
 	mem_del(&m);
 }
 END_TEST
 
 /* ---- the real hello payload ---- */
-
-static uint8_t *read_payload(const char *name, size_t *len)
-{
-	char exe[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	if (n < 0)
-		return NULL;
-	exe[n] = '\0';
-	char path[PATH_MAX + 64];
-	snprintf(path, sizeof(path), "%s/payloads/%s", dirname(exe), name);
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		return NULL;
-	uint8_t *buf = NULL;
-	size_t cap = 0, used = 0;
-	for (;;) {
-		if (used == cap) {
-			cap = cap ? cap * 2 : 65536;
-			buf = realloc(buf, cap);
-			ck_assert_ptr_nonnull(buf);
-		}
-		size_t got = fread(buf + used, 1, cap - used, f);
-		if (!got)
-			break;
-		used += got;
-	}
-	fclose(f);
-	*len = used;
-	return buf;
-}
 
 /* --mem's 2 MiB minimum must be enough for the test payloads. */
 START_TEST(test_real_payload_in_minimum_memory)
@@ -541,9 +462,7 @@ START_TEST(test_real_payload_in_minimum_memory)
 	}
 	struct guest_mem m = mem_new(MiB(2));
 	struct boot_config c = bz_config(img, len);
-	struct boot_entry b;
-	struct errbuf e = {""};
-	ck_assert_msg(boot_load(&m, &c, &b, &e) == 0, "%s", e.msg);
+	struct boot_entry b = load_ok(&m, &c);
 	ck_assert_uint_eq(b.rip, 0x100200);
 	ck_assert_mem_eq(gp(&m, 0x100000, len - 1024), img + 1024, len - 1024);
 	mem_del(&m);
@@ -553,7 +472,7 @@ START_TEST(test_real_payload_in_minimum_memory)
 	ck_assert_ptr_nonnull(img);
 	m = mem_new(MiB(2));
 	c = bz_config(img, len);
-	ck_assert_msg(boot_load(&m, &c, &b, &e) == 0, "%s", e.msg);
+	b = load_ok(&m, &c);
 	ck_assert_int_eq(b.mode, BOOT_ENTRY_PVH32);
 	Elf64_Ehdr eh;
 	memcpy(&eh, img, sizeof(eh));
@@ -599,57 +518,6 @@ END_TEST
 
 /* ---- PVH ---- */
 
-#define PVH_ENTRY  0x100040U
-#define SEG_PADDR  0x100000U
-#define SEG_FILESZ 0x1000U
-#define SEG_MEMSZ  0x3000U
-#define PH_OFF	   sizeof(Elf64_Ehdr)
-#define NOTE_OFF   0x100U
-#define SEG_OFF	   0x200U
-#define ELF_LEN	   (SEG_OFF + SEG_FILESZ)
-
-static void make_elf(uint8_t *img)
-{
-	memset(img, 0, ELF_LEN);
-	Elf64_Ehdr eh = {0};
-	memcpy(eh.e_ident, ELFMAG, SELFMAG);
-	eh.e_ident[EI_CLASS] = ELFCLASS64;
-	eh.e_ident[EI_DATA] = ELFDATA2LSB;
-	eh.e_ident[EI_VERSION] = EV_CURRENT;
-	eh.e_type = ET_EXEC;
-	eh.e_machine = EM_X86_64;
-	eh.e_version = EV_CURRENT;
-	eh.e_entry = 0xffffffff81000000ULL;
-	eh.e_phoff = PH_OFF;
-	eh.e_ehsize = sizeof(Elf64_Ehdr);
-	eh.e_phentsize = sizeof(Elf64_Phdr);
-	eh.e_phnum = 2;
-	memcpy(img, &eh, sizeof(eh));
-
-	Elf64_Nhdr nh = {4, 4, 18};
-	uint32_t entry = PVH_ENTRY;
-	memcpy(img + NOTE_OFF, &nh, sizeof(nh));
-	memcpy(img + NOTE_OFF + sizeof(nh), "Xen", 4);
-	memcpy(img + NOTE_OFF + sizeof(nh) + 4, &entry, 4);
-
-	Elf64_Phdr ph[2] = {
-	    {.p_type = PT_LOAD,
-	     .p_offset = SEG_OFF,
-	     .p_paddr = SEG_PADDR,
-	     .p_filesz = SEG_FILESZ,
-	     .p_memsz = SEG_MEMSZ},
-	    {.p_type = PT_NOTE, .p_offset = NOTE_OFF, .p_filesz = 20, .p_memsz = 20},
-	};
-	memcpy(img + PH_OFF, ph, sizeof(ph));
-	for (size_t i = 0; i < SEG_FILESZ; i++)
-		img[SEG_OFF + i] = (uint8_t)(i ^ 0x5c);
-}
-
-static Elf64_Phdr *phdr(uint8_t *img, unsigned i)
-{
-	return (Elf64_Phdr *)(img + PH_OFF) + i;
-}
-
 /* Xen's public/arch-x86/hvm/start_info.h, written out independently of the
  * loader's copy. */
 struct test_hvm_start_info {
@@ -666,6 +534,12 @@ struct test_hvm_memmap_entry {
 };
 _Static_assert(sizeof(struct test_hvm_start_info) == 56, "start_info v1 layout");
 _Static_assert(sizeof(struct test_hvm_memmap_entry) == 24, "memmap entry layout");
+
+static struct boot_config pvh_config(const uint8_t *img, size_t len)
+{
+	return (struct boot_config){
+	    .kernel_name = "vmlinux", .kernel = img, .kernel_len = len, .cmdline = "", .ncpus = 1};
+}
 
 static void check_pvh_memmap(const struct guest_mem *m, const struct test_hvm_start_info *si)
 {
@@ -686,22 +560,18 @@ static void check_pvh_memmap(const struct guest_mem *m, const struct test_hvm_st
 START_TEST(test_pvh_load)
 {
 	static uint8_t img[ELF_LEN];
-	make_elf(img);
+	make_elf(img, 4);
 	const size_t len = 0x1801;
 	uint8_t rd[0x1801];
 	for (size_t i = 0; i < len; i++)
 		rd[i] = (uint8_t)(i * 3);
 	struct guest_mem m = mem_new(MiB(64));
-	struct boot_config c = {.kernel_name = "vmlinux",
-				.kernel = img,
-				.kernel_len = sizeof(img),
-				.initrd = rd,
-				.initrd_len = len,
-				.cmdline = "console=hvc0",
-				.ncpus = 2};
-	struct boot_entry b;
-	struct errbuf e = {""};
-	ck_assert_msg(boot_load(&m, &c, &b, &e) == 0, "%s", e.msg);
+	struct boot_config c = pvh_config(img, sizeof(img));
+	c.initrd = rd;
+	c.initrd_len = len;
+	c.cmdline = "console=hvc0";
+	c.ncpus = 2;
+	struct boot_entry b = load_ok(&m, &c);
 
 	ck_assert_int_eq(b.kind, KERNEL_ELF);
 	ck_assert_int_eq(b.mode, BOOT_ENTRY_PVH32);
@@ -756,16 +626,10 @@ END_TEST
 START_TEST(test_pvh_without_initrd)
 {
 	static uint8_t img[ELF_LEN];
-	make_elf(img);
+	make_elf(img, 4);
 	struct guest_mem m = mem_new(MiB(16));
-	struct boot_config c = {.kernel_name = "vmlinux",
-				.kernel = img,
-				.kernel_len = sizeof(img),
-				.cmdline = "",
-				.ncpus = 1};
-	struct boot_entry b;
-	struct errbuf e = {""};
-	ck_assert_msg(boot_load(&m, &c, &b, &e) == 0, "%s", e.msg);
+	struct boot_config c = pvh_config(img, sizeof(img));
+	struct boot_entry b = load_ok(&m, &c);
 	ck_assert_uint_eq(b.initrd_addr, 0);
 	const struct test_hvm_start_info *si =
 	    gp(&m, BOOT_ZERO_PAGE_ADDR, sizeof(struct test_hvm_start_info));
@@ -781,29 +645,23 @@ START_TEST(test_pvh_segment_outside_ram)
 {
 	static uint8_t img[ELF_LEN];
 	struct guest_mem m = mem_new(MiB(64));
-	struct boot_config c = {.kernel_name = "vmlinux",
-				.kernel = img,
-				.kernel_len = sizeof(img),
-				.cmdline = "",
-				.ncpus = 1};
-	struct boot_entry b;
-	struct errbuf e = {""};
+	struct boot_config c = pvh_config(img, sizeof(img));
 
-	make_elf(img);
+	make_elf(img, 4);
 	phdr(img, 0)->p_paddr = MiB(256);
-	ck_assert_int_eq(boot_load(&m, &c, &b, &e), -1);
+	struct errbuf e = load_refused(&m, &c);
 	ck_assert_msg_has(e, "--mem");
 	ck_assert_msg_has(e, "0x10000000");
 	ck_assert_msg_has(e, "outside");
 
 	/* Straddling the end of RAM: the bss is what does not fit. */
 	phdr(img, 0)->p_paddr = MiB(64) - SEG_FILESZ;
-	ck_assert_int_eq(boot_load(&m, &c, &b, &e), -1);
+	e = load_refused(&m, &c);
 	ck_assert_msg_has(e, "outside");
 
 	/* Below 1 MiB, where minivmm's own boot data lives. */
 	phdr(img, 0)->p_paddr = 0x8000;
-	ck_assert_int_eq(boot_load(&m, &c, &b, &e), -1);
+	e = load_refused(&m, &c);
 	ck_assert_msg_has(e, "0x8000");
 	ck_assert_msg_has(e, "above 1 MiB");
 	mem_del(&m);
@@ -813,25 +671,19 @@ END_TEST
 START_TEST(test_pvh_initrd_and_cmdline_limits)
 {
 	static uint8_t img[ELF_LEN];
-	make_elf(img);
+	make_elf(img, 4);
 	struct guest_mem m = mem_new(MiB(16));
 	/* Pages from the kernel's end to the top of RAM. */
 	const size_t room = MiB(16) - (SEG_PADDR + SEG_MEMSZ);
 	uint8_t *rd = malloc(room + 1);
 	memset(rd, 0x99, room + 1);
-	struct boot_config c = {.kernel_name = "vmlinux",
-				.kernel = img,
-				.kernel_len = sizeof(img),
-				.initrd = rd,
-				.initrd_len = room,
-				.cmdline = "",
-				.ncpus = 1};
-	struct boot_entry b;
-	struct errbuf e = {""};
-	ck_assert_msg(boot_load(&m, &c, &b, &e) == 0, "%s", e.msg);
+	struct boot_config c = pvh_config(img, sizeof(img));
+	c.initrd = rd;
+	c.initrd_len = room;
+	struct boot_entry b = load_ok(&m, &c);
 	ck_assert_uint_eq(b.initrd_addr, SEG_PADDR + SEG_MEMSZ);
 	c.initrd_len = room + 1;
-	ck_assert_int_eq(boot_load(&m, &c, &b, &e), -1);
+	struct errbuf e = load_refused(&m, &c);
 	ck_assert_msg_has(e, "--initrd");
 	free(rd);
 
@@ -841,10 +693,10 @@ START_TEST(test_pvh_initrd_and_cmdline_limits)
 	memset(s, 'c', 0xffff);
 	s[0xffff] = '\0';
 	c.cmdline = s;
-	ck_assert_msg(boot_load(&m, &c, &b, &e) == 0, "%s", e.msg);
+	load_ok(&m, &c);
 	s[0xffff] = 'c';
 	s[0x10000] = '\0';
-	ck_assert_int_eq(boot_load(&m, &c, &b, &e), -1);
+	e = load_refused(&m, &c);
 	ck_assert_msg_has(e, "--cmdline");
 	free(s);
 	mem_del(&m);
@@ -899,15 +751,23 @@ static void check_common(const struct kvm_regs *r, const struct kvm_sregs *s, ui
 	ck_assert_uint_eq(s->interrupt_bitmap[0], 0x5a5a5a5a5a5a5a5aULL);
 }
 
+/* boot_entry_regs over registers as KVM_GET_(S)REGS might leave them, and
+ * what it must set alike in every mode. */
+static void entry_regs(enum boot_entry_mode mode, uint64_t rip, uint64_t arg, struct kvm_regs *r,
+		       struct kvm_sregs *s)
+{
+	struct boot_entry b = {.mode = mode, .rip = rip, .arg = arg};
+	memset(r, 0x5a, sizeof(*r));
+	memset(s, 0x5a, sizeof(*s));
+	boot_entry_regs(&b, r, s);
+	check_common(r, s, rip);
+}
+
 START_TEST(test_regs_linux64)
 {
-	struct boot_entry b = {.mode = BOOT_ENTRY_LINUX64, .rip = 0x100200, .arg = 0x7000};
 	struct kvm_regs r;
 	struct kvm_sregs s;
-	memset(&r, 0x5a, sizeof(r));
-	memset(&s, 0x5a, sizeof(s));
-	boot_entry_regs(&b, &r, &s);
-	check_common(&r, &s, 0x100200);
+	entry_regs(BOOT_ENTRY_LINUX64, 0x100200, 0x7000, &r, &s);
 	ck_assert_uint_eq(r.rsi, 0x7000);
 	ck_assert_uint_eq(r.rbx, 0);
 	check_flat(&s.cs, 0x10, 11);
@@ -922,13 +782,9 @@ END_TEST
 
 START_TEST(test_regs_pvh32)
 {
-	struct boot_entry b = {.mode = BOOT_ENTRY_PVH32, .rip = 0x100040, .arg = 0x7000};
 	struct kvm_regs r;
 	struct kvm_sregs s;
-	memset(&r, 0x5a, sizeof(r));
-	memset(&s, 0x5a, sizeof(s));
-	boot_entry_regs(&b, &r, &s);
-	check_common(&r, &s, 0x100040);
+	entry_regs(BOOT_ENTRY_PVH32, 0x100040, 0x7000, &r, &s);
 	ck_assert_uint_eq(r.rbx, 0x7000);
 	ck_assert_uint_eq(r.rsi, 0);
 	check_flat(&s.cs, 0x08, 11);
@@ -984,38 +840,13 @@ START_TEST(test_regs_match_gdt)
 }
 END_TEST
 
-int main(void)
-{
-	Suite *s = suite_create("loader");
-	TCase *tc = tcase_create("core");
-	tcase_set_timeout(tc, 30);
-	tcase_add_test(tc, test_bz_load_basic);
-	tcase_add_test(tc, test_bz_without_pref_address);
-	tcase_add_test(tc, test_bz_initrd);
-	tcase_add_test(tc, test_bz_initrd_below_initrd_addr_max);
-	tcase_add_test(tc, test_bz_initrd_big_guest);
-	tcase_add_test(tc, test_bz_initrd_exact_fit_and_too_large);
-	tcase_add_test(tc, test_bz_mem_too_small);
-	tcase_add_test(tc, test_bz_mem_error_names_minimum);
-	tcase_add_test(tc, test_bz_pref_address_wrap_rejected);
-	tcase_add_test(tc, test_bz_pref_address_wrap_big_kernel);
-	tcase_add_test(tc, test_bz_pref_address_beyond_ram);
-	tcase_add_test(tc, test_bz_cmdline_limits);
-	tcase_add_test(tc, test_bad_kernels);
-	tcase_add_test(tc, test_cpu_count_checked);
-	tcase_add_test(tc, test_real_payload_in_minimum_memory);
-	tcase_add_test(tc, test_place_initrd);
-	tcase_add_test(tc, test_pvh_load);
-	tcase_add_test(tc, test_pvh_without_initrd);
-	tcase_add_test(tc, test_pvh_segment_outside_ram);
-	tcase_add_test(tc, test_pvh_initrd_and_cmdline_limits);
-	tcase_add_test(tc, test_regs_linux64);
-	tcase_add_test(tc, test_regs_pvh32);
-	tcase_add_test(tc, test_regs_match_gdt);
-	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+CHECK_MAIN_TIMEOUT("loader", 30, test_bz_load_basic, test_bz_without_pref_address, test_bz_initrd,
+		   test_bz_initrd_below_initrd_addr_max, test_bz_initrd_big_guest,
+		   test_bz_initrd_exact_fit_and_too_large, test_bz_mem_too_small,
+		   test_bz_mem_error_names_minimum, test_bz_pref_address_wrap_rejected,
+		   test_bz_pref_address_wrap_big_kernel, test_bz_pref_address_beyond_ram,
+		   test_bz_cmdline_limits, test_bad_kernels, test_cpu_count_checked,
+		   test_real_payload_in_minimum_memory, test_place_initrd, test_pvh_load,
+		   test_pvh_without_initrd, test_pvh_segment_outside_ram,
+		   test_pvh_initrd_and_cmdline_limits, test_regs_linux64, test_regs_pvh32,
+		   test_regs_match_gdt)

@@ -1,9 +1,9 @@
-#include <check.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "boot/layout.h"
 #include "boot/mptable.h"
+#include "check_main.h"
 #include "vmm/guest_mem.h"
 
 /* Offsets and sizes from the MP specification 1.4, chapter 4, read here
@@ -222,21 +222,5 @@ START_TEST(test_rewrite_shrinks)
 }
 END_TEST
 
-int main(void)
-{
-	Suite *s = suite_create("mptable");
-	TCase *tc = tcase_create("core");
-	tcase_add_test(tc, test_one_cpu);
-	tcase_add_test(tc, test_two_cpus);
-	tcase_add_test(tc, test_max_cpus);
-	tcase_add_test(tc, test_every_count);
-	tcase_add_test(tc, test_too_many_or_none);
-	tcase_add_test(tc, test_memory_too_small);
-	tcase_add_test(tc, test_rewrite_shrinks);
-	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+CHECK_MAIN("mptable", test_one_cpu, test_two_cpus, test_max_cpus, test_every_count,
+	   test_too_many_or_none, test_memory_too_small, test_rewrite_shrinks)

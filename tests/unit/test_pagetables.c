@@ -1,9 +1,9 @@
-#include <check.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "boot/layout.h"
 #include "boot/pagetables.h"
+#include "check_main.h"
 #include "vmm/guest_mem.h"
 
 #define MiB(x) ((uint64_t)(x) << 20)
@@ -34,39 +34,28 @@ static uint64_t entry(const struct guest_mem *m, uint64_t table, unsigned index)
 
 /* A 4-level walk the way the MMU does it with CR4.PAE and EFER.LMA: returns
  * false on a not-present entry, else the physical address and whether every
- * level is writable. */
+ * level is writable. PDPT and PD entries may map 1 GiB and 2 MiB pages. */
 static bool translate(const struct guest_mem *m, uint64_t cr3, uint64_t va, uint64_t *pa,
 		      bool *writable)
 {
-	uint64_t e = entry(m, cr3 & PTE_ADDR, (va >> 39) & 511);
-	if (!(e & PTE_P))
-		return false;
-	bool w = e & PTE_W;
-	ck_assert_uint_eq(e & PTE_PS, 0); /* no 512 GiB pages */
-	e = entry(m, e & PTE_ADDR, (va >> 30) & 511);
-	if (!(e & PTE_P))
-		return false;
-	w = w && (e & PTE_W);
-	if (e & PTE_PS) {
-		*pa = (e & PTE_ADDR & ~((1ULL << 30) - 1)) | (va & ((1ULL << 30) - 1));
-		*writable = w;
-		return true;
+	uint64_t table = cr3 & PTE_ADDR;
+	bool w = true;
+	for (unsigned shift = 39;; shift -= 9) {
+		uint64_t e = entry(m, table, (va >> shift) & 511);
+		if (!(e & PTE_P))
+			return false;
+		w = w && (e & PTE_W);
+		if (shift == 39)
+			ck_assert_uint_eq(e & PTE_PS, 0); /* no 512 GiB pages */
+		/* In a page table entry, bit 7 is PAT, not PS. */
+		if (shift == 12 || (e & PTE_PS)) {
+			uint64_t offset = (1ULL << shift) - 1;
+			*pa = (e & PTE_ADDR & ~offset) | (va & offset);
+			*writable = w;
+			return true;
+		}
+		table = e & PTE_ADDR;
 	}
-	e = entry(m, e & PTE_ADDR, (va >> 21) & 511);
-	if (!(e & PTE_P))
-		return false;
-	w = w && (e & PTE_W);
-	if (e & PTE_PS) {
-		*pa = (e & PTE_ADDR & ~((1ULL << 21) - 1)) | (va & ((1ULL << 21) - 1));
-		*writable = w;
-		return true;
-	}
-	e = entry(m, e & PTE_ADDR, (va >> 12) & 511);
-	if (!(e & PTE_P))
-		return false;
-	*pa = (e & PTE_ADDR) | (va & 0xfff);
-	*writable = w && (e & PTE_W);
-	return true;
 }
 
 START_TEST(test_identity_map)
@@ -165,6 +154,20 @@ static uint64_t gdt_entry(const struct guest_mem *m, unsigned selector)
 	return entry(m, BOOT_GDT_ADDR, selector / 8);
 }
 
+/* A present ring-0 code or data segment over all 4 GiB: readable if code,
+ * writable if data. */
+static void check_flat(struct desc d, bool code)
+{
+	ck_assert_uint_eq(d.base, 0);
+	ck_assert_uint_eq(d.limit, 0xfffff);
+	ck_assert_uint_eq(d.g, 1);
+	ck_assert_uint_eq(d.type & 0x8, code ? 0x8 : 0);
+	ck_assert_uint_eq(d.type & 0x2, 0x2);
+	ck_assert_uint_eq(d.s, 1);
+	ck_assert_uint_eq(d.p, 1);
+	ck_assert_uint_eq(d.dpl, 0);
+}
+
 START_TEST(test_gdt)
 {
 	struct guest_mem m = mem_new(MiB(2));
@@ -173,43 +176,22 @@ START_TEST(test_gdt)
 
 	/* 0x08: flat 32-bit code for the PVH entry. */
 	struct desc d = decode(gdt_entry(&m, BOOT_SEL_CODE32));
-	ck_assert_uint_eq(d.base, 0);
-	ck_assert_uint_eq(d.limit, 0xfffff);
-	ck_assert_uint_eq(d.g, 1);
-	ck_assert_uint_eq(d.type & 0x8, 0x8); /* code */
-	ck_assert_uint_eq(d.type & 0x2, 0x2); /* readable */
-	ck_assert_uint_eq(d.s, 1);
-	ck_assert_uint_eq(d.p, 1);
-	ck_assert_uint_eq(d.dpl, 0);
+	check_flat(d, true);
 	ck_assert_uint_eq(d.db, 1);
 	ck_assert_uint_eq(d.l, 0);
 
 	/* 0x10: __BOOT_CS, 64-bit code (L=1 requires D=0). */
 	d = decode(gdt_entry(&m, BOOT_SEL_CODE64));
 	ck_assert_uint_eq(BOOT_SEL_CODE64, 0x10);
-	ck_assert_uint_eq(d.type & 0x8, 0x8);
-	ck_assert_uint_eq(d.type & 0x2, 0x2);
-	ck_assert_uint_eq(d.s, 1);
-	ck_assert_uint_eq(d.p, 1);
-	ck_assert_uint_eq(d.dpl, 0);
+	check_flat(d, true);
 	ck_assert_uint_eq(d.l, 1);
 	ck_assert_uint_eq(d.db, 0);
-	ck_assert_uint_eq(d.base, 0);
-	ck_assert_uint_eq(d.limit, 0xfffff);
-	ck_assert_uint_eq(d.g, 1);
 
 	/* 0x18: __BOOT_DS, flat read/write data. */
 	d = decode(gdt_entry(&m, BOOT_SEL_DATA));
 	ck_assert_uint_eq(BOOT_SEL_DATA, 0x18);
-	ck_assert_uint_eq(d.type & 0x8, 0);   /* data */
-	ck_assert_uint_eq(d.type & 0x2, 0x2); /* writable */
-	ck_assert_uint_eq(d.s, 1);
-	ck_assert_uint_eq(d.p, 1);
-	ck_assert_uint_eq(d.dpl, 0);
+	check_flat(d, false);
 	ck_assert_uint_eq(d.db, 1);
-	ck_assert_uint_eq(d.base, 0);
-	ck_assert_uint_eq(d.limit, 0xfffff);
-	ck_assert_uint_eq(d.g, 1);
 
 	/* 0x20: a busy 32-bit TSS (system descriptor) for TR. */
 	d = decode(gdt_entry(&m, BOOT_SEL_TSS));
@@ -238,19 +220,5 @@ START_TEST(test_too_small)
 }
 END_TEST
 
-int main(void)
-{
-	Suite *s = suite_create("pagetables");
-	TCase *tc = tcase_create("core");
-	tcase_add_test(tc, test_identity_map);
-	tcase_add_test(tc, test_nothing_above_4g);
-	tcase_add_test(tc, test_table_layout);
-	tcase_add_test(tc, test_gdt);
-	tcase_add_test(tc, test_too_small);
-	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+CHECK_MAIN("pagetables", test_identity_map, test_nothing_above_4g, test_table_layout, test_gdt,
+	   test_too_small)

@@ -1,8 +1,9 @@
-#include <check.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_main.h"
 #include "devices/uart8250.h"
+#include "recorder.h"
 
 /* Register offsets and bits, PC16550D datasheet. */
 #define RBR 0
@@ -22,36 +23,13 @@
 #define LSR_THRE 0x20
 #define LSR_TEMT 0x40
 
-struct rec {
-	uint8_t tx[1024];
-	size_t ntx;
-	int irq; /* last level reported */
-	int irq_calls;
-};
-
-static void on_tx(void *ctx, uint8_t b)
-{
-	struct rec *r = ctx;
-	ck_assert_uint_lt(r->ntx, sizeof(r->tx));
-	r->tx[r->ntx++] = b;
-}
-
-static void on_irq(void *ctx, int level)
-{
-	struct rec *r = ctx;
-	/* The device reports changes, never the same level twice. */
-	ck_assert_int_ne(level, r->irq);
-	r->irq = level;
-	r->irq_calls++;
-}
-
 static struct uart8250 u;
-static struct rec rec;
+static struct dev_rec rec;
 
 static void setup(void)
 {
 	memset(&rec, 0, sizeof(rec));
-	struct uart8250_ops ops = {.tx = on_tx, .set_irq = on_irq, .ctx = &rec};
+	struct uart8250_ops ops = {.tx = rec_tx, .set_irq = rec_irq, .ctx = &rec};
 	uart8250_init(&u, &ops);
 }
 
@@ -374,30 +352,9 @@ START_TEST(test_no_callbacks)
 }
 END_TEST
 
-int main(void)
-{
-	Suite *s = suite_create("uart8250");
-	TCase *tc = tcase_create("core");
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_add_test(tc, test_reset_state);
-	tcase_add_test(tc, test_thr_write_transmits);
-	tcase_add_test(tc, test_dlab_divisor_latch);
-	tcase_add_test(tc, test_thri_interrupt);
-	tcase_add_test(tc, test_thri_with_fifo);
-	tcase_add_test(tc, test_out2_gates_irq);
-	tcase_add_test(tc, test_receive);
-	tcase_add_test(tc, test_rdi_has_priority_over_thri);
-	tcase_add_test(tc, test_fifo_capacity);
-	tcase_add_test(tc, test_fcr_clears_rx);
-	tcase_add_test(tc, test_loopback);
-	tcase_add_test(tc, test_loopback_rx_interrupt);
-	tcase_add_test(tc, test_scratch_and_masks);
-	tcase_add_test(tc, test_multibyte_access);
-	tcase_add_test(tc, test_no_callbacks);
-	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+CHECK_MAIN_FIXTURE("uart8250", setup, teardown, test_reset_state, test_thr_write_transmits,
+		   test_dlab_divisor_latch, test_thri_interrupt, test_thri_with_fifo,
+		   test_out2_gates_irq, test_receive, test_rdi_has_priority_over_thri,
+		   test_fifo_capacity, test_fcr_clears_rx, test_loopback,
+		   test_loopback_rx_interrupt, test_scratch_and_masks, test_multibyte_access,
+		   test_no_callbacks)

@@ -1,8 +1,8 @@
-#include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_main.h"
 #include "vmm/unclaimed.h"
 
 /* One pointer per address space, as the exit handler passes its literals:
@@ -118,20 +118,5 @@ START_TEST(test_overflow_said_once)
 }
 END_TEST
 
-int main(void)
-{
-	Suite *s = suite_create("unclaimed");
-	TCase *tc = tcase_create("core");
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_add_test(tc, test_first_access_reported_once);
-	tcase_add_test(tc, test_read_message);
-	tcase_add_test(tc, test_spaces_are_separate);
-	tcase_add_test(tc, test_large_addresses);
-	tcase_add_test(tc, test_overflow_said_once);
-	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+CHECK_MAIN_FIXTURE("unclaimed", setup, teardown, test_first_access_reported_once, test_read_message,
+		   test_spaces_are_separate, test_large_addresses, test_overflow_said_once)

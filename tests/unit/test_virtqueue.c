@@ -1,16 +1,17 @@
 /* The split-virtqueue walker against well-formed and hostile rings. */
-#include <check.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_main.h"
+
 #include "virtio/virtqueue.h"
 
-#define RAM      (1u << 20)
-#define QSIZE    8
-#define DESC_AT  0x1000
+#define RAM	 (1u << 20)
+#define QSIZE	 8
+#define DESC_AT	 0x1000
 #define AVAIL_AT 0x2000
-#define USED_AT  0x3000
-#define BUF_AT   0x10000
+#define USED_AT	 0x3000
+#define BUF_AT	 0x10000
 
 static struct guest_mem mem;
 static uint8_t *ram;
@@ -34,8 +35,8 @@ static struct vring_used *used(void)
 
 static void setup_q(uint16_t size, bool event_idx, bool indirect)
 {
-	ck_assert_int_eq(virtq_init(&q, &mem, size, DESC_AT, AVAIL_AT, USED_AT, event_idx, indirect),
-			 0);
+	ck_assert_int_eq(
+	    virtq_init(&q, &mem, size, DESC_AT, AVAIL_AT, USED_AT, event_idx, indirect), 0);
 }
 
 static void setup(void)
@@ -149,7 +150,8 @@ START_TEST(test_indirect_chain)
 {
 	struct vring_desc *table = (struct vring_desc *)(ram + 0x4000);
 	table[0] = (struct vring_desc){BUF_AT, 10, VRING_DESC_F_NEXT, 2};
-	table[2] = (struct vring_desc){BUF_AT + 0x100, 20, VRING_DESC_F_NEXT | VRING_DESC_F_WRITE, 1};
+	table[2] =
+	    (struct vring_desc){BUF_AT + 0x100, 20, VRING_DESC_F_NEXT | VRING_DESC_F_WRITE, 1};
 	table[1] = (struct vring_desc){BUF_AT + 0x200, 30, VRING_DESC_F_WRITE, 0};
 	set_desc(6, 0x4000, 3 * 16, VRING_DESC_F_INDIRECT, 0);
 	publish(6);
@@ -376,36 +378,12 @@ START_TEST(test_notify_with_event_idx)
 }
 END_TEST
 
-int main(void)
-{
-	Suite *s = suite_create("virtqueue");
-	TCase *tc = tcase_create("split");
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_add_test(tc, test_empty_queue);
-	tcase_add_test(tc, test_single_readable);
-	tcase_add_test(tc, test_chain_readable_then_writable);
-	tcase_add_test(tc, test_zero_length_descriptor_skipped);
-	tcase_add_test(tc, test_wrapped_indexes);
-	tcase_add_test(tc, test_push_writes_used_ring);
-	tcase_add_test(tc, test_indirect_chain);
-	tcase_add_test(tc, test_loop_refused);
-	tcase_add_test(tc, test_self_loop_refused);
-	tcase_add_test(tc, test_next_out_of_range_refused);
-	tcase_add_test(tc, test_head_out_of_range_refused);
-	tcase_add_test(tc, test_address_outside_ram_refused);
-	tcase_add_test(tc, test_readable_after_writable_refused);
-	tcase_add_test(tc, test_avail_index_too_far_ahead_refused);
-	tcase_add_test(tc, test_indirect_not_negotiated_refused);
-	tcase_add_test(tc, test_indirect_bad_tables_refused);
-	tcase_add_test(tc, test_overlong_chain_refused);
-	tcase_add_test(tc, test_init_validation);
-	tcase_add_test(tc, test_need_event_arithmetic);
-	tcase_add_test(tc, test_notify_flags_without_event_idx);
-	tcase_add_test(tc, test_notify_with_event_idx);
-	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+CHECK_MAIN_FIXTURE("virtqueue", setup, teardown, test_empty_queue, test_single_readable,
+		   test_chain_readable_then_writable, test_zero_length_descriptor_skipped,
+		   test_wrapped_indexes, test_push_writes_used_ring, test_indirect_chain,
+		   test_loop_refused, test_self_loop_refused, test_next_out_of_range_refused,
+		   test_head_out_of_range_refused, test_address_outside_ram_refused,
+		   test_readable_after_writable_refused, test_avail_index_too_far_ahead_refused,
+		   test_indirect_not_negotiated_refused, test_indirect_bad_tables_refused,
+		   test_overlong_chain_refused, test_init_validation, test_need_event_arithmetic,
+		   test_notify_flags_without_event_idx, test_notify_with_event_idx)
