@@ -11,9 +11,6 @@ static const struct {
     {0x80, 1, "post code (0x80)"},
     /* The ISA DMA page register Linux reads while probing legacy devices. */
     {0x87, 1, "dma page (absent)"},
-    /* PCI configuration mechanism #1 (PCI 3.0 §3.2.2.3.2): with no host
-     * bridge, all-ones tells Linux there is no PCI bus. */
-    {0xcf8, 8, "pci config (absent)"},
 };
 
 static void quiet_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write)

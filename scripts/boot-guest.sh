@@ -22,8 +22,9 @@ if kvm_usable && [ -t 0 ]; then
 	exec "${cmd[@]}"
 fi
 # Non-interactive: watch the console and stop the guest once /init runs.
-until_init=$(mktemp /tmp/minivmm-boot.XXXXXX.sh)
-trap 'rm -f "$until_init"' EXIT
+tmp=$(mktemp -d /tmp/minivmm-boot.XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+until_init=$tmp/until-init.sh
 cat >"$until_init" <<'INNER'
 #!/usr/bin/env bash
 log=$(mktemp)
@@ -41,5 +42,5 @@ chmod +x "$until_init"
 if kvm_usable; then
 	"$until_init" "${cmd[@]}"
 else
-	"$root/scripts/kvm-in-qemu.sh" --ro-share "$(dirname "$until_init")" -- "$until_init" "${cmd[@]}"
+	"$root/scripts/kvm-in-qemu.sh" --ro-share "$tmp" -- "$until_init" "${cmd[@]}"
 fi

@@ -43,15 +43,21 @@ void vcpu_destroy(struct vcpu *v)
 	v->fd = -1;
 }
 
+#define CPUID_1_ECX_HYPERVISOR (1U << 31)
+
 /* CPUID leaf 1 EBX[31:24], and the x2APIC topology leaves' EDX, carry the
  * initial APIC id (SDM vol. 2A, CPUID). Linux matches them against the MP
- * table, so each vCPU must report its own. */
-static void set_apic_id(struct kvm_cpuid2 *c, int id)
+ * table, so each vCPU must report its own. Leaf 1 ECX[31] says "running
+ * under a hypervisor": KVM leaves it clear, and without it Linux never looks
+ * at KVM's 0x40000000 leaves (no kvmclock, no PV features). */
+static void set_identity(struct kvm_cpuid2 *c, int id)
 {
 	for (uint32_t i = 0; i < c->nent; i++) {
 		struct kvm_cpuid_entry2 *ent = &c->entries[i];
-		if (ent->function == 1)
+		if (ent->function == 1) {
 			ent->ebx = (ent->ebx & 0x00ffffffU) | ((uint32_t)id << 24);
+			ent->ecx |= CPUID_1_ECX_HYPERVISOR;
+		}
 		else if (ent->function == 0xb || ent->function == 0x1f)
 			ent->edx = (uint32_t)id;
 	}
@@ -80,7 +86,7 @@ int vcpu_set_cpuid(struct vcpu *v, struct errbuf *e)
 	if (!c)
 		return errorf(e, "out of memory");
 	memcpy(c, sup, bytes);
-	set_apic_id(c, v->id);
+	set_identity(c, v->id);
 	if (v->vm->kvm.is_pvm)
 		hide_pvm_gaps(c);
 	int r = ioctl(v->fd, KVM_SET_CPUID2, c);

@@ -69,11 +69,17 @@ static void i8042_reset(void *ctx)
 	vm_request_stop(ctx, 0, "guest reset (i8042 reset line)");
 }
 
+static void pci_reset(void *ctx)
+{
+	vm_request_stop(ctx, 0, "guest reset (reset control register 0xcf9)");
+}
+
 static int add_devices(struct vm *vm, struct errbuf *e)
 {
 	uart8250_init(&vm->com1, &(struct uart8250_ops){com1_tx, com1_irq, vm});
 	i8042_init(&vm->i8042, &(struct i8042_ops){i8042_reset, i8042_irq, vm});
 	cmos_rtc_init(&vm->rtc);
+	pci_host_init(&vm->pci, pci_reset, vm);
 
 	struct bus *pio = &vm->pio;
 	if (bus_register(pio, UART_COM1_BASE, UART_REGS, "uart8250 (COM1)", uart8250_io, &vm->com1,
@@ -82,7 +88,7 @@ static int add_devices(struct vm *vm, struct errbuf *e)
 	    bus_register(pio, I8042_COMMAND_PORT, 1, "i8042 command", i8042_command_io, &vm->i8042,
 			 e) ||
 	    bus_register(pio, CMOS_INDEX_PORT, 2, "cmos rtc", cmos_rtc_io, &vm->rtc, e) ||
-	    legacy_ports_register(pio, e))
+	    legacy_ports_register(pio, e) || pci_host_register(&vm->pci, pio, &vm->mmio, e))
 		return -1;
 	bus_freeze(&vm->pio);
 	bus_freeze(&vm->mmio);
@@ -356,6 +362,7 @@ void vm_destroy(struct vm *vm)
 		uart8250_destroy(&vm->com1);
 		i8042_destroy(&vm->i8042);
 		cmos_rtc_destroy(&vm->rtc);
+		pci_host_destroy(&vm->pci);
 	}
 	kvm_close(&vm->kvm);
 	guest_mem_free(&vm->mem);

@@ -10,6 +10,7 @@
 
 #include "devices/cmos_rtc.h"
 #include "devices/i8042.h"
+#include "devices/pci_host.h"
 #include "devices/uart8250.h"
 #include "vmm/bus.h"
 #include "vmm/console.h"
@@ -40,6 +41,7 @@ struct vm {
 	struct uart8250 com1;
 	struct i8042 i8042;
 	struct cmos_rtc rtc;
+	struct pci_host pci;
 	struct unclaimed_log unclaimed;
 	struct console console;
 

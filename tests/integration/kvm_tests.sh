@@ -256,7 +256,10 @@ boot_linux() {
 
 test_linux_bzimage_2cpus() {
 	boot_linux linux_bz "$kdir/bzImage" --cpus 2 || return 1
-	expect_out linux_bz "smp: Brought up 1 node, 2 CPUs"
+	expect_out linux_bz "smp: Brought up 1 node, 2 CPUs" &&
+		expect_out linux_bz "Booting paravirtualized kernel on KVM" &&
+		expect_out linux_bz "clocksource: Switched to clocksource kvm-clock" &&
+		expect_out linux_bz "pci 0000:00:00.0: \[1b36:0008\] type 00 class 0x060000"
 }
 
 test_linux_vmlinux_pvh() {

@@ -1,0 +1,127 @@
+#include "devices/pci.h"
+
+#include <string.h>
+
+static void put16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	put16(p, (uint16_t)v);
+	put16(p + 2, (uint16_t)(v >> 16));
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+void pci_device_init(struct pci_device *d, const char *name, uint16_t vendor, uint16_t device,
+		     uint32_t class_code, uint8_t revision, uint16_t subsys_vendor,
+		     uint16_t subsys_id)
+{
+	memset(d, 0, sizeof(*d));
+	d->name = name;
+	put16(d->cfg + PCI_VENDOR_ID, vendor);
+	put16(d->cfg + PCI_DEVICE_ID, device);
+	d->cfg[PCI_REVISION] = revision;
+	d->cfg[PCI_CLASS_PROG] = (uint8_t)class_code;
+	d->cfg[PCI_CLASS_PROG + 1] = (uint8_t)(class_code >> 8);
+	d->cfg[PCI_CLASS_PROG + 2] = (uint8_t)(class_code >> 16);
+	put16(d->cfg + PCI_SUBSYS_VENDOR, subsys_vendor);
+	put16(d->cfg + PCI_SUBSYS_ID, subsys_id);
+	d->cap_end = PCI_CAP_START;
+	/* The guest may turn decoding, bus mastering and INTx on and off, and
+	 * use the interrupt line byte as scratch (§6.2.2, §6.2.4). */
+	put16(d->wmask + PCI_COMMAND,
+	      PCI_COMMAND_IO | PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER | PCI_COMMAND_INTX_OFF);
+	d->wmask[PCI_INTR_LINE] = 0xff;
+}
+
+int pci_add_mem_bar(struct pci_device *d, int index, uint64_t size, bool is_64, bus_io_fn io,
+		    void *opaque, const char *name, struct errbuf *e)
+{
+	if (index < 0 || index + (is_64 ? 1 : 0) >= PCI_NUM_BARS || d->bars[index].size ||
+	    (is_64 && d->bars[index + 1].size))
+		return errorf(e, "%s: BAR %d unavailable", d->name, index);
+	if (size < 16 || (size & (size - 1)) || (!is_64 && size > (1ULL << 31)))
+		return errorf(e, "%s: BAR %d size 0x%llx is not a valid power of two", d->name,
+			      index, (unsigned long long)size);
+	d->bars[index] = (struct pci_bar){size, is_64, io, opaque, name};
+	uint32_t off = PCI_BAR0 + 4 * (uint32_t)index;
+	/* Address bits below the size are hardwired to zero, which is what makes
+	 * sizing by writing all-ones work (§6.2.5.1). */
+	uint64_t mask = ~(size - 1);
+	put32(d->cfg + off, is_64 ? PCI_BAR_MEM_64 : 0);
+	put32(d->wmask + off, (uint32_t)mask & ~0xfU);
+	if (is_64) {
+		d->bars[index + 1].size = size; /* marks the upper half as taken */
+		d->bars[index + 1].name = name;
+		put32(d->wmask + off + 4, (uint32_t)(mask >> 32));
+	}
+	return 0;
+}
+
+uint8_t pci_add_capability(struct pci_device *d, uint8_t id, const void *body, uint8_t len,
+			   const void *wmask)
+{
+	uint32_t at = (d->cap_end + 3u) & ~3u; /* §6.7: dword aligned */
+	if (at + 2u + len > PCI_CFG_SPACE)
+		return 0;
+	d->cfg[at] = id;
+	d->cfg[at + 1] = 0;
+	memcpy(d->cfg + at + 2, body, len);
+	if (wmask)
+		memcpy(d->wmask + at + 2, wmask, len);
+	if (d->last_cap)
+		d->cfg[d->last_cap + 1] = (uint8_t)at;
+	else
+		d->cfg[PCI_CAP_PTR] = (uint8_t)at;
+	d->last_cap = (uint8_t)at;
+	d->cap_end = (uint8_t)(at + 2 + len);
+	put16(d->cfg + PCI_STATUS, pci_cfg_read16(d, PCI_STATUS) | PCI_STATUS_CAP_LIST);
+	return (uint8_t)at;
+}
+
+void pci_config_read(struct pci_device *d, uint32_t off, uint8_t *data, uint32_t len)
+{
+	for (uint32_t i = 0; i < len; i++)
+		data[i] = off + i < PCI_CFG_SPACE ? d->cfg[off + i] : 0xff;
+}
+
+void pci_config_write(struct pci_device *d, uint32_t off, const uint8_t *data, uint32_t len)
+{
+	if (off >= PCI_CFG_SPACE)
+		return;
+	if (len > PCI_CFG_SPACE - off)
+		len = PCI_CFG_SPACE - off;
+	for (uint32_t i = 0; i < len; i++) {
+		uint8_t m = d->wmask[off + i];
+		d->cfg[off + i] = (uint8_t)((d->cfg[off + i] & ~m) | (data[i] & m));
+	}
+	if (d->config_written)
+		d->config_written(d, off, len);
+}
+
+uint64_t pci_bar_address(const struct pci_device *d, int index)
+{
+	if (!(pci_cfg_read16(d, PCI_COMMAND) & PCI_COMMAND_MEMORY) || !d->bars[index].io)
+		return 0;
+	uint32_t off = PCI_BAR0 + 4 * (uint32_t)index;
+	uint64_t addr = get32(d->cfg + off) & ~0xfULL;
+	if (d->bars[index].is_64)
+		addr |= (uint64_t)get32(d->cfg + off + 4) << 32;
+	return addr;
+}
+
+void pci_set_bar_address(struct pci_device *d, int index, uint64_t addr)
+{
+	uint32_t off = PCI_BAR0 + 4 * (uint32_t)index;
+	uint32_t flags = get32(d->cfg + off) & 0xf;
+	put32(d->cfg + off, ((uint32_t)addr & ~0xfU) | flags);
+	if (d->bars[index].is_64)
+		put32(d->cfg + off + 4, (uint32_t)(addr >> 32));
+}

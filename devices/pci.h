@@ -1,0 +1,101 @@
+/*
+ * A PCI function's configuration space (PCI Local Bus 3.0, ch. 6): the
+ * 256-byte header and capability list the guest reads and writes through the
+ * host bridge, with per-bit write masks so read-only fields stay read-only
+ * and BAR sizing works the way the spec describes (§6.2.5.1: write all-ones,
+ * read back the size mask).
+ */
+#ifndef MINIVMM_PCI_H
+#define MINIVMM_PCI_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "vmm/bus.h"
+#include "vmm/error.h"
+
+#define PCI_CFG_SPACE 256
+#define PCI_NUM_BARS  6
+#define PCI_CAP_START 0x40 /* first byte after the type 0 header */
+
+/* Header offsets and bits (§6.1, §6.2). */
+#define PCI_VENDOR_ID	  0x00
+#define PCI_DEVICE_ID	  0x02
+#define PCI_COMMAND	  0x04
+#define PCI_STATUS	  0x06
+#define PCI_REVISION	  0x08
+#define PCI_CLASS_PROG	  0x09
+#define PCI_HEADER_TYPE	  0x0e
+#define PCI_BAR0	  0x10
+#define PCI_SUBSYS_VENDOR 0x2c
+#define PCI_SUBSYS_ID	  0x2e
+#define PCI_CAP_PTR	  0x34
+#define PCI_INTR_LINE	  0x3c
+#define PCI_INTR_PIN	  0x3d
+
+#define PCI_COMMAND_IO	     0x0001
+#define PCI_COMMAND_MEMORY   0x0002
+#define PCI_COMMAND_MASTER   0x0004
+#define PCI_COMMAND_INTX_OFF 0x0400
+#define PCI_STATUS_CAP_LIST  0x0010
+#define PCI_BAR_MEM_64	     0x04
+#define PCI_BAR_MEM_PREFETCH 0x08
+
+struct pci_device;
+
+/* Called after the guest wrote config bytes [off, off + len), so a device can
+ * react to its capabilities (e.g. MSI-X enable). */
+typedef void (*pci_config_written_fn)(struct pci_device *d, uint32_t off, uint32_t len);
+
+struct pci_bar {
+	uint64_t size; /* a power of two; 0: BAR not implemented */
+	bool is_64;
+	bus_io_fn io;
+	void *opaque;
+	const char *name;
+};
+
+struct pci_device {
+	const char *name;
+	uint8_t cfg[PCI_CFG_SPACE];
+	uint8_t wmask[PCI_CFG_SPACE]; /* bits the guest may change */
+	struct pci_bar bars[PCI_NUM_BARS];
+	uint8_t cap_end;  /* where the next capability goes */
+	uint8_t last_cap; /* offset of the last capability, 0 if none */
+	pci_config_written_fn config_written;
+	void *opaque;
+};
+
+void pci_device_init(struct pci_device *d, const char *name, uint16_t vendor, uint16_t device,
+		     uint32_t class_code, uint8_t revision, uint16_t subsys_vendor,
+		     uint16_t subsys_id);
+
+/* A memory BAR of size bytes (a power of two, at least 16), 64-bit if is_64
+ * (then it also takes index + 1). Accesses inside it go to io. */
+int pci_add_mem_bar(struct pci_device *d, int index, uint64_t size, bool is_64, bus_io_fn io,
+		    void *opaque, const char *name, struct errbuf *e);
+
+/* Appends a capability: body is everything after the id and next bytes; wmask
+ * (same length as body, or NULL) says which of its bits the guest may write.
+ * Returns the capability's offset, or 0 if it does not fit. */
+uint8_t pci_add_capability(struct pci_device *d, uint8_t id, const void *body, uint8_t len,
+			   const void *wmask);
+
+/* Config accesses at off (any alignment the guest uses; bytes beyond 255
+ * read as all-ones and ignore writes). */
+void pci_config_read(struct pci_device *d, uint32_t off, uint8_t *data, uint32_t len);
+void pci_config_write(struct pci_device *d, uint32_t off, const uint8_t *data, uint32_t len);
+
+/* Where BAR index currently decodes, or 0 if memory decoding is off or the
+ * BAR is unprogrammed. */
+uint64_t pci_bar_address(const struct pci_device *d, int index);
+
+/* Sets a BAR's address as firmware would before the OS starts. */
+void pci_set_bar_address(struct pci_device *d, int index, uint64_t addr);
+
+static inline uint16_t pci_cfg_read16(const struct pci_device *d, uint32_t off)
+{
+	return (uint16_t)(d->cfg[off] | d->cfg[off + 1] << 8);
+}
+
+#endif

@@ -1,0 +1,132 @@
+#include "devices/pci_host.h"
+
+#include <string.h>
+
+#define CONFIG_ENABLE	  0x80000000U
+#define PCI_CLASS_HOST	  0x060000
+#define RESET_CONTROL_OFF 1    /* 0xcf9, the PIIX/ICH reset control register */
+#define RESET_CPU	  0x04 /* "reset CPU" bit: writing it resets the machine */
+
+void pci_host_init(struct pci_host *h, void (*reset)(void *ctx), void *ctx)
+{
+	memset(h, 0, sizeof(*h));
+	pthread_rwlock_init(&h->lock, NULL);
+	h->reset = reset;
+	h->ctx = ctx;
+	h->next_bar = PCI_MMIO_WINDOW_BASE;
+	pci_device_init(&h->bridge, "pci host bridge", PCI_HOST_VENDOR, PCI_HOST_DEVICE,
+			PCI_CLASS_HOST, 0, 0, 0);
+	h->slots[0] = &h->bridge;
+}
+
+void pci_host_destroy(struct pci_host *h)
+{
+	pthread_rwlock_destroy(&h->lock);
+}
+
+int pci_host_register(struct pci_host *h, struct bus *pio, struct bus *mmio, struct errbuf *e)
+{
+	if (bus_register(pio, PCI_CONFIG_PORT, 8, "pci config (0xcf8)", pci_host_config_io, h, e))
+		return -1;
+	return bus_register(mmio, PCI_MMIO_WINDOW_BASE, PCI_MMIO_WINDOW_SIZE, "pci bar window",
+			    pci_host_mmio, h, e);
+}
+
+int pci_host_add_device(struct pci_host *h, struct pci_device *d, struct errbuf *e)
+{
+	int slot = 1;
+	while (slot < PCI_MAX_SLOTS && h->slots[slot])
+		slot++;
+	if (slot == PCI_MAX_SLOTS)
+		return errorf(e, "%s: no free PCI slot", d->name);
+	uint64_t next = h->next_bar;
+	for (int i = 0; i < PCI_NUM_BARS; i++) {
+		struct pci_bar *b = &d->bars[i];
+		if (!b->io)
+			continue; /* unused, or the upper half of a 64-bit BAR */
+		uint64_t addr = (next + b->size - 1) & ~(b->size - 1); /* naturally aligned */
+		if (addr + b->size > PCI_MMIO_WINDOW_BASE + PCI_MMIO_WINDOW_SIZE)
+			return errorf(e, "%s: BAR %d does not fit in the PCI window", d->name, i);
+		pci_set_bar_address(d, i, addr);
+		next = addr + b->size;
+	}
+	h->next_bar = next;
+	uint16_t cmd = pci_cfg_read16(d, PCI_COMMAND) | PCI_COMMAND_MEMORY;
+	d->cfg[PCI_COMMAND] = (uint8_t)cmd;
+	d->cfg[PCI_COMMAND + 1] = (uint8_t)(cmd >> 8);
+	h->slots[slot] = d;
+	return slot;
+}
+
+/* The function addressed by CONFIG_ADDRESS: bus 0, function 0 only (every
+ * device here is single-function, so functions 1-7 are absent). */
+static struct pci_device *addressed(const struct pci_host *h, uint32_t *reg)
+{
+	uint32_t a = h->config_address;
+	uint32_t bus = (a >> 16) & 0xff, slot = (a >> 11) & 0x1f, fn = (a >> 8) & 7;
+	*reg = a & 0xfc;
+	if (!(a & CONFIG_ENABLE) || bus != 0 || fn != 0)
+		return NULL;
+	return h->slots[slot];
+}
+
+void pci_host_config_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write)
+{
+	struct pci_host *h = opaque;
+	if (offset == 0 && len == 4) { /* only dword accesses reach CONFIG_ADDRESS */
+		pthread_rwlock_wrlock(&h->lock);
+		if (is_write)
+			memcpy(&h->config_address, data, 4);
+		else
+			memcpy(data, &h->config_address, 4);
+		pthread_rwlock_unlock(&h->lock);
+		return;
+	}
+	if (offset < 4) {
+		if (is_write && offset == RESET_CONTROL_OFF && len == 1 && (data[0] & RESET_CPU) &&
+		    h->reset)
+			h->reset(h->ctx);
+		else if (!is_write)
+			memset(data, offset == RESET_CONTROL_OFF ? 0 : 0xff, len);
+		return;
+	}
+	pthread_rwlock_wrlock(&h->lock);
+	uint32_t reg;
+	struct pci_device *d = addressed(h, &reg);
+	uint32_t at = reg + (uint32_t)(offset - 4);
+	if (!d) {
+		if (!is_write)
+			memset(data, 0xff, len); /* no device: master abort reads all-ones */
+	} else if (is_write) {
+		pci_config_write(d, at, data, len);
+	} else {
+		pci_config_read(d, at, data, len);
+	}
+	pthread_rwlock_unlock(&h->lock);
+}
+
+void pci_host_mmio(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write)
+{
+	struct pci_host *h = opaque;
+	uint64_t addr = PCI_MMIO_WINDOW_BASE + offset;
+	pthread_rwlock_rdlock(&h->lock);
+	for (int s = 0; s < PCI_MAX_SLOTS; s++) {
+		struct pci_device *d = h->slots[s];
+		for (int i = 0; d && i < PCI_NUM_BARS; i++) {
+			uint64_t base = pci_bar_address(d, i);
+			if (!base || addr < base || addr - base >= d->bars[i].size)
+				continue;
+			struct pci_bar *b = &d->bars[i];
+			pthread_rwlock_unlock(&h->lock);
+			/* Within one BAR, or it is not this device's access. */
+			if (addr - base + len <= b->size)
+				b->io(b->opaque, addr - base, data, len, is_write);
+			else if (!is_write)
+				memset(data, 0xff, len);
+			return;
+		}
+	}
+	pthread_rwlock_unlock(&h->lock);
+	if (!is_write)
+		memset(data, 0xff, len);
+}

@@ -1,0 +1,53 @@
+/*
+ * The PCI host bridge: bus 0 behind configuration mechanism #1 (ports
+ * 0xcf8/0xcfc, PCI 3.0 §3.2.2.3.2), the bridge itself at 00:00.0 so Linux's
+ * sanity check finds a host bridge, and a memory window in the 32-bit PCI
+ * hole from which BARs are assigned as firmware would, and through which
+ * accesses reach the device whose BAR decodes them.
+ */
+#ifndef MINIVMM_PCI_HOST_H
+#define MINIVMM_PCI_HOST_H
+
+#include <pthread.h>
+
+#include "devices/pci.h"
+#include "vmm/bus.h"
+
+#define PCI_CONFIG_PORT	     0xcf8
+#define PCI_MAX_SLOTS	     32
+#define PCI_MMIO_WINDOW_BASE 0xe0000000ULL
+#define PCI_MMIO_WINDOW_SIZE 0x10000000ULL /* ends well below the IOAPIC at 0xfec00000 */
+
+/* The generic "QEMU PCIe host bridge" ID from Red Hat's virtual-device
+ * range: no Linux driver binds to it, which is what a plain bridge wants. */
+#define PCI_HOST_VENDOR 0x1b36
+#define PCI_HOST_DEVICE 0x0008
+
+struct pci_host {
+	/* Guards the config address latch, config space contents and BAR
+	 * placement; MMIO dispatch takes it for reading. */
+	pthread_rwlock_t lock;
+	uint32_t config_address;
+	struct pci_device bridge;
+	struct pci_device *slots[PCI_MAX_SLOTS];
+	uint64_t next_bar;
+	void (*reset)(void *ctx); /* a write to the reset control register 0xcf9 */
+	void *ctx;
+};
+
+void pci_host_init(struct pci_host *h, void (*reset)(void *ctx), void *ctx);
+void pci_host_destroy(struct pci_host *h);
+
+/* Claims 0xcf8-0xcff on pio and the BAR window on mmio. */
+int pci_host_register(struct pci_host *h, struct bus *pio, struct bus *mmio, struct errbuf *e);
+
+/* Plugs d into the next free slot, places its BARs in the window and turns
+ * on memory decoding, as firmware leaves a device for the OS. Returns the
+ * slot. */
+int pci_host_add_device(struct pci_host *h, struct pci_device *d, struct errbuf *e);
+
+/* bus_io_fns, exposed for unit tests. */
+void pci_host_config_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write);
+void pci_host_mmio(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write);
+
+#endif

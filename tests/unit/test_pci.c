@@ -1,0 +1,325 @@
+/* PCI configuration space and the host bridge's configuration mechanism #1. */
+#include <string.h>
+
+#include "check_main.h"
+#include "devices/pci_host.h"
+
+static uint8_t bar_last[8];
+static uint64_t bar_last_off;
+static int bar_calls;
+
+static void bar_io(void *opaque, uint64_t off, uint8_t *data, uint32_t len, bool is_write)
+{
+	(void)opaque;
+	bar_calls++;
+	bar_last_off = off;
+	if (is_write)
+		memcpy(bar_last, data, len);
+	else
+		memset(data, 0xab, len);
+}
+
+static uint32_t cfg_read32(struct pci_device *d, uint32_t off)
+{
+	uint32_t v;
+	pci_config_read(d, off, (uint8_t *)&v, 4);
+	return v;
+}
+
+static void cfg_write32(struct pci_device *d, uint32_t off, uint32_t v)
+{
+	pci_config_write(d, off, (const uint8_t *)&v, 4);
+}
+
+static void make_dev(struct pci_device *d)
+{
+	pci_device_init(d, "test dev", 0x1af4, 0x1041, 0x020000, 1, 0x1af4, 0x0001);
+}
+
+START_TEST(test_header_identity_read_only)
+{
+	struct pci_device d;
+	make_dev(&d);
+	ck_assert_uint_eq(cfg_read32(&d, 0), 0x10411af4);
+	ck_assert_uint_eq(cfg_read32(&d, 8), 0x02000001); /* class 0x020000, rev 1 */
+	cfg_write32(&d, 0, 0);
+	cfg_write32(&d, 8, 0xffffffff);
+	ck_assert_uint_eq(cfg_read32(&d, 0), 0x10411af4);
+	ck_assert_uint_eq(cfg_read32(&d, 8), 0x02000001);
+	ck_assert_uint_eq(cfg_read32(&d, 0x2c), 0x00011af4);
+	/* Beyond config space: all-ones, and writes are dropped. */
+	uint8_t b[2];
+	pci_config_read(&d, 255, b, 2);
+	ck_assert_uint_eq(b[1], 0xff);
+}
+END_TEST
+
+START_TEST(test_command_register_mask)
+{
+	struct pci_device d;
+	make_dev(&d);
+	cfg_write32(&d, PCI_COMMAND, 0xffffffff);
+	/* IO, MEM, MASTER and INTx disable are writable; status is not. */
+	ck_assert_uint_eq(cfg_read32(&d, PCI_COMMAND), 0x00000407);
+}
+END_TEST
+
+START_TEST(test_bar_sizing_32)
+{
+	struct pci_device d;
+	make_dev(&d);
+	ck_assert_int_eq(pci_add_mem_bar(&d, 0, 0x4000, false, bar_io, NULL, "bar0", NULL), 0);
+	cfg_write32(&d, PCI_BAR0, 0xffffffff);
+	ck_assert_uint_eq(cfg_read32(&d, PCI_BAR0), 0xffffc000); /* size 16 KiB, 32-bit mem */
+	cfg_write32(&d, PCI_BAR0, 0xe0001234);
+	ck_assert_uint_eq(cfg_read32(&d, PCI_BAR0), 0xe0000000);
+	/* Unimplemented BARs read as zero even after all-ones (§6.2.5.1). */
+	cfg_write32(&d, PCI_BAR0 + 4, 0xffffffff);
+	ck_assert_uint_eq(cfg_read32(&d, PCI_BAR0 + 4), 0);
+}
+END_TEST
+
+START_TEST(test_bar_sizing_64)
+{
+	struct pci_device d;
+	make_dev(&d);
+	ck_assert_int_eq(pci_add_mem_bar(&d, 2, 0x100000, true, bar_io, NULL, "bar2", NULL), 0);
+	cfg_write32(&d, PCI_BAR0 + 8, 0xffffffff);
+	cfg_write32(&d, PCI_BAR0 + 12, 0xffffffff);
+	ck_assert_uint_eq(cfg_read32(&d, PCI_BAR0 + 8), 0xfff00004); /* 64-bit type bits */
+	ck_assert_uint_eq(cfg_read32(&d, PCI_BAR0 + 12), 0xffffffff);
+	/* The upper half is taken. */
+	ck_assert_int_eq(pci_add_mem_bar(&d, 3, 0x1000, false, bar_io, NULL, "x", NULL), -1);
+}
+END_TEST
+
+START_TEST(test_bar_arguments_refused)
+{
+	struct pci_device d;
+	struct errbuf e;
+	make_dev(&d);
+	ck_assert_int_eq(pci_add_mem_bar(&d, 0, 0x3000, false, bar_io, NULL, "b", &e), -1);
+	ck_assert_int_eq(pci_add_mem_bar(&d, 0, 8, false, bar_io, NULL, "b", &e), -1);
+	ck_assert_int_eq(pci_add_mem_bar(&d, 5, 0x1000, true, bar_io, NULL, "b", &e), -1);
+	ck_assert_int_eq(pci_add_mem_bar(&d, 6, 0x1000, false, bar_io, NULL, "b", &e), -1);
+	ck_assert_int_eq(pci_add_mem_bar(&d, 1, 0x1000, false, bar_io, NULL, "b", &e), 0);
+	ck_assert_int_eq(pci_add_mem_bar(&d, 1, 0x1000, false, bar_io, NULL, "b", &e), -1);
+}
+END_TEST
+
+START_TEST(test_bar_decodes_only_with_memory_enabled)
+{
+	struct pci_device d;
+	make_dev(&d);
+	pci_add_mem_bar(&d, 0, 0x1000, false, bar_io, NULL, "bar0", NULL);
+	pci_set_bar_address(&d, 0, 0xe0000000);
+	ck_assert_uint_eq(pci_bar_address(&d, 0), 0);
+	cfg_write32(&d, PCI_COMMAND, PCI_COMMAND_MEMORY);
+	ck_assert_uint_eq(pci_bar_address(&d, 0), 0xe0000000);
+}
+END_TEST
+
+START_TEST(test_capability_list)
+{
+	struct pci_device d;
+	make_dev(&d);
+	ck_assert_uint_eq(d.cfg[PCI_CAP_PTR], 0);
+	uint8_t body1[3] = {1, 2, 3}, body2[14] = {0}, wm2[14] = {0};
+	wm2[0] = 0xff;
+	uint8_t a = pci_add_capability(&d, 0x09, body1, sizeof(body1), NULL);
+	uint8_t b = pci_add_capability(&d, 0x11, body2, sizeof(body2), wm2);
+	ck_assert_uint_eq(a, 0x40);
+	ck_assert_uint_eq(b, 0x48); /* dword aligned after 0x40 + 5 */
+	ck_assert(pci_cfg_read16(&d, PCI_STATUS) & PCI_STATUS_CAP_LIST);
+	/* Walk it as a driver would. */
+	uint8_t at = d.cfg[PCI_CAP_PTR], ids[4], n = 0;
+	while (at && n < 4) {
+		ids[n++] = d.cfg[at];
+		at = d.cfg[at + 1];
+	}
+	ck_assert_uint_eq(n, 2);
+	ck_assert_uint_eq(ids[0], 0x09);
+	ck_assert_uint_eq(ids[1], 0x11);
+	/* Only the bits in the mask are writable. */
+	uint8_t v[2] = {0x55, 0x66};
+	pci_config_write(&d, b + 2, v, 2);
+	ck_assert_uint_eq(d.cfg[b + 2], 0x55);
+	ck_assert_uint_eq(d.cfg[b + 3], 0);
+	pci_config_write(&d, a, v, 2); /* id and next are read-only */
+	ck_assert_uint_eq(d.cfg[a], 0x09);
+	ck_assert_uint_eq(d.cfg[a + 1], b);
+	/* A capability that does not fit is refused. */
+	uint8_t big[250] = {0};
+	ck_assert_uint_eq(pci_add_capability(&d, 0x09, big, sizeof(big), NULL), 0);
+}
+END_TEST
+
+/* ---- the host bridge ---------------------------------------------------- */
+
+static struct pci_host host;
+static int resets;
+
+static void on_reset(void *ctx)
+{
+	(void)ctx;
+	resets++;
+}
+
+static void setup(void)
+{
+	resets = 0;
+	bar_calls = 0;
+	pci_host_init(&host, on_reset, NULL);
+}
+
+static void teardown(void)
+{
+	pci_host_destroy(&host);
+}
+
+static void select_reg(uint32_t slot, uint32_t fn, uint32_t reg)
+{
+	uint32_t a = 0x80000000U | slot << 11 | fn << 8 | reg;
+	pci_host_config_io(&host, 0, (uint8_t *)&a, 4, true);
+}
+
+static uint32_t data_read32(void)
+{
+	uint32_t v;
+	pci_host_config_io(&host, 4, (uint8_t *)&v, 4, false);
+	return v;
+}
+
+START_TEST(test_host_bridge_at_slot_0)
+{
+	select_reg(0, 0, 0);
+	ck_assert_uint_eq(data_read32(), (uint32_t)PCI_HOST_DEVICE << 16 | PCI_HOST_VENDOR);
+	select_reg(0, 0, 8);
+	ck_assert_uint_eq(data_read32() >> 8, 0x060000); /* class: host bridge */
+	/* CONFIG_ADDRESS reads back. */
+	uint32_t a;
+	pci_host_config_io(&host, 0, (uint8_t *)&a, 4, false);
+	ck_assert_uint_eq(a, 0x80000008U);
+}
+END_TEST
+
+START_TEST(test_absent_functions_read_all_ones)
+{
+	select_reg(5, 0, 0); /* empty slot */
+	ck_assert_uint_eq(data_read32(), 0xffffffff);
+	select_reg(0, 3, 0); /* function 3 of the bridge */
+	ck_assert_uint_eq(data_read32(), 0xffffffff);
+	uint32_t a = 0x00000000; /* enable bit clear */
+	pci_host_config_io(&host, 0, (uint8_t *)&a, 4, true);
+	ck_assert_uint_eq(data_read32(), 0xffffffff);
+	a = 0x80010000; /* bus 1 */
+	pci_host_config_io(&host, 0, (uint8_t *)&a, 4, true);
+	ck_assert_uint_eq(data_read32(), 0xffffffff);
+}
+END_TEST
+
+START_TEST(test_byte_access_at_data_port)
+{
+	select_reg(0, 0, 0);
+	uint8_t b;
+	pci_host_config_io(&host, 6, &b, 1, false); /* 0xcfe: device id low byte */
+	ck_assert_uint_eq(b, PCI_HOST_DEVICE & 0xff);
+}
+END_TEST
+
+START_TEST(test_add_device_assigns_bars_and_routes_mmio)
+{
+	static struct pci_device d;
+	make_dev(&d);
+	pci_add_mem_bar(&d, 0, 0x4000, false, bar_io, NULL, "bar0", NULL);
+	pci_add_mem_bar(&d, 2, 0x100000, true, bar_io, NULL, "bar2", NULL);
+	int slot = pci_host_add_device(&host, &d, NULL);
+	ck_assert_int_eq(slot, 1);
+	uint64_t b0 = pci_bar_address(&d, 0), b2 = pci_bar_address(&d, 2);
+	ck_assert_uint_eq(b0, PCI_MMIO_WINDOW_BASE);
+	ck_assert_uint_eq(b2 % 0x100000, 0); /* naturally aligned */
+	ck_assert_uint_ge(b2, b0 + 0x4000);
+
+	select_reg(1, 0, 0);
+	ck_assert_uint_eq(data_read32(), 0x10411af4);
+
+	uint8_t v[4] = {1, 2, 3, 4};
+	pci_host_mmio(&host, b2 + 0x10 - PCI_MMIO_WINDOW_BASE, v, 4, true);
+	ck_assert_int_eq(bar_calls, 1);
+	ck_assert_uint_eq(bar_last_off, 0x10);
+	/* Memory decoding off: the BAR no longer answers. */
+	select_reg(1, 0, PCI_COMMAND);
+	uint32_t cmd = 0;
+	pci_host_config_io(&host, 4, (uint8_t *)&cmd, 4, true);
+	uint32_t r = 0;
+	pci_host_mmio(&host, b0 - PCI_MMIO_WINDOW_BASE, (uint8_t *)&r, 4, false);
+	ck_assert_uint_eq(r, 0xffffffff);
+	ck_assert_int_eq(bar_calls, 1);
+}
+END_TEST
+
+START_TEST(test_access_straddling_bar_end_not_delivered)
+{
+	static struct pci_device d;
+	make_dev(&d);
+	pci_add_mem_bar(&d, 0, 0x1000, false, bar_io, NULL, "bar0", NULL);
+	pci_host_add_device(&host, &d, NULL);
+	uint64_t off = pci_bar_address(&d, 0) + 0xffe - PCI_MMIO_WINDOW_BASE;
+	uint32_t r = 0;
+	pci_host_mmio(&host, off, (uint8_t *)&r, 4, false);
+	ck_assert_uint_eq(r, 0xffffffff);
+	ck_assert_int_eq(bar_calls, 0);
+}
+END_TEST
+
+START_TEST(test_reset_control_register)
+{
+	uint8_t v = 0x02; /* system reset bit alone does nothing */
+	pci_host_config_io(&host, 1, &v, 1, true);
+	ck_assert_int_eq(resets, 0);
+	v = 0x06;
+	pci_host_config_io(&host, 1, &v, 1, true);
+	ck_assert_int_eq(resets, 1);
+}
+END_TEST
+
+START_TEST(test_slots_run_out)
+{
+	static struct pci_device d[PCI_MAX_SLOTS];
+	struct errbuf e;
+	for (int i = 1; i < PCI_MAX_SLOTS; i++) {
+		make_dev(&d[i]);
+		ck_assert_int_eq(pci_host_add_device(&host, &d[i], &e), i);
+	}
+	make_dev(&d[0]);
+	ck_assert_int_eq(pci_host_add_device(&host, &d[0], &e), -1);
+	ck_assert_msg_has(e, "no free PCI slot");
+}
+END_TEST
+
+int main(void)
+{
+	const TTest *const dev_tests[] = {
+	    test_header_identity_read_only,
+	    test_command_register_mask,
+	    test_bar_sizing_32,
+	    test_bar_sizing_64,
+	    test_bar_arguments_refused,
+	    test_bar_decodes_only_with_memory_enabled,
+	    test_capability_list,
+	};
+	const TTest *const host_tests[] = {
+	    test_host_bridge_at_slot_0,
+	    test_absent_functions_read_all_ones,
+	    test_byte_access_at_data_port,
+	    test_add_device_assigns_bars_and_routes_mmio,
+	    test_access_straddling_bar_end_not_delivered,
+	    test_reset_control_register,
+	    test_slots_run_out,
+	};
+	int a = check_run("pci device", NULL, NULL, 0, dev_tests,
+			  sizeof(dev_tests) / sizeof(dev_tests[0]));
+	int b = check_run("pci host", setup, teardown, 0, host_tests,
+			  sizeof(host_tests) / sizeof(host_tests[0]));
+	return a != EXIT_SUCCESS || b != EXIT_SUCCESS ? EXIT_FAILURE : EXIT_SUCCESS;
+}
