@@ -14,6 +14,8 @@ packages=(
 	qemu-system-x86 busybox-static
 	# test plumbing
 	iproute2 procps python3
+	# net/ tests: OVS in a netns, userspace datapath (tests/integration/net_plumbing.sh)
+	openvswitch-switch
 )
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null

@@ -27,6 +27,9 @@ echo "== test guest kernel"
 kdir=$("$root/scripts/build-guest-kernel.sh")
 echo "kernel: $kdir"
 
+echo "== network plumbing tests (TAP, netlink, Open vSwitch and Linux bridges, in their own netns)"
+"$root/tests/integration/net_plumbing.sh" "$build"
+
 echo "== KVM integration tests"
 if kvm_usable; then
 	"$root/tests/integration/kvm_tests.sh" "$build" "$kdir"

@@ -15,6 +15,7 @@
 #include "vmm/bus.h"
 #include "vmm/console.h"
 #include "vmm/guest_mem.h"
+#include "vmm/irq_routing.h"
 #include "vmm/kvm.h"
 #include "vmm/unclaimed.h"
 #include "vmm/vcpu.h"
@@ -42,6 +43,7 @@ struct vm {
 	struct i8042 i8042;
 	struct cmos_rtc rtc;
 	struct pci_host pci;
+	struct irq_routing irq_routing;
 	struct unclaimed_log unclaimed;
 	struct console console;
 

@@ -1,0 +1,150 @@
+#include "devices/msix.h"
+
+#include <string.h>
+
+enum { ADDR_LO, ADDR_HI, DATA, CTRL };
+
+/* Capability layout after id/next: message control (2 bytes), table
+ * offset/BIR (4), PBA offset/BIR (4). */
+#define CAP_CONTROL 2
+
+int msix_init(struct msix *m, struct pci_device *d, uint16_t nvec, int bar, uint32_t table_off,
+	      uint32_t pba_off, const struct msix_ops *ops, struct errbuf *e)
+{
+	memset(m, 0, sizeof(*m));
+	if (nvec == 0 || nvec > MSIX_MAX_VECTORS || (table_off | pba_off) & 7 || bar < 0 ||
+	    bar >= PCI_NUM_BARS)
+		return errorf(e, "%s: bad MSI-X layout", d->name);
+	pthread_mutex_init(&m->lock, NULL);
+	m->pci = d;
+	m->ops = *ops;
+	m->nvec = nvec;
+	for (int i = 0; i < nvec; i++)
+		m->table[i][CTRL] = MSIX_VECTOR_MASKED;
+
+	uint8_t body[10] = {0}, wmask[10] = {0};
+	uint16_t control = (uint16_t)(nvec - 1); /* table size, encoded as N-1 */
+	body[0] = (uint8_t)control;
+	body[1] = (uint8_t)(control >> 8);
+	wmask[1] = (MSIX_CTRL_ENABLE | MSIX_CTRL_MASKALL) >> 8;
+	uint32_t t = table_off | (uint32_t)bar, p = pba_off | (uint32_t)bar;
+	memcpy(body + 2, &t, 4);
+	memcpy(body + 6, &p, 4);
+	m->cap = pci_add_capability(d, PCI_CAP_ID_MSIX, body, sizeof(body), wmask);
+	if (!m->cap)
+		return errorf(e, "%s: no room for the MSI-X capability", d->name);
+	return 0;
+}
+
+void msix_destroy(struct msix *m)
+{
+	if (m->pci)
+		pthread_mutex_destroy(&m->lock);
+}
+
+static uint16_t control(const struct msix *m)
+{
+	return pci_cfg_read16(m->pci, m->cap + CAP_CONTROL);
+}
+
+static bool function_on(const struct msix *m)
+{
+	uint16_t c = control(m);
+	return (c & MSIX_CTRL_ENABLE) && !(c & MSIX_CTRL_MASKALL);
+}
+
+bool msix_enabled(struct msix *m)
+{
+	pthread_mutex_lock(&m->lock);
+	bool on = control(m) & MSIX_CTRL_ENABLE;
+	pthread_mutex_unlock(&m->lock);
+	return on;
+}
+
+static bool deliverable(const struct msix *m, uint16_t vec)
+{
+	return function_on(m) && !(m->table[vec][CTRL] & MSIX_VECTOR_MASKED);
+}
+
+/* Fires every pending vector that is now deliverable (§6.8.2.9: "if a
+ * masked vector has its pending bit set, the function must send the
+ * message when the vector is unmasked"). */
+static void flush_pending(struct msix *m)
+{
+	for (uint16_t v = 0; v < m->nvec; v++) {
+		if ((m->pba & (1U << v)) && deliverable(m, v)) {
+			m->pba &= ~(1U << v);
+			m->ops.fire(m->ops.ctx, v);
+		}
+	}
+}
+
+void msix_notify(struct msix *m, uint16_t vec)
+{
+	if (vec >= m->nvec)
+		return;
+	pthread_mutex_lock(&m->lock);
+	if (deliverable(m, vec))
+		m->ops.fire(m->ops.ctx, vec);
+	else if (control(m) & MSIX_CTRL_ENABLE)
+		m->pba |= 1U << vec;
+	pthread_mutex_unlock(&m->lock);
+}
+
+void msix_config_written(struct msix *m, uint32_t off, uint32_t len)
+{
+	uint32_t ctl = m->cap + CAP_CONTROL;
+	if (off >= ctl + 2 || off + len <= ctl)
+		return;
+	pthread_mutex_lock(&m->lock);
+	bool on = function_on(m);
+	if (on && !m->was_on)
+		flush_pending(m);
+	m->was_on = on;
+	pthread_mutex_unlock(&m->lock);
+}
+
+void msix_table_io(struct msix *m, uint64_t off, uint8_t *data, uint32_t len, bool is_write)
+{
+	/* §6.8.2: the table is accessed in aligned dwords or qwords. */
+	if ((len != 4 && len != 8) || (off & (len - 1)) || off + len > m->nvec * MSIX_ENTRY_SIZE) {
+		if (!is_write)
+			memset(data, 0xff, len);
+		return;
+	}
+	pthread_mutex_lock(&m->lock);
+	for (uint32_t done = 0; done < len; done += 4) {
+		uint16_t vec = (uint16_t)((off + done) / MSIX_ENTRY_SIZE);
+		unsigned word = (unsigned)((off + done) % MSIX_ENTRY_SIZE) / 4;
+		uint32_t *slot = &m->table[vec][word];
+		if (!is_write) {
+			memcpy(data + done, slot, 4);
+			continue;
+		}
+		uint32_t v;
+		memcpy(&v, data + done, 4);
+		if (word == CTRL)
+			v &= MSIX_VECTOR_MASKED; /* the other bits are reserved */
+		uint32_t old = *slot;
+		*slot = v;
+		if (word != CTRL && old != v)
+			m->ops.route(m->ops.ctx, vec,
+				     (uint64_t)m->table[vec][ADDR_HI] << 32 |
+					 m->table[vec][ADDR_LO],
+				     m->table[vec][DATA]);
+	}
+	flush_pending(m);
+	pthread_mutex_unlock(&m->lock);
+}
+
+void msix_pba_io(struct msix *m, uint64_t off, uint8_t *data, uint32_t len, bool is_write)
+{
+	if (is_write)
+		return; /* read-only (§6.8.2.10) */
+	memset(data, 0, len);
+	pthread_mutex_lock(&m->lock);
+	for (uint32_t i = 0; i < len; i++)
+		if (off + i < sizeof(m->pba))
+			data[i] = (uint8_t)(m->pba >> (8 * (off + i)));
+	pthread_mutex_unlock(&m->lock);
+}

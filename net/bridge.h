@@ -1,0 +1,31 @@
+/* Attaching minivmm's TAP to the bridge named by --bridge: an Open vSwitch
+ * bridge if OVS knows the name, else a Linux bridge.
+ *
+ * OVS is driven through ovs-vsctl, so minivmm finds OVS's database where
+ * ovs-vsctl does: unix:$OVS_RUNDIR/db.sock, with OVS_RUNDIR defaulting to
+ * /var/run/openvswitch (ovs-vsctl(8), "--db"). Point OVS_RUNDIR at another
+ * directory to use an OVS started there (tests/integration/net_plumbing.sh
+ * does). */
+#ifndef MINIVMM_NET_BRIDGE_H
+#define MINIVMM_NET_BRIDGE_H
+
+#include <net/if.h>
+
+#include "vmm/error.h"
+
+struct bridge_port {
+	enum { BRIDGE_NONE, BRIDGE_OVS, BRIDGE_LINUX } kind; /* what attach did */
+	char bridge[64];
+	char port[IFNAMSIZ];
+};
+
+/* Makes the interface PORT a port of BRIDGE. Messages name it as
+ * "--bridge BRIDGE". On error p->kind is BRIDGE_NONE and nothing changed. */
+int bridge_attach(struct bridge_port *p, const char *bridge, const char *port, struct errbuf *e);
+
+/* Undoes exactly what bridge_attach() did, and nothing else; a no-op on
+ * BRIDGE_NONE, so it is safe to call twice. Failures are reported on stderr:
+ * this runs on the way out, with nothing left to return an error to. */
+void bridge_detach(struct bridge_port *p);
+
+#endif

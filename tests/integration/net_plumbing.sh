@@ -1,0 +1,190 @@
+#!/usr/bin/env bash
+# net/ (TAP, links, OVS and Linux bridges) against the real kernel and a real
+# Open vSwitch, all inside a network namespace this script makes and removes.
+# Needs root, `ip netns` and openvswitch-switch (scripts/install-deps.sh).
+#
+#   tests/integration/net_plumbing.sh BUILD_DIR
+#
+# It starts its own OVS (ovsdb-server + ovs-vswitchd, userspace "netdev"
+# datapath, so no openvswitch kernel module) with every file in a temp dir,
+# and points OVS_RUNDIR there: ovs-vsctl, and so minivmm, then find that
+# OVS's database at $OVS_RUNDIR/db.sock instead of a system OVS's. Phase 1
+# runs net_plumbing_test with OVS up; phase 2 with ovs-vswitchd stopped
+# (--vswitchd-stopped); phase 3 with ovsdb-server stopped too
+# (--ovs-stopped). Everything is torn down on exit, pass or fail: our OVS
+# processes, the namespace, the temp dir. The host's own namespace and any
+# other OVS are never touched.
+#
+# Ends with "net plumbing: N passed, N failed" (all phases); exits 1 if
+# anything failed.
+set -uo pipefail
+
+if [ $# != 1 ]; then
+	echo "usage: $0 BUILD_DIR" >&2
+	exit 2
+fi
+test_bin=$(cd "$1" && pwd)/net/net_plumbing_test
+if [ "$(id -u)" != 0 ]; then
+	echo "net_plumbing.sh: must run as root (network namespaces, TAP devices)" >&2
+	exit 1
+fi
+[ -x "$test_bin" ] || {
+	echo "net_plumbing.sh: $test_bin not built" >&2
+	exit 1
+}
+for tool in ip ovsdb-tool ovsdb-server ovs-vswitchd ovs-vsctl ovs-appctl; do
+	command -v "$tool" >/dev/null || {
+		echo "net_plumbing.sh: $tool not found (scripts/install-deps.sh installs it)" >&2
+		exit 1
+	}
+done
+schema=/usr/share/openvswitch/vswitch.ovsschema
+
+ovs_br=mvbr0
+linux_br=mvlbr0
+ns=mvnet-$$
+D=$(mktemp -d /tmp/minivmm-net.XXXXXX)
+# Every OVS default directory: nothing of ours lands in /var/run/openvswitch,
+# /var/log/openvswitch or /etc/openvswitch.
+export OVS_RUNDIR=$D OVS_LOGDIR=$D OVS_DBDIR=$D
+ovs_pids=()
+vswitchd_pid=
+passed=0
+failed=0
+started=$(date +%s.%N)
+
+in_ns() { ip netns exec "$ns" "$@"; }
+say() { printf '%s\n' "$*"; }
+
+# alive PID: the process exists and is not a zombie waiting for init.
+alive() {
+	local state
+	state=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) || return 1
+	[ -n "$state" ] && [ "$state" != Z ]
+}
+
+# Our OVS processes: the pids their pidfiles gave, and anything whose
+# command line names our temp dir (which nothing else can).
+our_ovs_pids() {
+	local p
+	for p in "${ovs_pids[@]}" $(pgrep -f -- "$D" || true); do
+		alive "$p" && echo "$p"
+	done | sort -u
+}
+
+# stop_ovs: asks our daemons to exit, then TERM, then KILL, by pid only.
+# Returns 1 if one of them survives.
+stop_ovs() {
+	local ctl p i
+	for ctl in vswitchd ovsdb; do
+		[ -S "$D/$ctl.ctl" ] && in_ns ovs-appctl --timeout=5 -t "$D/$ctl.ctl" exit >/dev/null 2>&1
+	done
+	for sig in TERM KILL; do
+		for ((i = 0; i < 50; i++)); do
+			[ -z "$(our_ovs_pids)" ] && return 0
+			sleep 0.1
+		done
+		for p in $(our_ovs_pids); do
+			kill -"$sig" "$p" 2>/dev/null
+		done
+	done
+	p=$(our_ovs_pids)
+	[ -z "$p" ] && return 0
+	say "net_plumbing.sh: OVS processes survived: $p"
+	return 1
+}
+
+# teardown: idempotent; run before the summary and again by the EXIT trap.
+teardown() {
+	local ok=0
+	stop_ovs || ok=1
+	if ip netns list | grep -qw -- "$ns"; then
+		ip netns del "$ns" || ok=1
+	fi
+	rm -rf "$D"
+	return $ok
+}
+trap 'teardown' EXIT
+trap 'exit 130' INT TERM
+
+# setup_fail MSG: setup broke; count it and stop (the trap tears down).
+setup_fail() {
+	say "FAIL $*"
+	for f in "$D"/*.log; do
+		[ -f "$f" ] && say "--- $f" && tail -n 5 "$f"
+	done
+	say "net plumbing: $passed passed, $((failed + 1)) failed"
+	exit 1
+}
+
+start_ovs() {
+	in_ns ovsdb-tool create "$D/conf.db" "$schema" ||
+		setup_fail "ovsdb-tool create"
+	in_ns ovsdb-server "$D/conf.db" --remote="punix:$D/db.sock" --pidfile="$D/ovsdb.pid" \
+		--unixctl="$D/ovsdb.ctl" --log-file="$D/ovsdb.log" --detach 2>>"$D/start.log" ||
+		setup_fail "ovsdb-server did not start"
+	ovs_pids+=("$(cat "$D/ovsdb.pid")")
+	in_ns ovs-vsctl --db="unix:$D/db.sock" --no-wait init ||
+		setup_fail "ovs-vsctl init"
+	in_ns ovs-vswitchd "unix:$D/db.sock" --pidfile="$D/vswitchd.pid" \
+		--unixctl="$D/vswitchd.ctl" --log-file="$D/vswitchd.log" --detach 2>>"$D/start.log" ||
+		setup_fail "ovs-vswitchd did not start"
+	vswitchd_pid=$(cat "$D/vswitchd.pid")
+	ovs_pids+=("$vswitchd_pid")
+	# No --db: this also checks that the default really is $OVS_RUNDIR/db.sock,
+	# the path minivmm relies on.
+	in_ns ovs-vsctl --timeout=10 add-br "$ovs_br" -- set bridge "$ovs_br" datapath_type=netdev ||
+		setup_fail "ovs-vsctl add-br $ovs_br (default database \$OVS_RUNDIR/db.sock)"
+}
+
+# run_phase NAME ARGS...: runs the test program in the namespace; adds its
+# summary line to the totals.
+run_phase() {
+	local name=$1 out=$D/$1.out summary p f
+	shift
+	say "--- $name"
+	in_ns timeout -k 5 120 "$test_bin" "$@" 2>&1 | tee "$out"
+	summary=$(grep -E '^net plumbing: [0-9]+ passed, [0-9]+ failed$' "$out" | tail -n 1)
+	if [ -z "$summary" ]; then
+		say "FAIL $name: the test program ended without a summary"
+		failed=$((failed + 1))
+		return
+	fi
+	read -r p f < <(sed -E 's/^net plumbing: ([0-9]+) passed, ([0-9]+) failed$/\1 \2/' <<<"$summary")
+	passed=$((passed + p))
+	failed=$((failed + f))
+}
+
+ip netns add "$ns" || setup_fail "ip netns add $ns"
+in_ns ip link set lo up
+in_ns ip link add "$linux_br" type bridge || setup_fail "ip link add $linux_br type bridge"
+in_ns ip link add mvveth0 type veth peer name mvveth1 || setup_fail "ip link add mvveth0 type veth"
+in_ns ip tuntap add dev mvpre mode tap || setup_fail "ip tuntap add dev mvpre"
+in_ns ip tuntap add dev mvown mode tap user 1234 || setup_fail "ip tuntap add dev mvown"
+in_ns ip tuntap add dev mvtun0 mode tun || setup_fail "ip tuntap add dev mvtun0"
+start_ovs
+
+run_phase "phase 1: Open vSwitch running" "$ovs_br" "$linux_br"
+
+# ovsdb-server alone: add-port commits, then times out waiting for vswitchd.
+in_ns ovs-appctl --timeout=5 -t "$D/vswitchd.ctl" exit || failed=$((failed + 1))
+for ((i = 0; i < 50; i++)); do
+	alive "$vswitchd_pid" || break
+	sleep 0.1
+done
+run_phase "phase 2: ovs-vswitchd stopped" --vswitchd-stopped "$ovs_br" "$linux_br"
+
+stop_ovs || failed=$((failed + 1))
+run_phase "phase 3: Open vSwitch stopped" --ovs-stopped "$ovs_br" "$linux_br"
+
+if ! teardown; then
+	say "FAIL teardown"
+	failed=$((failed + 1))
+fi
+if ip netns list | grep -qw -- "$ns"; then
+	say "FAIL namespace $ns still exists"
+	failed=$((failed + 1))
+fi
+say "net_plumbing.sh: $(awk -v s="$started" -v e="$(date +%s.%N)" 'BEGIN { printf "%.1f", e - s }') s"
+say "net plumbing: $passed passed, $failed failed"
+[ "$failed" = 0 ]

@@ -1,0 +1,240 @@
+/* MSI-X table, masking and pending bits; the GSI routing table. */
+#include <string.h>
+
+#include "check_main.h"
+#include "devices/msix.h"
+#include "vmm/irq_routing.h"
+
+static struct pci_device dev;
+static struct msix mx;
+static int fired[MSIX_MAX_VECTORS], routed[MSIX_MAX_VECTORS];
+static uint64_t route_addr;
+static uint32_t route_data;
+
+static void on_route(void *ctx, uint16_t vec, uint64_t addr, uint32_t data)
+{
+	(void)ctx;
+	routed[vec]++;
+	route_addr = addr;
+	route_data = data;
+}
+
+static void on_fire(void *ctx, uint16_t vec)
+{
+	(void)ctx;
+	fired[vec]++;
+}
+
+static void config_written(struct pci_device *d, uint32_t off, uint32_t len)
+{
+	(void)d;
+	msix_config_written(&mx, off, len);
+}
+
+static void setup(void)
+{
+	memset(fired, 0, sizeof(fired));
+	memset(routed, 0, sizeof(routed));
+	pci_device_init(&dev, "dev", 0x1af4, 0x1041, 0x020000, 1, 0, 0);
+	dev.config_written = config_written;
+	const struct msix_ops ops = {on_route, on_fire, NULL};
+	ck_assert_int_eq(msix_init(&mx, &dev, 4, 0, 0x4000, 0x5000, &ops, NULL), 0);
+}
+
+static void teardown(void)
+{
+	msix_destroy(&mx);
+}
+
+static void write_control(uint16_t v)
+{
+	pci_config_write(&dev, mx.cap + 2, (const uint8_t *)&v, 2);
+}
+
+static void table_write32(uint32_t off, uint32_t v)
+{
+	msix_table_io(&mx, off, (uint8_t *)&v, 4, true);
+}
+
+static uint32_t table_read32(uint32_t off)
+{
+	uint32_t v;
+	msix_table_io(&mx, off, (uint8_t *)&v, 4, false);
+	return v;
+}
+
+static uint8_t pba(void)
+{
+	uint8_t b;
+	msix_pba_io(&mx, 0, &b, 1, false);
+	return b;
+}
+
+START_TEST(test_capability_layout)
+{
+	ck_assert_uint_eq(dev.cfg[mx.cap], PCI_CAP_ID_MSIX);
+	ck_assert_uint_eq(pci_cfg_read16(&dev, mx.cap + 2), 3); /* 4 vectors, N-1 */
+	uint32_t t, p;
+	memcpy(&t, dev.cfg + mx.cap + 4, 4);
+	memcpy(&p, dev.cfg + mx.cap + 8, 4);
+	ck_assert_uint_eq(t, 0x4000); /* BIR 0 */
+	ck_assert_uint_eq(p, 0x5000);
+	/* Only enable and function mask are writable in message control. */
+	write_control(0xffff);
+	ck_assert_uint_eq(pci_cfg_read16(&dev, mx.cap + 2), 0xc003);
+}
+END_TEST
+
+START_TEST(test_vectors_start_masked)
+{
+	for (uint32_t v = 0; v < 4; v++)
+		ck_assert_uint_eq(table_read32(v * 16 + 12), MSIX_VECTOR_MASKED);
+	write_control(MSIX_CTRL_ENABLE);
+	msix_notify(&mx, 1);
+	ck_assert_int_eq(fired[1], 0);
+	ck_assert_uint_eq(pba(), 0x02);
+}
+END_TEST
+
+START_TEST(test_program_and_fire)
+{
+	table_write32(16 + 0, 0xfee00000);
+	table_write32(16 + 4, 0);
+	table_write32(16 + 8, 0x4041);
+	ck_assert_int_eq(routed[1], 2); /* address lo, data (hi unchanged) */
+	ck_assert_uint_eq(route_addr, 0xfee00000);
+	ck_assert_uint_eq(route_data, 0x4041);
+	table_write32(16 + 12, 0); /* unmask */
+	write_control(MSIX_CTRL_ENABLE);
+	msix_notify(&mx, 1);
+	ck_assert_int_eq(fired[1], 1);
+	ck_assert_uint_eq(pba(), 0);
+	ck_assert(msix_enabled(&mx));
+}
+END_TEST
+
+START_TEST(test_pending_fires_on_unmask)
+{
+	write_control(MSIX_CTRL_ENABLE);
+	msix_notify(&mx, 2);
+	ck_assert_uint_eq(pba(), 0x04);
+	table_write32(2 * 16 + 12, 0);
+	ck_assert_int_eq(fired[2], 1);
+	ck_assert_uint_eq(pba(), 0);
+}
+END_TEST
+
+START_TEST(test_function_mask)
+{
+	table_write32(0 * 16 + 12, 0);
+	write_control(MSIX_CTRL_ENABLE | MSIX_CTRL_MASKALL);
+	msix_notify(&mx, 0);
+	ck_assert_int_eq(fired[0], 0);
+	ck_assert_uint_eq(pba(), 0x01);
+	write_control(MSIX_CTRL_ENABLE);
+	ck_assert_int_eq(fired[0], 1);
+	ck_assert_uint_eq(pba(), 0);
+}
+END_TEST
+
+START_TEST(test_disabled_neither_fires_nor_pends)
+{
+	table_write32(12, 0);
+	msix_notify(&mx, 0);
+	ck_assert_int_eq(fired[0], 0);
+	ck_assert_uint_eq(pba(), 0);
+}
+END_TEST
+
+START_TEST(test_bad_accesses)
+{
+	uint8_t b[4] = {0};
+	msix_table_io(&mx, 2, b, 2, false); /* not a dword */
+	ck_assert_uint_eq(b[0], 0xff);
+	uint32_t v = 0x1234;
+	msix_table_io(&mx, 4 * 16, (uint8_t *)&v, 4, true); /* past the table */
+	msix_table_io(&mx, 6, (uint8_t *)&v, 4, true);	    /* misaligned */
+	ck_assert_int_eq(routed[0], 0);
+	/* Reserved vector-control bits read back as zero. */
+	table_write32(12, 0xfffffffe);
+	ck_assert_uint_eq(table_read32(12), 0);
+	/* 64-bit access writes address lo and hi together. */
+	uint64_t a = 0x00000001fee01000ULL;
+	msix_table_io(&mx, 0, (uint8_t *)&a, 8, true);
+	ck_assert_uint_eq(route_addr, a);
+	/* The PBA is read-only. */
+	uint8_t ones = 0xff;
+	msix_pba_io(&mx, 0, &ones, 1, true);
+	ck_assert_uint_eq(pba(), 0);
+	/* Out-of-range vector numbers are ignored. */
+	write_control(MSIX_CTRL_ENABLE);
+	msix_notify(&mx, 9);
+	ck_assert_uint_eq(pba(), 0);
+}
+END_TEST
+
+START_TEST(test_init_refuses_bad_layout)
+{
+	struct msix other;
+	struct errbuf e;
+	const struct msix_ops ops = {on_route, on_fire, NULL};
+	ck_assert_int_eq(msix_init(&other, &dev, 0, 0, 0, 0x800, &ops, &e), -1);
+	ck_assert_int_eq(msix_init(&other, &dev, MSIX_MAX_VECTORS + 1, 0, 0, 0x800, &ops, &e), -1);
+	ck_assert_int_eq(msix_init(&other, &dev, 2, 0, 4, 0x800, &ops, &e), -1);
+	ck_assert_int_eq(msix_init(&other, &dev, 2, 6, 0, 0x800, &ops, &e), -1);
+}
+END_TEST
+
+START_TEST(test_routing_defaults_and_msi)
+{
+	static struct irq_routing r;
+	irq_routing_init(&r, -1);
+	/* 16 PIC + 24 IOAPIC routes, as KVM's own defaults. */
+	ck_assert_uint_eq(r.nr, 40);
+	int pic = 0, ioapic = 0;
+	for (uint32_t i = 0; i < r.nr; i++) {
+		ck_assert_uint_eq(r.entries[i].type, KVM_IRQ_ROUTING_IRQCHIP);
+		if (r.entries[i].u.irqchip.irqchip == KVM_IRQCHIP_IOAPIC) {
+			ck_assert_uint_eq(r.entries[i].u.irqchip.pin, r.entries[i].gsi);
+			ioapic++;
+		} else {
+			ck_assert_uint_eq(r.entries[i].u.irqchip.pin, r.entries[i].gsi % 8);
+			pic++;
+		}
+	}
+	ck_assert_int_eq(pic, 16);
+	ck_assert_int_eq(ioapic, 24);
+
+	int g1 = irq_routing_add_msi(&r, NULL), g2 = irq_routing_add_msi(&r, NULL);
+	ck_assert_int_eq(g1, 24);
+	ck_assert_int_eq(g2, 25);
+	ck_assert_int_eq(irq_routing_set_msi(&r, (uint32_t)g2, 0x1fee00000ULL, 0x41, NULL), 0);
+	const struct kvm_irq_routing_entry *ent = &r.entries[r.nr - 1];
+	ck_assert_uint_eq(ent->gsi, 25);
+	ck_assert_uint_eq(ent->u.msi.address_lo, 0xfee00000);
+	ck_assert_uint_eq(ent->u.msi.address_hi, 1);
+	ck_assert_uint_eq(ent->u.msi.data, 0x41);
+	struct errbuf e;
+	ck_assert_int_eq(irq_routing_set_msi(&r, 4, 0, 0, &e), -1); /* an irqchip GSI */
+	for (int i = 2; i < IRQ_ROUTING_MAX_MSI; i++)
+		ck_assert_int_ge(irq_routing_add_msi(&r, NULL), 0);
+	ck_assert_int_eq(irq_routing_add_msi(&r, &e), -1);
+	ck_assert_msg_has(e, "out of interrupt routes");
+	irq_routing_destroy(&r);
+}
+END_TEST
+
+int main(void)
+{
+	const TTest *const msix_tests[] = {
+	    test_capability_layout, test_vectors_start_masked,
+	    test_program_and_fire,  test_pending_fires_on_unmask,
+	    test_function_mask,	    test_disabled_neither_fires_nor_pends,
+	    test_bad_accesses,	    test_init_refuses_bad_layout,
+	};
+	const TTest *const routing_tests[] = {test_routing_defaults_and_msi};
+	int a = check_run("msix", setup, teardown, 0, msix_tests,
+			  sizeof(msix_tests) / sizeof(msix_tests[0]));
+	int b = check_run("irq routing", NULL, NULL, 0, routing_tests, 1);
+	return a != EXIT_SUCCESS || b != EXIT_SUCCESS ? EXIT_FAILURE : EXIT_SUCCESS;
+}
