@@ -23,9 +23,9 @@
 
 struct virtq {
 	const struct guest_mem *mem;
-	uint16_t size; /* a power of 2, 0 while the queue is disabled */
+	uint16_t size;	/* a power of 2, 0 while the queue is disabled */
 	bool event_idx; /* VIRTIO_F_EVENT_IDX negotiated (§2.7.10) */
-	bool indirect;  /* VIRTIO_F_INDIRECT_DESC negotiated (§2.7.5.3) */
+	bool indirect;	/* VIRTIO_F_INDIRECT_DESC negotiated (§2.7.5.3) */
 	struct vring_desc *desc;
 	struct vring_avail *avail;
 	struct vring_used *used;

@@ -73,12 +73,32 @@ wait_for() {
 	done
 }
 
+# with_watchdog SECONDS FUNCTION: runs FUNCTION in a subshell that is killed,
+# with everything it started, after SECONDS.
+with_watchdog() {
+	local limit=$1 fn=$2 pid wd status
+	set -m
+	("$fn") &
+	pid=$!
+	set +m
+	(sleep "$limit" && echo "    watchdog: $fn still running after ${limit}s, killing it" &&
+		kill -9 -- -"$pid") 2>/dev/null &
+	wd=$!
+	wait "$pid"
+	status=$?
+	kill "$wd" 2>/dev/null
+	wait "$wd" 2>/dev/null
+	return "$status"
+}
+
 t() {
 	local name=$1
 	[[ $name =~ $only ]] || return 0
 	local start end
 	start=$(date +%s.%N)
-	if "test_$name"; then
+	# Each test runs in its own process group under a watchdog, so a hang
+	# fails that test (and kills what it started) instead of the whole run.
+	if with_watchdog "${MINIVMM_TEST_TIMEOUT:-600}" "test_$name"; then
 		end=$(date +%s.%N)
 		passed=$((passed + 1))
 		printf 'PASS %-28s %6.2fs\n' "$name" "$(echo "$end - $start" | bc)"
@@ -153,7 +173,7 @@ test_console_input_and_ctrl_a_x() {
 	python3 "$(dirname "$0")/console_test.py" "$vmm" "$pl/echo.bzImage" "$pl/spin.bzImage" \
 		>"$out/console.out" 2>"$out/console.err"
 	rc=$?
-	cat "$out/console.out" | sed 's/^/    /'
+	sed "s/^/    /" "$out/console.out"
 	expect_rc 0
 }
 
@@ -241,7 +261,11 @@ boot_linux() {
 	# /init is running if the kernel neither panics nor complains about it.
 	sleep "${MINIVMM_INIT_GRACE:-3}"
 	kill -TERM "$pid"
-	timeout 60 tail --pid="$pid" -f /dev/null || kill -9 "$pid"
+	if ! timeout 60 tail --pid="$pid" -f /dev/null; then
+		kill -9 "$pid"
+		bad "minivmm did not stop on SIGTERM"
+		return 1
+	fi
 	wait "$pid"
 	rc=$?
 	say "    TIME $name: start to 'Run /init' ${secs}s"

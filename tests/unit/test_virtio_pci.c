@@ -1,0 +1,318 @@
+/* The virtio-pci transport driven the way Linux's virtio_pci_modern does. */
+#include <linux/virtio_ids.h>
+#include <string.h>
+
+#include "check_main.h"
+#include "virtio/virtio_pci.h"
+
+#define RAM (1u << 20)
+
+static struct guest_mem mem;
+static struct virtio_pci vp;
+static uint8_t devcfg[8] = {0x52, 0x54, 0, 0x12, 0x34, 0x56, 1, 0};
+static int activated, resets, notified[VIRTIO_PCI_MAX_QUEUES], activate_result;
+
+static void cfg_read(void *ctx, uint32_t off, uint8_t *data, uint32_t len)
+{
+	(void)ctx;
+	memcpy(data, devcfg + off, len);
+}
+
+static void cfg_write(void *ctx, uint32_t off, const uint8_t *data, uint32_t len)
+{
+	(void)ctx;
+	memcpy(devcfg + off, data, len);
+}
+
+static int on_activate(void *ctx)
+{
+	(void)ctx;
+	activated++;
+	return activate_result;
+}
+
+static void on_reset(void *ctx)
+{
+	(void)ctx;
+	resets++;
+}
+
+static void on_notify(void *ctx, uint16_t q)
+{
+	(void)ctx;
+	notified[q]++;
+}
+
+static const struct virtio_device_ops ops = {
+    .device_id = VIRTIO_ID_NET,
+    .pci_class = 0x020000,
+    .features = 1ULL << VIRTIO_RING_F_EVENT_IDX,
+    .num_queues = 2,
+    .queue_max = 256,
+    .config_len = sizeof(devcfg),
+    .config_read = cfg_read,
+    .config_write = cfg_write,
+    .activate = on_activate,
+    .reset = on_reset,
+    .notify = on_notify,
+};
+
+static void setup(void)
+{
+	activated = resets = activate_result = 0;
+	memset(notified, 0, sizeof(notified));
+	guest_mem_layout(&mem, RAM);
+	mem.host = calloc(1, RAM);
+	ck_assert_int_eq(virtio_pci_init(&vp, "virtio-net", &ops, NULL, &mem, NULL, -1, NULL), 0);
+}
+
+static void teardown(void)
+{
+	virtio_pci_destroy(&vp);
+	free(mem.host);
+}
+
+#define F(f) offsetof(struct virtio_pci_common_cfg, f)
+
+static void w(uint32_t off, uint32_t v, uint32_t len)
+{
+	virtio_pci_bar_io(&vp, off, (uint8_t *)&v, len, true);
+}
+
+static uint32_t r(uint32_t off, uint32_t len)
+{
+	uint32_t v = 0;
+	virtio_pci_bar_io(&vp, off, (uint8_t *)&v, len, false);
+	return v;
+}
+
+static uint8_t status(void)
+{
+	return (uint8_t)r(F(device_status), 1);
+}
+
+/* §3.1.1 steps 1-6, with the features the test wants. */
+static void negotiate(uint64_t features)
+{
+	w(F(device_status), 0, 1);
+	w(F(device_status), VIRTIO_CONFIG_S_ACKNOWLEDGE, 1);
+	w(F(device_status), VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER, 1);
+	w(F(guest_feature_select), 0, 4);
+	w(F(guest_feature), (uint32_t)features, 4);
+	w(F(guest_feature_select), 1, 4);
+	w(F(guest_feature), (uint32_t)(features >> 32), 4);
+	w(F(device_status), status() | VIRTIO_CONFIG_S_FEATURES_OK, 1);
+}
+
+static void setup_queue(uint16_t q, uint16_t size, uint64_t desc, uint64_t avail, uint64_t used)
+{
+	w(F(queue_select), q, 2);
+	w(F(queue_size), size, 2);
+	w(F(queue_desc_lo), (uint32_t)desc, 4);
+	w(F(queue_desc_hi), (uint32_t)(desc >> 32), 4);
+	w(F(queue_avail_lo), (uint32_t)avail, 4);
+	w(F(queue_avail_hi), 0, 4);
+	w(F(queue_used_lo), (uint32_t)used, 4);
+	w(F(queue_used_hi), 0, 4);
+	w(F(queue_enable), 1, 2);
+}
+
+START_TEST(test_pci_identity_and_caps)
+{
+	ck_assert_uint_eq(pci_cfg_read16(&vp.pci, PCI_VENDOR_ID), 0x1af4);
+	ck_assert_uint_eq(pci_cfg_read16(&vp.pci, PCI_DEVICE_ID), 0x1041);
+	ck_assert_uint_ge(vp.pci.cfg[PCI_REVISION], 1);
+	/* Walk the capabilities: the four virtio structures and MSI-X. */
+	int seen[6] = {0}, msix = 0;
+	for (uint8_t at = vp.pci.cfg[PCI_CAP_PTR]; at; at = vp.pci.cfg[at + 1]) {
+		if (vp.pci.cfg[at] == PCI_CAP_ID_MSIX) {
+			msix++;
+			continue;
+		}
+		ck_assert_uint_eq(vp.pci.cfg[at], 0x09);
+		struct virtio_pci_cap cap;
+		memcpy(&cap, vp.pci.cfg + at, sizeof(cap));
+		ck_assert_uint_le(cap.cfg_type, 5);
+		ck_assert_uint_eq(cap.bar, 0);
+		seen[cap.cfg_type]++;
+		if (cap.cfg_type == VIRTIO_PCI_CAP_NOTIFY_CFG) {
+			uint32_t mult;
+			memcpy(&mult, vp.pci.cfg + at + 16, 4);
+			ck_assert_uint_eq(mult, VIRTIO_PCI_NOTIFY_MULT);
+			ck_assert_uint_eq(cap.cap_len, 20);
+		}
+		ck_assert_uint_le(cap.offset + cap.length, VIRTIO_PCI_BAR_SIZE);
+	}
+	ck_assert_int_eq(seen[VIRTIO_PCI_CAP_COMMON_CFG], 1);
+	ck_assert_int_eq(seen[VIRTIO_PCI_CAP_ISR_CFG], 1);
+	ck_assert_int_eq(seen[VIRTIO_PCI_CAP_DEVICE_CFG], 1);
+	ck_assert_int_eq(seen[VIRTIO_PCI_CAP_NOTIFY_CFG], 1);
+	ck_assert_int_eq(msix, 1);
+	ck_assert_uint_eq(vp.msix.nvec, 3); /* two queues + config */
+}
+END_TEST
+
+START_TEST(test_feature_negotiation)
+{
+	w(F(device_feature_select), 1, 4);
+	ck_assert(r(F(device_feature), 4) & (1u << (VIRTIO_F_VERSION_1 - 32)));
+	w(F(device_feature_select), 0, 4);
+	ck_assert(r(F(device_feature), 4) & (1u << VIRTIO_RING_F_EVENT_IDX));
+	ck_assert_uint_eq(r(F(num_queues), 2), 2);
+
+	negotiate((1ULL << VIRTIO_F_VERSION_1) | (1ULL << VIRTIO_RING_F_EVENT_IDX));
+	ck_assert(status() & VIRTIO_CONFIG_S_FEATURES_OK);
+	ck_assert(virtio_pci_has_feature(&vp, VIRTIO_RING_F_EVENT_IDX));
+	/* Features are frozen after FEATURES_OK. */
+	w(F(guest_feature_select), 0, 4);
+	w(F(guest_feature), 0, 4);
+	ck_assert(virtio_pci_has_feature(&vp, VIRTIO_RING_F_EVENT_IDX));
+}
+END_TEST
+
+START_TEST(test_legacy_or_unknown_features_refused)
+{
+	negotiate(1ULL << VIRTIO_RING_F_EVENT_IDX); /* no VERSION_1 */
+	ck_assert(!(status() & VIRTIO_CONFIG_S_FEATURES_OK));
+	negotiate((1ULL << VIRTIO_F_VERSION_1) | (1ULL << 40)); /* not offered */
+	ck_assert(!(status() & VIRTIO_CONFIG_S_FEATURES_OK));
+	/* DRIVER_OK without FEATURES_OK does not take. */
+	w(F(device_status), status() | VIRTIO_CONFIG_S_DRIVER_OK, 1);
+	ck_assert(!(status() & VIRTIO_CONFIG_S_DRIVER_OK));
+	ck_assert_int_eq(activated, 0);
+}
+END_TEST
+
+START_TEST(test_queue_setup_and_driver_ok)
+{
+	negotiate(1ULL << VIRTIO_F_VERSION_1);
+	w(F(queue_select), 0, 2);
+	ck_assert_uint_eq(r(F(queue_size), 2), 256);
+	ck_assert_uint_eq(r(F(queue_notify_off), 2), 0);
+	setup_queue(0, 128, 0x10000, 0x11000, 0x12000);
+	setup_queue(1, 256, 0x20000, 0x21000, 0x22000);
+	w(F(queue_select), 1, 2);
+	ck_assert_uint_eq(r(F(queue_enable), 2), 1);
+	ck_assert_uint_eq(r(F(queue_size), 2), 256);
+	ck_assert_uint_eq(r(F(queue_notify_off), 2), 1);
+	ck_assert_uint_eq(r(F(queue_used_lo), 4), 0x22000);
+	/* Frozen once enabled. */
+	w(F(queue_size), 64, 2);
+	ck_assert_uint_eq(r(F(queue_size), 2), 256);
+	ck_assert_ptr_eq(vp.queues[0].vq.desc, mem.host + 0x10000);
+
+	w(F(device_status), status() | VIRTIO_CONFIG_S_DRIVER_OK, 1);
+	ck_assert_int_eq(activated, 1);
+	ck_assert(status() & VIRTIO_CONFIG_S_DRIVER_OK);
+
+	/* Kicks through the notify area reach the device. */
+	w(VIRTIO_PCI_NOTIFY_OFF + 4, 1, 2);
+	ck_assert_int_eq(notified[1], 1);
+	w(VIRTIO_PCI_NOTIFY_OFF + 4 * 7, 7, 2); /* no such queue */
+	ck_assert_int_eq(notified[0] + notified[1], 1);
+
+	/* Reset stops the device and forgets everything. */
+	w(F(device_status), 0, 1);
+	ck_assert_int_eq(resets, 1);
+	ck_assert_uint_eq(status(), 0);
+	w(F(queue_select), 0, 2);
+	ck_assert_uint_eq(r(F(queue_enable), 2), 0);
+	ck_assert(!virtio_pci_has_feature(&vp, VIRTIO_F_VERSION_1));
+}
+END_TEST
+
+START_TEST(test_bad_queues_need_reset)
+{
+	negotiate(1ULL << VIRTIO_F_VERSION_1);
+	setup_queue(0, 64, RAM - 0x100, 0x11000, 0x12000); /* desc table past RAM */
+	ck_assert(status() & VIRTIO_CONFIG_S_NEEDS_RESET);
+	w(F(queue_select), 0, 2);
+	ck_assert_uint_eq(r(F(queue_enable), 2), 0);
+
+	w(F(device_status), 0, 1); /* reset clears NEEDS_RESET */
+	ck_assert_uint_eq(status(), 0);
+	negotiate(1ULL << VIRTIO_F_VERSION_1);
+	setup_queue(0, 100, 0x10000, 0x11000, 0x12000); /* not a power of two */
+	ck_assert(status() & VIRTIO_CONFIG_S_NEEDS_RESET);
+
+	w(F(device_status), 0, 1);
+	negotiate(1ULL << VIRTIO_F_VERSION_1);
+	setup_queue(0, 512, 0x10000, 0x11000, 0x12000); /* above queue_max */
+	ck_assert(status() & VIRTIO_CONFIG_S_NEEDS_RESET);
+
+	w(F(device_status), 0, 1);
+	negotiate(1ULL << VIRTIO_F_VERSION_1);
+	activate_result = -1;
+	setup_queue(0, 64, 0x10000, 0x11000, 0x12000);
+	w(F(device_status), status() | VIRTIO_CONFIG_S_DRIVER_OK, 1);
+	ck_assert(status() & VIRTIO_CONFIG_S_NEEDS_RESET);
+}
+END_TEST
+
+START_TEST(test_nonexistent_queue_reads_zero)
+{
+	w(F(queue_select), 5, 2);
+	ck_assert_uint_eq(r(F(queue_size), 2), 0);
+	w(F(queue_enable), 1, 2); /* ignored */
+	w(F(queue_select), 0xffff, 2);
+	ck_assert_uint_eq(r(F(queue_size), 2), 0);
+}
+END_TEST
+
+START_TEST(test_device_config_window)
+{
+	ck_assert_uint_eq(r(VIRTIO_PCI_DEVICE_OFF, 1), 0x52);
+	ck_assert_uint_eq(r(VIRTIO_PCI_DEVICE_OFF + 6, 2), 1);
+	w(VIRTIO_PCI_DEVICE_OFF + 7, 0x9, 1);
+	ck_assert_uint_eq(devcfg[7], 0x9);
+	/* Past the device's config: zeros, and writes are dropped. */
+	ck_assert_uint_eq(r(VIRTIO_PCI_DEVICE_OFF + 6, 4), 0);
+	w(VIRTIO_PCI_DEVICE_OFF + 8, 0xff, 1);
+}
+END_TEST
+
+START_TEST(test_isr_and_msix_delivery)
+{
+	virtio_pci_notify_queue(&vp, 0);
+	ck_assert_uint_eq(r(VIRTIO_PCI_ISR_OFF, 1), 1);
+	ck_assert_uint_eq(r(VIRTIO_PCI_ISR_OFF, 1), 0); /* read clears */
+	uint8_t gen = (uint8_t)r(F(config_generation), 1);
+	virtio_pci_notify_config(&vp);
+	ck_assert_uint_eq(r(VIRTIO_PCI_ISR_OFF, 1), 2);
+	ck_assert_uint_ne(r(F(config_generation), 1), gen);
+
+	/* With MSI-X on and vector 1 programmed and unmasked, a queue
+	 * notification fires it. */
+	uint16_t ctl = MSIX_CTRL_ENABLE;
+	pci_config_write(&vp.pci, vp.msix.cap + 2, (uint8_t *)&ctl, 2);
+	w(VIRTIO_PCI_MSIX_OFF + 16 + 0, 0xfee00000, 4);
+	w(VIRTIO_PCI_MSIX_OFF + 16 + 8, 0x41, 4);
+	w(VIRTIO_PCI_MSIX_OFF + 16 + 12, 0, 4);
+	w(F(queue_select), 0, 2);
+	w(F(queue_msix_vector), 1, 2);
+	ck_assert_uint_eq(r(F(queue_msix_vector), 2), 1);
+	uint64_t before = vp.interrupts;
+	virtio_pci_notify_queue(&vp, 0);
+	ck_assert_uint_eq(vp.interrupts, before + 1);
+	/* A vector the device does not have reads back NO_VECTOR. */
+	w(F(queue_msix_vector), 9, 2);
+	ck_assert_uint_eq(r(F(queue_msix_vector), 2), MSIX_NO_VECTOR);
+	w(F(msix_config), 3, 2);
+	ck_assert_uint_eq(r(F(msix_config), 2), MSIX_NO_VECTOR);
+}
+END_TEST
+
+START_TEST(test_needs_reset_from_device)
+{
+	negotiate(1ULL << VIRTIO_F_VERSION_1);
+	virtio_pci_needs_reset(&vp);
+	ck_assert(status() & VIRTIO_CONFIG_S_NEEDS_RESET);
+	ck_assert(r(VIRTIO_PCI_ISR_OFF, 1) & 2);
+}
+END_TEST
+
+CHECK_MAIN_FIXTURE("virtio-pci", setup, teardown, test_pci_identity_and_caps,
+		   test_feature_negotiation, test_legacy_or_unknown_features_refused,
+		   test_queue_setup_and_driver_ok, test_bad_queues_need_reset,
+		   test_nonexistent_queue_reads_zero, test_device_config_window,
+		   test_isr_and_msix_delivery, test_needs_reset_from_device)

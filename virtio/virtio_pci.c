@@ -1,0 +1,404 @@
+#include "virtio/virtio_pci.h"
+
+#include <errno.h>
+#include <linux/kvm.h>
+#include <stddef.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#define PCI_CAP_ID_VNDR 0x09
+#define COMMON_CFG_LEN	sizeof(struct virtio_pci_common_cfg)
+#define ISR_QUEUE	0x1 /* §4.1.4.5; the UAPI header names only the config bit */
+
+/* ---- interrupts: MSI-X vector -> KVM MSI route -> irqfd ----------------- */
+
+static void route_vector(void *ctx, uint16_t vec, uint64_t address, uint32_t data)
+{
+	struct virtio_pci *vp = ctx;
+	if (!vp->routing || vec > VIRTIO_PCI_MAX_QUEUES)
+		return;
+	struct errbuf e;
+	if (vp->vectors[vec].gsi < 0) {
+		int gsi = irq_routing_add_msi(vp->routing, &e);
+		int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		struct kvm_irqfd irqfd = {.fd = (uint32_t)fd, .gsi = (uint32_t)gsi};
+		if (gsi < 0 || fd < 0 || ioctl(vp->vm_fd, KVM_IRQFD, &irqfd) < 0) {
+			if (fd >= 0)
+				close(fd);
+			virtio_pci_needs_reset(vp);
+			return;
+		}
+		vp->vectors[vec].gsi = gsi;
+		vp->vectors[vec].eventfd = fd;
+	}
+	if (irq_routing_set_msi(vp->routing, (uint32_t)vp->vectors[vec].gsi, address, data, &e))
+		virtio_pci_needs_reset(vp);
+}
+
+static void fire_vector(void *ctx, uint16_t vec)
+{
+	struct virtio_pci *vp = ctx;
+	__atomic_add_fetch(&vp->interrupts, 1, __ATOMIC_RELAXED);
+	if (vec <= VIRTIO_PCI_MAX_QUEUES && vp->vectors[vec].eventfd >= 0) {
+		uint64_t one = 1;
+		/* A full eventfd counter still means "pending": nothing lost. */
+		if (write(vp->vectors[vec].eventfd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+			virtio_pci_needs_reset(vp);
+	}
+}
+
+static void config_written(struct pci_device *d, uint32_t off, uint32_t len)
+{
+	struct virtio_pci *vp = d->opaque;
+	msix_config_written(&vp->msix, off, len);
+}
+
+/* ---- capabilities (§4.1.4) ---------------------------------------------- */
+
+static int add_vendor_cap(struct virtio_pci *vp, uint8_t cfg_type, uint32_t offset, uint32_t length,
+			  const uint32_t *notify_mult, struct errbuf *e)
+{
+	/* struct virtio_pci_cap without cap_vndr and cap_next, then for the
+	 * notify capability its notify_off_multiplier. */
+	uint8_t body[18] = {0};
+	uint8_t n = notify_mult ? 18 : 14;
+	body[0] = (uint8_t)(n + 2); /* cap_len counts the id and next bytes */
+	body[1] = cfg_type;
+	body[2] = 0; /* bar */
+	memcpy(body + 6, &offset, 4);
+	memcpy(body + 10, &length, 4);
+	if (notify_mult)
+		memcpy(body + 14, notify_mult, 4);
+	if (!pci_add_capability(&vp->pci, PCI_CAP_ID_VNDR, body, n, NULL))
+		return errorf(e, "%s: no room for virtio capabilities", vp->pci.name);
+	return 0;
+}
+
+int virtio_pci_init(struct virtio_pci *vp, const char *name, const struct virtio_device_ops *ops,
+		    void *ctx, const struct guest_mem *mem, struct irq_routing *routing, int vm_fd,
+		    struct errbuf *e)
+{
+	memset(vp, 0, sizeof(*vp));
+	if (ops->num_queues == 0 || ops->num_queues > VIRTIO_PCI_MAX_QUEUES ||
+	    ops->config_len > VIRTIO_PCI_NOTIFY_OFF - VIRTIO_PCI_DEVICE_OFF)
+		return errorf(e, "%s: unsupported virtio device shape", name);
+	pthread_mutex_init(&vp->lock, NULL);
+	vp->ops = ops;
+	vp->ctx = ctx;
+	vp->mem = mem;
+	vp->routing = routing;
+	vp->vm_fd = vm_fd;
+	vp->device_features = ops->features | (1ULL << VIRTIO_F_VERSION_1);
+	vp->msix_config = MSIX_NO_VECTOR;
+	for (int i = 0; i <= VIRTIO_PCI_MAX_QUEUES; i++)
+		vp->vectors[i].gsi = vp->vectors[i].eventfd = -1;
+	for (int q = 0; q < VIRTIO_PCI_MAX_QUEUES; q++)
+		vp->queues[q].msix_vector = MSIX_NO_VECTOR;
+
+	/* §4.1.2.1: modern devices are 0x1040 + device id, revision 1 or more,
+	 * subsystem ids free (we repeat the device id). */
+	pci_device_init(&vp->pci, name, VIRTIO_PCI_VENDOR,
+			(uint16_t)(VIRTIO_PCI_DEVICE_BASE + ops->device_id), ops->pci_class, 1,
+			VIRTIO_PCI_VENDOR, (uint16_t)ops->device_id);
+	vp->pci.opaque = vp;
+	vp->pci.config_written = config_written;
+	if (pci_add_mem_bar(&vp->pci, 0, VIRTIO_PCI_BAR_SIZE, false, virtio_pci_bar_io, vp, name,
+			    e))
+		return -1;
+	const uint32_t mult = VIRTIO_PCI_NOTIFY_MULT;
+	if (add_vendor_cap(vp, VIRTIO_PCI_CAP_COMMON_CFG, VIRTIO_PCI_COMMON_OFF, COMMON_CFG_LEN,
+			   NULL, e) ||
+	    add_vendor_cap(vp, VIRTIO_PCI_CAP_ISR_CFG, VIRTIO_PCI_ISR_OFF, 1, NULL, e) ||
+	    add_vendor_cap(vp, VIRTIO_PCI_CAP_DEVICE_CFG, VIRTIO_PCI_DEVICE_OFF,
+			   ops->config_len ? ops->config_len : 1, NULL, e) ||
+	    add_vendor_cap(vp, VIRTIO_PCI_CAP_NOTIFY_CFG, VIRTIO_PCI_NOTIFY_OFF,
+			   ops->num_queues * VIRTIO_PCI_NOTIFY_MULT, &mult, e))
+		return -1;
+	/* One vector per queue plus one for configuration changes. */
+	const struct msix_ops mops = {route_vector, fire_vector, vp};
+	return msix_init(&vp->msix, &vp->pci, (uint16_t)(ops->num_queues + 1), 0,
+			 VIRTIO_PCI_MSIX_OFF, VIRTIO_PCI_PBA_OFF, &mops, e);
+}
+
+void virtio_pci_destroy(struct virtio_pci *vp)
+{
+	if (!vp->ops)
+		return;
+	for (int i = 0; i <= VIRTIO_PCI_MAX_QUEUES; i++)
+		if (vp->vectors[i].eventfd >= 0)
+			close(vp->vectors[i].eventfd);
+	msix_destroy(&vp->msix);
+	pthread_mutex_destroy(&vp->lock);
+}
+
+bool virtio_pci_has_feature(const struct virtio_pci *vp, unsigned bit)
+{
+	return bit < 64 && (vp->driver_features >> bit) & 1;
+}
+
+/* ---- the status machine (§2.1, §3.1.1) ---------------------------------- */
+
+static void reset_locked(struct virtio_pci *vp)
+{
+	if (vp->status & VIRTIO_CONFIG_S_DRIVER_OK)
+		vp->ops->reset(vp->ctx);
+	vp->driver_features = 0;
+	vp->dfselect = vp->gfselect = 0;
+	vp->status = 0;
+	vp->isr = 0;
+	vp->queue_select = 0;
+	vp->msix_config = MSIX_NO_VECTOR;
+	for (int q = 0; q < VIRTIO_PCI_MAX_QUEUES; q++)
+		vp->queues[q] = (struct virtio_pci_queue){.msix_vector = MSIX_NO_VECTOR};
+}
+
+void virtio_pci_needs_reset(struct virtio_pci *vp)
+{
+	/* §2.1.2: set DEVICE_NEEDS_RESET and tell the driver through a
+	 * configuration change notification. */
+	__atomic_or_fetch(&vp->status, VIRTIO_CONFIG_S_NEEDS_RESET, __ATOMIC_SEQ_CST);
+	virtio_pci_notify_config(vp);
+}
+
+static bool features_acceptable(const struct virtio_pci *vp)
+{
+	return !(vp->driver_features & ~vp->device_features) &&
+	       (vp->driver_features & (1ULL << VIRTIO_F_VERSION_1));
+}
+
+static void write_status(struct virtio_pci *vp, uint8_t v)
+{
+	if (v == 0) {
+		reset_locked(vp);
+		return;
+	}
+	uint8_t added = v & ~vp->status;
+	/* §3.1.1 step 5: FEATURES_OK sticks only if we accept the features;
+	 * the driver reads it back. minivmm is a modern-only device, so
+	 * VERSION_1 is required. */
+	if ((added & VIRTIO_CONFIG_S_FEATURES_OK) && !features_acceptable(vp))
+		v &= (uint8_t)~VIRTIO_CONFIG_S_FEATURES_OK;
+	if ((added & VIRTIO_CONFIG_S_DRIVER_OK) && !(v & VIRTIO_CONFIG_S_FEATURES_OK))
+		v &= (uint8_t)~VIRTIO_CONFIG_S_DRIVER_OK;
+	vp->status = v | (vp->status & VIRTIO_CONFIG_S_NEEDS_RESET);
+	if ((added & VIRTIO_CONFIG_S_DRIVER_OK) && (v & VIRTIO_CONFIG_S_DRIVER_OK) &&
+	    vp->ops->activate(vp->ctx))
+		vp->status |= VIRTIO_CONFIG_S_NEEDS_RESET;
+}
+
+static void enable_queue(struct virtio_pci *vp, struct virtio_pci_queue *q)
+{
+	if (q->enabled)
+		return;
+	bool event_idx = virtio_pci_has_feature(vp, VIRTIO_RING_F_EVENT_IDX);
+	bool indirect = virtio_pci_has_feature(vp, VIRTIO_RING_F_INDIRECT_DESC);
+	if (virtq_init(&q->vq, vp->mem, q->size, q->desc, q->avail, q->used, event_idx, indirect)) {
+		/* Rings outside RAM, misaligned, or a bad size: the driver
+		 * cannot use this device until it resets it. */
+		vp->status |= VIRTIO_CONFIG_S_NEEDS_RESET;
+		return;
+	}
+	q->enabled = true;
+}
+
+/* ---- common configuration ----------------------------------------------- */
+
+static struct virtio_pci_queue *selected(struct virtio_pci *vp)
+{
+	return vp->queue_select < vp->ops->num_queues ? &vp->queues[vp->queue_select] : NULL;
+}
+
+static void common_snapshot(struct virtio_pci *vp, struct virtio_pci_common_cfg *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->device_feature_select = vp->dfselect;
+	c->device_feature =
+	    vp->dfselect < 2 ? (uint32_t)(vp->device_features >> (32 * vp->dfselect)) : 0;
+	c->guest_feature_select = vp->gfselect;
+	c->guest_feature =
+	    vp->gfselect < 2 ? (uint32_t)(vp->driver_features >> (32 * vp->gfselect)) : 0;
+	c->msix_config = vp->msix_config;
+	c->num_queues = vp->ops->num_queues;
+	c->device_status = vp->status;
+	c->config_generation = vp->config_generation;
+	c->queue_select = vp->queue_select;
+	struct virtio_pci_queue *q = selected(vp);
+	if (!q)
+		return; /* §4.1.4.3: a queue that does not exist reads size 0 */
+	c->queue_size = q->size ? q->size : vp->ops->queue_max;
+	c->queue_msix_vector = q->msix_vector;
+	c->queue_enable = q->enabled;
+	c->queue_notify_off = vp->queue_select;
+	c->queue_desc_lo = (uint32_t)q->desc;
+	c->queue_desc_hi = (uint32_t)(q->desc >> 32);
+	c->queue_avail_lo = (uint32_t)q->avail;
+	c->queue_avail_hi = (uint32_t)(q->avail >> 32);
+	c->queue_used_lo = (uint32_t)q->used;
+	c->queue_used_hi = (uint32_t)(q->used >> 32);
+}
+
+static void set_half(uint64_t *field, bool high, uint32_t v)
+{
+	*field =
+	    high ? (*field & 0xffffffffULL) | (uint64_t)v << 32 : (*field & ~0xffffffffULL) | v;
+}
+
+static uint16_t valid_vector(const struct virtio_pci *vp, uint16_t v)
+{
+	/* §4.1.5.1.2: a vector the device cannot use reads back NO_VECTOR. */
+	return v < vp->msix.nvec ? v : MSIX_NO_VECTOR;
+}
+
+#define FIELD(f) offsetof(struct virtio_pci_common_cfg, f)
+
+static void common_write(struct virtio_pci *vp, uint32_t off, uint32_t v, uint32_t len)
+{
+	struct virtio_pci_queue *q = selected(vp);
+	/* Queue fields are frozen once the queue is enabled (§4.1.4.3.2). */
+	bool q_writable = q && !q->enabled && !(vp->status & VIRTIO_CONFIG_S_DRIVER_OK);
+	switch (off) {
+	case FIELD(device_feature_select):
+		vp->dfselect = v;
+		break;
+	case FIELD(guest_feature_select):
+		vp->gfselect = v;
+		break;
+	case FIELD(guest_feature):
+		if (vp->gfselect < 2 && !(vp->status & VIRTIO_CONFIG_S_FEATURES_OK))
+			set_half(&vp->driver_features, vp->gfselect == 1, v);
+		break;
+	case FIELD(msix_config):
+		vp->msix_config = valid_vector(vp, (uint16_t)v);
+		break;
+	case FIELD(device_status):
+		write_status(vp, (uint8_t)v);
+		break;
+	case FIELD(queue_select):
+		vp->queue_select = (uint16_t)v;
+		break;
+	case FIELD(queue_size):
+		if (q_writable)
+			q->size = (uint16_t)v;
+		break;
+	case FIELD(queue_msix_vector):
+		if (q)
+			q->msix_vector = valid_vector(vp, (uint16_t)v);
+		break;
+	case FIELD(queue_enable):
+		if (q_writable && (uint16_t)v == 1) {
+			if (!q->size)
+				q->size = vp->ops->queue_max;
+			if (q->size > vp->ops->queue_max)
+				vp->status |= VIRTIO_CONFIG_S_NEEDS_RESET;
+			else
+				enable_queue(vp, q);
+		}
+		break;
+	case FIELD(queue_desc_lo):
+	case FIELD(queue_desc_hi):
+		if (q_writable)
+			set_half(&q->desc, off == FIELD(queue_desc_hi), v);
+		break;
+	case FIELD(queue_avail_lo):
+	case FIELD(queue_avail_hi):
+		if (q_writable)
+			set_half(&q->avail, off == FIELD(queue_avail_hi), v);
+		break;
+	case FIELD(queue_used_lo):
+	case FIELD(queue_used_hi):
+		if (q_writable)
+			set_half(&q->used, off == FIELD(queue_used_hi), v);
+		break;
+	default:
+		break; /* read-only fields, or an access not on a field */
+	}
+	(void)len;
+}
+
+static void common_io(struct virtio_pci *vp, uint32_t off, uint8_t *data, uint32_t len,
+		      bool is_write)
+{
+	if (!is_write) {
+		struct virtio_pci_common_cfg c;
+		common_snapshot(vp, &c);
+		for (uint32_t i = 0; i < len; i++)
+			data[i] = off + i < sizeof(c) ? ((uint8_t *)&c)[off + i] : 0;
+		return;
+	}
+	/* The driver writes each field with its own width (§4.1.3.1); a
+	 * 64-bit write to an address field arrives as its two halves. */
+	if (len == 8) {
+		common_io(vp, off, data, 4, true);
+		common_io(vp, off + 4, data + 4, 4, true);
+		return;
+	}
+	uint32_t v = 0;
+	memcpy(&v, data, len < 4 ? len : 4);
+	common_write(vp, off, v, len);
+}
+
+/* ---- BAR 0 -------------------------------------------------------------- */
+
+void virtio_pci_bar_io(void *opaque, uint64_t off, uint8_t *data, uint32_t len, bool is_write)
+{
+	struct virtio_pci *vp = opaque;
+	if (off >= VIRTIO_PCI_MSIX_OFF && off < VIRTIO_PCI_PBA_OFF) {
+		msix_table_io(&vp->msix, off - VIRTIO_PCI_MSIX_OFF, data, len, is_write);
+		return;
+	}
+	if (off >= VIRTIO_PCI_PBA_OFF) {
+		msix_pba_io(&vp->msix, off - VIRTIO_PCI_PBA_OFF, data, len, is_write);
+		return;
+	}
+	if (off >= VIRTIO_PCI_NOTIFY_OFF) {
+		/* Kicks normally arrive through an ioeventfd and never get here. */
+		uint64_t q = (off - VIRTIO_PCI_NOTIFY_OFF) / VIRTIO_PCI_NOTIFY_MULT;
+		if (is_write && q < vp->ops->num_queues && vp->queues[q].enabled)
+			vp->ops->notify(vp->ctx, (uint16_t)q);
+		else if (!is_write)
+			memset(data, 0, len);
+		return;
+	}
+
+	pthread_mutex_lock(&vp->lock);
+	if (off < VIRTIO_PCI_COMMON_OFF + COMMON_CFG_LEN) {
+		common_io(vp, (uint32_t)off, data, len, is_write);
+	} else if (off == VIRTIO_PCI_ISR_OFF && len == 1) {
+		if (!is_write) {
+			data[0] = __atomic_exchange_n(&vp->isr, 0, __ATOMIC_SEQ_CST);
+		}
+	} else if (off >= VIRTIO_PCI_DEVICE_OFF &&
+		   off - VIRTIO_PCI_DEVICE_OFF + len <= vp->ops->config_len) {
+		uint32_t at = (uint32_t)(off - VIRTIO_PCI_DEVICE_OFF);
+		if (is_write)
+			vp->ops->config_write(vp->ctx, at, data, len);
+		else
+			vp->ops->config_read(vp->ctx, at, data, len);
+	} else if (!is_write) {
+		memset(data, 0, len);
+	}
+	pthread_mutex_unlock(&vp->lock);
+}
+
+/* ---- device -> driver notifications (§4.1.5.3, §4.1.5.4) ---------------- */
+
+/* These take no transport lock: a device worker calls them while a reset may
+ * be waiting, under that lock, for the worker to stop. */
+void virtio_pci_notify_queue(struct virtio_pci *vp, uint16_t q)
+{
+	__atomic_or_fetch(&vp->isr, ISR_QUEUE, __ATOMIC_SEQ_CST);
+	uint16_t vec = __atomic_load_n(&vp->queues[q].msix_vector, __ATOMIC_RELAXED);
+	if (vec != MSIX_NO_VECTOR)
+		msix_notify(&vp->msix, vec);
+}
+
+void virtio_pci_notify_config(struct virtio_pci *vp)
+{
+	__atomic_add_fetch(&vp->config_generation, 1, __ATOMIC_SEQ_CST);
+	__atomic_or_fetch(&vp->isr, VIRTIO_PCI_ISR_CONFIG, __ATOMIC_SEQ_CST);
+	uint16_t vec = __atomic_load_n(&vp->msix_config, __ATOMIC_RELAXED);
+	if (vec != MSIX_NO_VECTOR)
+		msix_notify(&vp->msix, vec);
+}

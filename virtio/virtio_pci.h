@@ -1,0 +1,114 @@
+/*
+ * The modern virtio-over-PCI transport (virtio 1.2 §4.1): one PCI function
+ * whose memory BAR holds the common configuration, ISR, device-specific
+ * configuration and notification areas, each announced by a vendor-specific
+ * capability, plus the MSI-X table. The device type (net, ...) plugs in
+ * through virtio_device_ops and only sees features, its config bytes and its
+ * queues.
+ *
+ * BAR 0 layout:
+ *   0x0000 common configuration (struct virtio_pci_common_cfg)
+ *   0x1000 ISR status
+ *   0x2000 device-specific configuration
+ *   0x3000 notifications: queue n at 0x3000 + 4 * n
+ *   0x4000 MSI-X table, 0x5000 MSI-X PBA
+ */
+#ifndef MINIVMM_VIRTIO_PCI_H
+#define MINIVMM_VIRTIO_PCI_H
+
+#include <linux/virtio_config.h>
+#include <linux/virtio_pci.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "devices/msix.h"
+#include "devices/pci.h"
+#include "virtio/virtqueue.h"
+#include "vmm/irq_routing.h"
+
+#define VIRTIO_PCI_VENDOR      0x1af4
+#define VIRTIO_PCI_DEVICE_BASE 0x1040 /* + virtio device id (§4.1.2.1) */
+#define VIRTIO_PCI_MAX_QUEUES  8
+#define VIRTIO_PCI_BAR_SIZE    0x8000
+#define VIRTIO_PCI_COMMON_OFF  0x0000
+#define VIRTIO_PCI_ISR_OFF     0x1000
+#define VIRTIO_PCI_DEVICE_OFF  0x2000
+#define VIRTIO_PCI_NOTIFY_OFF  0x3000
+#define VIRTIO_PCI_NOTIFY_MULT 4
+#define VIRTIO_PCI_MSIX_OFF    0x4000
+#define VIRTIO_PCI_PBA_OFF     0x5000
+
+struct virtio_device_ops {
+	uint32_t device_id; /* VIRTIO_ID_NET, ... */
+	uint32_t pci_class; /* e.g. 0x020000 for a network controller */
+	uint64_t features;  /* offered; VIRTIO_F_VERSION_1 is added by the transport */
+	uint16_t num_queues;
+	uint16_t queue_max; /* largest queue size offered, a power of two */
+	uint32_t config_len;
+	void (*config_read)(void *ctx, uint32_t off, uint8_t *data, uint32_t len);
+	void (*config_write)(void *ctx, uint32_t off, const uint8_t *data, uint32_t len);
+	/* DRIVER_OK: the queues are set up; the device may start. Non-zero
+	 * return puts the device in DEVICE_NEEDS_RESET. */
+	int (*activate)(void *ctx);
+	/* Status written to 0: stop touching the queues before returning. */
+	void (*reset)(void *ctx);
+	/* The driver kicked queue q through an MMIO exit (no ioeventfd). */
+	void (*notify)(void *ctx, uint16_t q);
+};
+
+struct virtio_pci_queue {
+	uint16_t size;
+	uint16_t msix_vector;
+	bool enabled;
+	uint64_t desc, avail, used;
+	struct virtq vq; /* valid while enabled */
+};
+
+struct virtio_pci {
+	struct pci_device pci;
+	struct msix msix;
+	pthread_mutex_t lock;
+	const struct virtio_device_ops *ops;
+	void *ctx;
+	const struct guest_mem *mem;
+	struct irq_routing *routing; /* NULL: no KVM (unit tests) */
+	int vm_fd;
+
+	uint64_t device_features;
+	uint64_t driver_features;
+	uint32_t dfselect, gfselect;
+	uint8_t status;
+	uint8_t config_generation;
+	uint16_t msix_config;
+	uint16_t queue_select;
+	uint8_t isr;
+	struct virtio_pci_queue queues[VIRTIO_PCI_MAX_QUEUES];
+	struct {
+		int gsi;     /* -1 until the vector is first programmed */
+		int eventfd; /* irqfd bound to gsi */
+	} vectors[VIRTIO_PCI_MAX_QUEUES + 1];
+	uint64_t interrupts; /* fired through MSI-X, for --stats */
+};
+
+int virtio_pci_init(struct virtio_pci *vp, const char *name, const struct virtio_device_ops *ops,
+		    void *ctx, const struct guest_mem *mem, struct irq_routing *routing, int vm_fd,
+		    struct errbuf *e);
+void virtio_pci_destroy(struct virtio_pci *vp);
+
+/* bus_io_fn for BAR 0. */
+void virtio_pci_bar_io(void *opaque, uint64_t off, uint8_t *data, uint32_t len, bool is_write);
+
+/* The device used buffers on queue q: interrupt the driver (MSI-X vector of
+ * the queue, or the ISR bit). */
+void virtio_pci_notify_queue(struct virtio_pci *vp, uint16_t q);
+
+/* Something in the device config changed (e.g. link status): §4.1.4.3. */
+void virtio_pci_notify_config(struct virtio_pci *vp);
+
+/* The device found the driver's rings unusable (§2.1.2). */
+void virtio_pci_needs_reset(struct virtio_pci *vp);
+
+bool virtio_pci_has_feature(const struct virtio_pci *vp, unsigned bit);
+
+#endif
