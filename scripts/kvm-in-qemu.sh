@@ -462,7 +462,7 @@ qemu_args=(
 	-accel tcg,thread=multi -cpu max -smp "$cpus" -m "$mem"
 	-nodefaults -no-user-config -display none -vga none -no-reboot
 	-kernel "$boot_kernel" -initrd "$run/initrd"
-	-append "console=ttyS0 quiet loglevel=0 panic=-1 mitigations=off"
+	-append "console=ttyS0 quiet loglevel=4 panic=-1 mitigations=off"
 	# ttyS0: the kernel console (and firmware noise), kept apart: it only
 	# goes to the failure log. virtio ports: kiq.ctl for L1 init's messages
 	# and the markers, kiq.out and kiq.err for COMMAND's stdout and stderr.
