@@ -84,47 +84,62 @@ out:
 	return ret;
 }
 
+/* Opens a route socket and fetches ifname's link; on success the caller
+ * owns both and gives them back with put_link(). */
+static int open_link(const char *ifname, struct nl_sock **sk, struct rtnl_link **link,
+		     struct errbuf *e)
+{
+	*sk = rtnl_open(ifname, e);
+	if (!*sk)
+		return -1;
+	*link = NULL;
+	if (get_link(*sk, ifname, link, e) == 0)
+		return 0;
+	int saved = errno; /* ENODEV vs EIO is part of the contract */
+	nl_socket_free(*sk);
+	errno = saved;
+	return -1;
+}
+
+static void put_link(struct nl_sock *sk, struct rtnl_link *link)
+{
+	rtnl_link_put(link);
+	nl_socket_free(sk);
+}
+
 int link_kind(const char *ifname, char *kind, size_t n, struct errbuf *e)
 {
-	struct nl_sock *sk = rtnl_open(ifname, e);
-	if (!sk)
+	struct nl_sock *sk;
+	struct rtnl_link *link;
+	if (open_link(ifname, &sk, &link, e))
 		return -1;
-	struct rtnl_link *link = NULL;
-	int ret = get_link(sk, ifname, &link, e);
-	if (ret == 0) {
-		const char *type = rtnl_link_get_type(link);
-		snprintf(kind, n, "%s", type ? type : "");
-		rtnl_link_put(link);
-	}
-	nl_socket_free(sk);
-	return ret;
+	const char *type = rtnl_link_get_type(link);
+	snprintf(kind, n, "%s", type ? type : "");
+	put_link(sk, link);
+	return 0;
 }
 
 int link_master(const char *ifname, char *master, size_t n, struct errbuf *e)
 {
-	struct nl_sock *sk = rtnl_open(ifname, e);
-	if (!sk)
+	struct nl_sock *sk;
+	struct rtnl_link *link;
+	if (open_link(ifname, &sk, &link, e))
 		return -1;
-	struct rtnl_link *link = NULL;
-	int ret = get_link(sk, ifname, &link, e);
-	if (ret == 0) {
-		int idx = rtnl_link_get_master(link);
-		rtnl_link_put(link);
-		snprintf(master, n, "%s", "");
-		if (idx > 0) {
-			struct rtnl_link *m = NULL;
-			int err = rtnl_link_get_kernel(sk, idx, NULL, &m);
-			if (err < 0) {
-				errno = EIO;
-				ret = errorf(e, "link %s: cannot look up its master (index %d): %s",
-					     ifname, idx, nl_geterror(err));
-			} else {
-				snprintf(master, n, "%s", rtnl_link_get_name(m));
-				rtnl_link_put(m);
-			}
+	int idx = rtnl_link_get_master(link), ret = 0;
+	snprintf(master, n, "%s", "");
+	if (idx > 0) {
+		struct rtnl_link *m = NULL;
+		int err = rtnl_link_get_kernel(sk, idx, NULL, &m);
+		if (err < 0) {
+			errno = EIO;
+			ret = errorf(e, "link %s: cannot look up its master (index %d): %s", ifname,
+				     idx, nl_geterror(err));
+		} else {
+			snprintf(master, n, "%s", rtnl_link_get_name(m));
+			rtnl_link_put(m);
 		}
 	}
-	nl_socket_free(sk);
+	put_link(sk, link);
 	return ret;
 }
 

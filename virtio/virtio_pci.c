@@ -245,13 +245,21 @@ static void set_half(uint64_t *field, bool high, uint32_t v)
 	    high ? (*field & 0xffffffffULL) | (uint64_t)v << 32 : (*field & ~0xffffffffULL) | v;
 }
 
+#define FIELD(f) offsetof(struct virtio_pci_common_cfg, f)
+
+/* The ring address a common-config offset in [queue_desc_lo, queue_used_hi]
+ * belongs to: three 64-bit fields, each written as two halves. */
+static uint64_t *ring_address(struct virtio_pci_queue *q, uint32_t off)
+{
+	uint64_t *fields[3] = {&q->desc, &q->avail, &q->used};
+	return fields[(off - FIELD(queue_desc_lo)) / 8];
+}
+
 static uint16_t valid_vector(const struct virtio_pci *vp, uint16_t v)
 {
 	/* §4.1.5.1.2: a vector the device cannot use reads back NO_VECTOR. */
 	return v < vp->msix.nvec ? v : MSIX_NO_VECTOR;
 }
-
-#define FIELD(f) offsetof(struct virtio_pci_common_cfg, f)
 
 static void common_write(struct virtio_pci *vp, uint32_t off, uint32_t v, uint32_t len)
 {
@@ -298,18 +306,12 @@ static void common_write(struct virtio_pci *vp, uint32_t off, uint32_t v, uint32
 		break;
 	case FIELD(queue_desc_lo):
 	case FIELD(queue_desc_hi):
-		if (q_writable)
-			set_half(&q->desc, off == FIELD(queue_desc_hi), v);
-		break;
 	case FIELD(queue_avail_lo):
 	case FIELD(queue_avail_hi):
-		if (q_writable)
-			set_half(&q->avail, off == FIELD(queue_avail_hi), v);
-		break;
 	case FIELD(queue_used_lo):
 	case FIELD(queue_used_hi):
 		if (q_writable)
-			set_half(&q->used, off == FIELD(queue_used_hi), v);
+			set_half(ring_address(q, off), (off - FIELD(queue_desc_lo)) % 8 == 4, v);
 		break;
 	default:
 		break; /* read-only fields, or an access not on a field */
