@@ -204,11 +204,12 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct errbuf *e)
 	if (read_boot_files(vm, e))
 		return -1;
 
-	if (kvm_open(&vm->kvm, cfg->kvm_path, e))
-		return -1;
 	/* Our own copy of the routing table from the start, so that devices
 	 * adding MSI routes later re-send exactly KVM's defaults plus theirs. */
-	irq_routing_init(&vm->irq_routing, vm->kvm.vm_fd);
+	irq_routing_init(&vm->irq_routing, -1);
+	if (kvm_open(&vm->kvm, cfg->kvm_path, e))
+		return -1;
+	vm->irq_routing.vm_fd = vm->kvm.vm_fd;
 	if (irq_routing_apply(&vm->irq_routing, e))
 		return -1;
 	if (cfg->cpus > vm->kvm.max_vcpus)
@@ -369,8 +370,7 @@ void vm_destroy(struct vm *vm)
 		cmos_rtc_destroy(&vm->rtc);
 		pci_host_destroy(&vm->pci);
 	}
-	if (vm->kvm.vm_fd >= 0)
-		irq_routing_destroy(&vm->irq_routing);
+	irq_routing_destroy(&vm->irq_routing);
 	kvm_close(&vm->kvm);
 	guest_mem_free(&vm->mem);
 	bus_free(&vm->pio);
