@@ -459,7 +459,7 @@ cat "$base_cpio" "$run/run.cpio" >"$run/initrd"
 
 # shellcheck disable=SC2054 # commas belong to QEMU's option syntax
 qemu_args=(
-	-accel tcg,thread=multi -cpu max -smp "$cpus" -m "$mem"
+	-accel tcg,thread="${KIQ_TCG_THREAD:-multi}" -cpu max -smp "$cpus" -m "$mem"
 	-nodefaults -no-user-config -display none -vga none -no-reboot
 	-kernel "$boot_kernel" -initrd "$run/initrd"
 	-append "console=ttyS0 quiet loglevel=4 panic=-1 mitigations=off"

@@ -2,7 +2,7 @@
 # KVM integration tests: minivmm running the project's own payloads and a real
 # Linux kernel. Needs a usable /dev/kvm (scripts/run-tests.sh provides one).
 #
-#   tests/integration/kvm_tests.sh BUILD_DIR GUEST_KERNEL_DIR [NAME-REGEX]
+#   tests/integration/kvm_tests.sh BUILD_DIR GUEST_KERNEL_DIR [NAME-REGEX | --list]
 #
 # Each test's stdout/stderr stay in $MINIVMM_TEST_OUT (default: a temp dir).
 # Ends with the line "N passed, N failed"; exits 1 if anything failed.
@@ -299,12 +299,18 @@ test_linux_reboot_via_i8042() {
 		expect_err linux_reboot "guest reset \(i8042 reset line\)"
 }
 
-say "minivmm integration tests: $vmm"
-say "  kernel: $kdir  logs: $out"
-for name in hello unclaimed_reported_once triple_fault two_vcpus one_vcpu_has_no_ap \
+all_tests=(hello unclaimed_reported_once triple_fault two_vcpus one_vcpu_has_no_ap \
 	pvh_elf_entry insn_fixups_on_real_vcpu console_input_and_ctrl_a_x piped_input_reaches_guest \
 	sigint_stops sigterm_stops bad_kernels bad_values \
-	linux_bzimage_2cpus linux_vmlinux_pvh linux_reboot_via_i8042; do
+	linux_bzimage_2cpus linux_vmlinux_pvh linux_reboot_via_i8042)
+
+if [ "$only" = --list ]; then
+	printf '%s\n' "${all_tests[@]}"
+	exit 0
+fi
+say "minivmm integration tests: $vmm"
+say "  kernel: $kdir  logs: $out"
+for name in "${all_tests[@]}"; do
 	t "$name"
 done
 [ "$failed" = 0 ] || say "failed: ${failed_names[*]}"
