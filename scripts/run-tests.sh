@@ -46,7 +46,7 @@ else
 	for name in $("$root/tests/integration/kvm_tests.sh" "$build" "$kdir" --list); do
 		for attempt in 1 2 3; do
 			status=0
-			"$root/scripts/kvm-in-qemu.sh" --mem 2G --timeout 300 -- \
+			"$root/scripts/kvm-in-qemu.sh" --mem 2G --timeout 120 -- \
 				"$root/tests/integration/kvm_tests.sh" "$build" "$kdir" "^$name\$" \
 				>"$log" 2>&1 || status=$?
 			grep -vE '^(minivmm integration tests|  kernel:|integration: )' "$log" || true
