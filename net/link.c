@@ -64,26 +64,6 @@ static int change_link(struct nl_sock *sk, const char *ifname, struct rtnl_link 
 	return 0;
 }
 
-int link_set_up(const char *ifname, struct errbuf *e)
-{
-	struct nl_sock *sk = rtnl_open(ifname, e);
-	if (!sk)
-		return -1;
-	int ret = -1;
-	struct rtnl_link *change = rtnl_link_alloc();
-	if (!change) {
-		errorf(e, "link %s: out of memory", ifname);
-		errno = EIO;
-		goto out;
-	}
-	rtnl_link_set_flags(change, IFF_UP);
-	ret = change_link(sk, ifname, change, "set it up", e);
-	rtnl_link_put(change);
-out:
-	nl_socket_free(sk);
-	return ret;
-}
-
 /* Opens a route socket and fetches ifname's link; on success the caller
  * owns both and gives them back with put_link(). */
 static int open_link(const char *ifname, struct nl_sock **sk, struct rtnl_link **link,
@@ -105,6 +85,35 @@ static void put_link(struct nl_sock *sk, struct rtnl_link *link)
 {
 	rtnl_link_put(link);
 	nl_socket_free(sk);
+}
+
+/* A route socket and an empty link object to describe a change in; given
+ * back with put_link(). */
+static int open_change(const char *ifname, struct nl_sock **sk, struct rtnl_link **change,
+		       struct errbuf *e)
+{
+	*sk = rtnl_open(ifname, e);
+	if (!*sk)
+		return -1;
+	*change = rtnl_link_alloc();
+	if (*change)
+		return 0;
+	nl_socket_free(*sk);
+	errorf(e, "link %s: out of memory", ifname);
+	errno = EIO;
+	return -1;
+}
+
+int link_set_up(const char *ifname, struct errbuf *e)
+{
+	struct nl_sock *sk;
+	struct rtnl_link *change;
+	if (open_change(ifname, &sk, &change, e))
+		return -1;
+	rtnl_link_set_flags(change, IFF_UP);
+	int ret = change_link(sk, ifname, change, "set it up", e);
+	put_link(sk, change);
+	return ret;
 }
 
 int link_kind(const char *ifname, char *kind, size_t n, struct errbuf *e)
@@ -145,16 +154,11 @@ int link_master(const char *ifname, char *master, size_t n, struct errbuf *e)
 
 int link_set_master(const char *ifname, const char *master, struct errbuf *e)
 {
-	struct nl_sock *sk = rtnl_open(ifname, e);
-	if (!sk)
+	struct nl_sock *sk;
+	struct rtnl_link *change;
+	if (open_change(ifname, &sk, &change, e))
 		return -1;
 	int ret = -1;
-	struct rtnl_link *change = rtnl_link_alloc();
-	if (!change) {
-		errorf(e, "link %s: out of memory", ifname);
-		errno = EIO;
-		goto out;
-	}
 	/* IFLA_MASTER 0 is how rtnetlink says "nomaster" (do_set_master() in
 	 * net/core/rtnetlink.c). */
 	int master_idx = 0;
@@ -173,8 +177,6 @@ int link_set_master(const char *ifname, const char *master, struct errbuf *e)
 		snprintf(what, sizeof(what), "remove it from its bridge");
 	ret = change_link(sk, ifname, change, what, e);
 put:
-	rtnl_link_put(change);
-out:
-	nl_socket_free(sk);
+	put_link(sk, change);
 	return ret;
 }

@@ -64,30 +64,32 @@ __attribute__((format(printf, 3, 4))) static void check(struct results *r, bool 
 		r->failed++;
 }
 
-/* The call failed with exactly this message. */
+/* The call failed with exactly this message, or (prefix) one that starts
+ * with it, for messages whose tail comes from another program. */
+static void check_failure(struct results *r, const char *what, int ret, const struct errbuf *e,
+			  const char *want, bool prefix)
+{
+	const char *dots = prefix ? "..." : "";
+	bool match = prefix ? !strncmp(e->msg, want, strlen(want)) && !strchr(e->msg, '\n')
+			    : !strcmp(e->msg, want);
+	if (ret < 0 && match)
+		check(r, true, "%s: \"%s\"", what, e->msg);
+	else if (ret >= 0)
+		check(r, false, "%s: succeeded, expected \"%s%s\"", what, want, dots);
+	else
+		check(r, false, "%s: got \"%s\", expected \"%s%s\"", what, e->msg, want, dots);
+}
+
 static void check_error(struct results *r, const char *what, int ret, const struct errbuf *e,
 			const char *want)
 {
-	bool ok = ret < 0 && !strcmp(e->msg, want);
-	if (ok)
-		check(r, true, "%s: \"%s\"", what, e->msg);
-	else if (ret >= 0)
-		check(r, false, "%s: succeeded, expected \"%s\"", what, want);
-	else
-		check(r, false, "%s: got \"%s\", expected \"%s\"", what, e->msg, want);
+	check_failure(r, what, ret, e, want, false);
 }
 
-/* As check_error(), for messages whose tail comes from another program. */
 static void check_error_prefix(struct results *r, const char *what, int ret, const struct errbuf *e,
 			       const char *want)
 {
-	bool ok = ret < 0 && !strncmp(e->msg, want, strlen(want)) && !strchr(e->msg, '\n');
-	if (ok)
-		check(r, true, "%s: \"%s\"", what, e->msg);
-	else if (ret >= 0)
-		check(r, false, "%s: succeeded, expected \"%s...\"", what, want);
-	else
-		check(r, false, "%s: got \"%s\", expected \"%s...\"", what, e->msg, want);
+	check_failure(r, what, ret, e, want, true);
 }
 
 static void check_ok(struct results *r, const char *what, int ret, const struct errbuf *e)
