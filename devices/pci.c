@@ -82,7 +82,7 @@ uint8_t pci_add_capability(struct pci_device *d, uint8_t id, const void *body, u
 		d->cfg[PCI_CAP_PTR] = (uint8_t)at;
 	d->last_cap = (uint8_t)at;
 	d->cap_end = (uint8_t)(at + 2 + len);
-	put16(d->cfg + PCI_STATUS, pci_cfg_read16(d, PCI_STATUS) | PCI_STATUS_CAP_LIST);
+	pci_cfg_write16(d, PCI_STATUS, pci_cfg_read16(d, PCI_STATUS) | PCI_STATUS_CAP_LIST);
 	return (uint8_t)at;
 }
 

@@ -98,4 +98,12 @@ static inline uint16_t pci_cfg_read16(const struct pci_device *d, uint32_t off)
 	return (uint16_t)(d->cfg[off] | d->cfg[off + 1] << 8);
 }
 
+/* Sets a config register directly, as the device or firmware does; the
+ * guest's writes go through pci_config_write() and its masks. */
+static inline void pci_cfg_write16(struct pci_device *d, uint32_t off, uint16_t v)
+{
+	d->cfg[off] = (uint8_t)v;
+	d->cfg[off + 1] = (uint8_t)(v >> 8);
+}
+
 #endif

@@ -51,9 +51,7 @@ int pci_host_add_device(struct pci_host *h, struct pci_device *d, struct errbuf 
 		next = addr + b->size;
 	}
 	h->next_bar = next;
-	uint16_t cmd = pci_cfg_read16(d, PCI_COMMAND) | PCI_COMMAND_MEMORY;
-	d->cfg[PCI_COMMAND] = (uint8_t)cmd;
-	d->cfg[PCI_COMMAND + 1] = (uint8_t)(cmd >> 8);
+	pci_cfg_write16(d, PCI_COMMAND, pci_cfg_read16(d, PCI_COMMAND) | PCI_COMMAND_MEMORY);
 	h->slots[slot] = d;
 	return slot;
 }

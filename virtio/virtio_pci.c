@@ -261,7 +261,7 @@ static uint16_t valid_vector(const struct virtio_pci *vp, uint16_t v)
 	return v < vp->msix.nvec ? v : MSIX_NO_VECTOR;
 }
 
-static void common_write(struct virtio_pci *vp, uint32_t off, uint32_t v, uint32_t len)
+static void common_write(struct virtio_pci *vp, uint32_t off, uint32_t v)
 {
 	struct virtio_pci_queue *q = selected(vp);
 	/* Queue fields are frozen once the queue is enabled (§4.1.4.3.2). */
@@ -316,7 +316,6 @@ static void common_write(struct virtio_pci *vp, uint32_t off, uint32_t v, uint32
 	default:
 		break; /* read-only fields, or an access not on a field */
 	}
-	(void)len;
 }
 
 static void common_io(struct virtio_pci *vp, uint32_t off, uint8_t *data, uint32_t len,
@@ -338,7 +337,7 @@ static void common_io(struct virtio_pci *vp, uint32_t off, uint8_t *data, uint32
 	}
 	uint32_t v = 0;
 	memcpy(&v, data, len < 4 ? len : 4);
-	common_write(vp, off, v, len);
+	common_write(vp, off, v);
 }
 
 /* ---- BAR 0 -------------------------------------------------------------- */

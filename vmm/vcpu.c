@@ -35,7 +35,7 @@ void vcpu_destroy(struct vcpu *v)
 {
 	if (v->run)
 		munmap(v->run, (size_t)v->vm->kvm.run_size);
-	if (v->fd > 0)
+	if (v->fd >= 0)
 		close(v->fd);
 	free(v->stats.pio_hits);
 	free(v->stats.mmio_hits);
@@ -57,8 +57,7 @@ static void set_identity(struct kvm_cpuid2 *c, int id)
 		if (ent->function == 1) {
 			ent->ebx = (ent->ebx & 0x00ffffffU) | ((uint32_t)id << 24);
 			ent->ecx |= CPUID_1_ECX_HYPERVISOR;
-		}
-		else if (ent->function == 0xb || ent->function == 0x1f)
+		} else if (ent->function == 0xb || ent->function == 0x1f)
 			ent->edx = (uint32_t)id;
 	}
 }

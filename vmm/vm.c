@@ -222,7 +222,6 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct errbuf *e)
 	if (!vm->vcpus)
 		return errorf(e, "out of memory");
 	for (int i = 0; i < cfg->cpus; i++) {
-		vm->vcpus[i].fd = -1;
 		vm->ncpus = i + 1;
 		if (vcpu_create(vm, &vm->vcpus[i], i, e))
 			return -1;
