@@ -6,8 +6,9 @@ size_t e820_build(const struct guest_mem *m, struct e820_entry *out)
 {
 	size_t n = 0;
 	out[n++] = (struct e820_entry){0, BOOT_EBDA_ADDR, E820_TYPE_RAM};
-	/* The MP table sits in the EBDA; Linux must not reuse it as RAM before
-	 * it has parsed it (MP spec 1.4 §4). */
+	/* The MP floating pointer sits in the EBDA, its configuration table in
+	 * the BIOS area below; Linux must not reuse either as RAM before it has
+	 * parsed them (MP spec 1.4 §4). */
 	out[n++] = (struct e820_entry){BOOT_EBDA_ADDR, BOOT_LOW_RAM_END - BOOT_EBDA_ADDR,
 				       E820_TYPE_RESERVED};
 	out[n++] = (struct e820_entry){BOOT_BIOS_ROM_ADDR, BOOT_HIGH_MEM_START - BOOT_BIOS_ROM_ADDR,

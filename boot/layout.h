@@ -15,9 +15,11 @@
 #define BOOT_PD_ADDR	     0xB000ULL /* four page directories: 0xB000..0xEFFF */
 #define BOOT_CMDLINE_ADDR    0x20000ULL
 #define BOOT_CMDLINE_MAX     0x10000ULL
-#define BOOT_EBDA_ADDR	     0x9FC00ULL /* MP table lives here (MP spec 1.4 §4) */
+#define BOOT_EBDA_ADDR	     0x9FC00ULL /* MP floating pointer (MP spec 1.4 §4) */
 #define BOOT_LOW_RAM_END     0xA0000ULL
 #define BOOT_BIOS_ROM_ADDR   0xF0000ULL
+#define BOOT_MPC_ADDR	     0xF0000ULL /* MP configuration table, see boot/mptable.c */
+#define BOOT_MPC_MAX	     0x1000ULL
 #define BOOT_HIGH_MEM_START  0x100000ULL /* bzImage protected-mode kernel loads here */
 
 /* Linux's boot protocol segment selectors for the 64-bit entry (x86 boot

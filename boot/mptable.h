@@ -1,7 +1,7 @@
 /*
  * The Intel MultiProcessor Specification 1.4 table, which is how a guest
  * without ACPI (like minivmm's) learns how many CPUs there are, where the
- * IOAPIC is and how ISA interrupts reach it.
+ * IOAPIC is and how ISA and PCI (INTx) interrupts reach it.
  */
 #ifndef MINIVMM_BOOT_MPTABLE_H
 #define MINIVMM_BOOT_MPTABLE_H
@@ -9,13 +9,14 @@
 #include "vmm/error.h"
 #include "vmm/guest_mem.h"
 
-#define MPTABLE_MAX_CPUS 32 /* what fits in the 1 KiB EBDA slot we reserve */
+#define MPTABLE_MAX_CPUS 32 /* --cpus' limit; BOOT_MPC_MAX has room to spare */
 #define IOAPIC_ADDR	 0xFEC00000U
 #define LAPIC_ADDR	 0xFEE00000U
 #define IOAPIC_PINS	 24
 
-/* Writes the floating pointer and configuration table at BOOT_EBDA_ADDR for
- * ncpus processors (APIC ids 0..ncpus-1, CPU 0 the bootstrap processor). */
+/* Writes the floating pointer at BOOT_EBDA_ADDR and the configuration table
+ * at BOOT_MPC_ADDR for ncpus processors (APIC ids 0..ncpus-1, CPU 0 the
+ * bootstrap processor), with an INTA# entry for every PCI slot. */
 int mptable_write(struct guest_mem *m, int ncpus, struct errbuf *e);
 
 #endif

@@ -39,6 +39,12 @@ void pci_device_init(struct pci_device *d, const char *name, uint16_t vendor, ui
 	put16(d->wmask + PCI_COMMAND,
 	      PCI_COMMAND_IO | PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER | PCI_COMMAND_INTX_OFF);
 	d->wmask[PCI_INTR_LINE] = 0xff;
+	pthread_mutex_init(&d->intx.lock, NULL);
+}
+
+void pci_device_destroy(struct pci_device *d)
+{
+	pthread_mutex_destroy(&d->intx.lock);
 }
 
 int pci_add_mem_bar(struct pci_device *d, int index, uint64_t size, bool is_64, bus_io_fn io,
@@ -86,10 +92,52 @@ uint8_t pci_add_capability(struct pci_device *d, uint8_t id, const void *body, u
 	return (uint8_t)at;
 }
 
+/* What INTA# should present to the controller (§6.2.2: Interrupt Disable
+ * stops the function asserting INTx# but leaves its internal state alone),
+ * forwarded on changes only, as a wire would. Called with intx.lock held. */
+static void intx_update_line(struct pci_device *d)
+{
+	struct pci_intx *x = &d->intx;
+	bool line = x->level && !(pci_cfg_read16(d, PCI_COMMAND) & PCI_COMMAND_INTX_OFF);
+	if (line == x->line)
+		return;
+	x->line = line;
+	if (x->set_irq)
+		x->set_irq(x->ctx, x->gsi, line);
+}
+
+void pci_set_intx(struct pci_device *d, int level)
+{
+	pthread_mutex_lock(&d->intx.lock);
+	d->intx.level = level != 0;
+	/* §6.2.3: Interrupt Status shows the function's interrupt whether or
+	 * not Interrupt Disable lets it out. */
+	uint16_t status = pci_cfg_read16(d, PCI_STATUS) & ~PCI_STATUS_INTERRUPT;
+	pci_cfg_write16(d, PCI_STATUS, status | (level ? PCI_STATUS_INTERRUPT : 0));
+	intx_update_line(d);
+	pthread_mutex_unlock(&d->intx.lock);
+}
+
+void pci_wire_intx(struct pci_device *d, unsigned gsi, pci_set_irq_fn set_irq, void *ctx)
+{
+	pthread_mutex_lock(&d->intx.lock);
+	d->cfg[PCI_INTR_PIN] = PCI_INTR_PIN_INTA; /* wmask 0: read-only */
+	d->cfg[PCI_INTR_LINE] = (uint8_t)gsi;
+	d->intx.gsi = gsi;
+	d->intx.set_irq = set_irq;
+	d->intx.ctx = ctx;
+	/* The new wire starts deasserted; bring it to the device's level. */
+	d->intx.line = false;
+	intx_update_line(d);
+	pthread_mutex_unlock(&d->intx.lock);
+}
+
 void pci_config_read(struct pci_device *d, uint32_t off, uint8_t *data, uint32_t len)
 {
+	pthread_mutex_lock(&d->intx.lock); /* the status byte may be changing */
 	for (uint32_t i = 0; i < len; i++)
 		data[i] = off + i < PCI_CFG_SPACE ? d->cfg[off + i] : 0xff;
+	pthread_mutex_unlock(&d->intx.lock);
 }
 
 void pci_config_write(struct pci_device *d, uint32_t off, const uint8_t *data, uint32_t len)
@@ -98,10 +146,15 @@ void pci_config_write(struct pci_device *d, uint32_t off, const uint8_t *data, u
 		return;
 	if (len > PCI_CFG_SPACE - off)
 		len = PCI_CFG_SPACE - off;
+	pthread_mutex_lock(&d->intx.lock);
 	for (uint32_t i = 0; i < len; i++) {
 		uint8_t m = d->wmask[off + i];
 		d->cfg[off + i] = (uint8_t)((d->cfg[off + i] & ~m) | (data[i] & m));
 	}
+	/* The guest may have flipped Interrupt Disable: deassert or reassert. */
+	intx_update_line(d);
+	pthread_mutex_unlock(&d->intx.lock);
+	/* Outside the lock, so the device may call pci_set_intx() from here. */
 	if (d->config_written)
 		d->config_written(d, off, len);
 }

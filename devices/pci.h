@@ -8,6 +8,7 @@
 #ifndef MINIVMM_PCI_H
 #define MINIVMM_PCI_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -37,11 +38,16 @@
 #define PCI_COMMAND_MEMORY   0x0002
 #define PCI_COMMAND_MASTER   0x0004
 #define PCI_COMMAND_INTX_OFF 0x0400
+#define PCI_STATUS_INTERRUPT 0x0008
 #define PCI_STATUS_CAP_LIST  0x0010
+#define PCI_INTR_PIN_INTA    1
 #define PCI_BAR_MEM_64	     0x04
 #define PCI_BAR_MEM_PREFETCH 0x08
 
 struct pci_device;
+
+/* Drives an interrupt controller input: level 1 asserted, 0 deasserted. */
+typedef void (*pci_set_irq_fn)(void *ctx, unsigned gsi, int level);
 
 /* Called after the guest wrote config bytes [off, off + len), so a device can
  * react to its capabilities (e.g. MSI-X enable). */
@@ -55,8 +61,25 @@ struct pci_bar {
 	const char *name;
 };
 
+/*
+ * The function's INTA# (§2.2.6) and where the board wired it. lock guards
+ * level, line and the Interrupt Status and Interrupt Disable bits in cfg,
+ * because a device's worker thread calls pci_set_intx() while a vCPU thread
+ * reads or writes config space. It is taken inside the host bridge's lock and
+ * held while set_irq runs, so the controller sees the transitions in order.
+ */
+struct pci_intx {
+	pthread_mutex_t lock;
+	bool level; /* what the device asserts */
+	bool line;  /* what reaches set_irq: level unless Interrupt Disable */
+	pci_set_irq_fn set_irq;
+	void *ctx;
+	unsigned gsi;
+};
+
 struct pci_device {
 	const char *name;
+	struct pci_intx intx;
 	uint8_t cfg[PCI_CFG_SPACE];
 	uint8_t wmask[PCI_CFG_SPACE]; /* bits the guest may change */
 	struct pci_bar bars[PCI_NUM_BARS];
@@ -69,6 +92,9 @@ struct pci_device {
 void pci_device_init(struct pci_device *d, const char *name, uint16_t vendor, uint16_t device,
 		     uint32_t class_code, uint8_t revision, uint16_t subsys_vendor,
 		     uint16_t subsys_id);
+
+/* Releases what pci_device_init() set up (the INTx lock). */
+void pci_device_destroy(struct pci_device *d);
 
 /* A memory BAR of size bytes (a power of two, at least 16), 64-bit if is_64
  * (then it also takes index + 1). Accesses inside it go to io. */
@@ -85,6 +111,17 @@ uint8_t pci_add_capability(struct pci_device *d, uint8_t id, const void *body, u
  * read as all-ones and ignore writes). */
 void pci_config_read(struct pci_device *d, uint32_t off, uint8_t *data, uint32_t len);
 void pci_config_write(struct pci_device *d, uint32_t off, const uint8_t *data, uint32_t len);
+
+/* The device asserts (1) or deasserts (0) its INTA#. The Interrupt Status bit
+ * follows the level; the wired GSI follows it only while the guest leaves
+ * Interrupt Disable clear (§6.2.2, §6.2.3). Safe from any thread, and a no-op
+ * towards the controller until pci_wire_intx(). */
+void pci_set_intx(struct pci_device *d, int level);
+
+/* Wires INTA# to gsi through set_irq, as the board does: Interrupt Pin reads
+ * INTA and Interrupt Line starts as gsi, the value firmware would leave
+ * there for the OS (§6.2.4). A level already asserted is forwarded. */
+void pci_wire_intx(struct pci_device *d, unsigned gsi, pci_set_irq_fn set_irq, void *ctx);
 
 /* Where BAR index currently decodes, or 0 if memory decoding is off or the
  * BAR is unprogrammed. */

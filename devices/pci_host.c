@@ -7,11 +7,14 @@
 #define RESET_CONTROL_OFF 1    /* 0xcf9, the PIIX/ICH reset control register */
 #define RESET_CPU	  0x04 /* "reset CPU" bit: writing it resets the machine */
 
-void pci_host_init(struct pci_host *h, void (*reset)(void *ctx), void *ctx)
+void pci_host_init(struct pci_host *h, void (*reset)(void *ctx),
+		   void (*set_irq)(void *ctx, unsigned gsi, int level), void *ctx)
 {
 	memset(h, 0, sizeof(*h));
 	pthread_rwlock_init(&h->lock, NULL);
+	pthread_mutex_init(&h->intx_lock, NULL);
 	h->reset = reset;
+	h->set_irq = set_irq;
 	h->ctx = ctx;
 	h->next_bar = PCI_MMIO_WINDOW_BASE;
 	pci_device_init(&h->bridge, "pci host bridge", PCI_HOST_VENDOR, PCI_HOST_DEVICE,
@@ -21,7 +24,33 @@ void pci_host_init(struct pci_host *h, void (*reset)(void *ctx), void *ctx)
 
 void pci_host_destroy(struct pci_host *h)
 {
+	pci_device_destroy(&h->bridge);
+	pthread_mutex_destroy(&h->intx_lock);
 	pthread_rwlock_destroy(&h->lock);
+}
+
+unsigned pci_intx_gsi(unsigned slot)
+{
+	/* Like a board that rotates the INTx wires of its slots over a few
+	 * IOAPIC pins: slots 8 apart share a pin, which level-triggered INTx
+	 * allows (PCI 3.0 §2.2.6). */
+	return PCI_INTX_GSI_BASE + slot % PCI_INTX_GSIS;
+}
+
+/* INTx# lines are shared and wired-OR (PCI 3.0 §2.2.6): a GSI stays asserted
+ * while any device on it asserts. KVM_IRQ_LINE from user space is a single
+ * source to KVM, so one device deasserting would hide another's interrupt;
+ * the OR has to happen here. Devices report changes only, so a count works. */
+static void intx_wired_or(void *opaque, unsigned gsi, int level)
+{
+	struct pci_host *h = opaque;
+	unsigned *n = &h->intx_asserted[gsi - PCI_INTX_GSI_BASE];
+	pthread_mutex_lock(&h->intx_lock);
+	bool was = *n > 0;
+	*n = level ? *n + 1 : *n - 1;
+	if (was != (*n > 0) && h->set_irq)
+		h->set_irq(h->ctx, gsi, level);
+	pthread_mutex_unlock(&h->intx_lock);
 }
 
 int pci_host_register(struct pci_host *h, struct bus *pio, struct bus *mmio, struct errbuf *e)
@@ -52,6 +81,7 @@ int pci_host_add_device(struct pci_host *h, struct pci_device *d, struct errbuf 
 	}
 	h->next_bar = next;
 	pci_cfg_write16(d, PCI_COMMAND, pci_cfg_read16(d, PCI_COMMAND) | PCI_COMMAND_MEMORY);
+	pci_wire_intx(d, pci_intx_gsi((unsigned)slot), intx_wired_or, h);
 	h->slots[slot] = d;
 	return slot;
 }

@@ -23,6 +23,11 @@
 #define PCI_HOST_VENDOR 0x1b36
 #define PCI_HOST_DEVICE 0x0008
 
+/* IOAPIC inputs for INTx: 16-23 are the ones ISA (0-15) leaves free, and
+ * KVM's default routing sends GSI n to IOAPIC pin n. */
+#define PCI_INTX_GSI_BASE 16
+#define PCI_INTX_GSIS	  8
+
 struct pci_host {
 	/* Guards the config address latch, config space contents and BAR
 	 * placement; MMIO dispatch takes it for reading. */
@@ -32,18 +37,31 @@ struct pci_host {
 	struct pci_device *slots[PCI_MAX_SLOTS];
 	uint64_t next_bar;
 	void (*reset)(void *ctx); /* a write to the reset control register 0xcf9 */
+	pci_set_irq_fn set_irq;	  /* drives an IOAPIC input, for INTx */
 	void *ctx;
+	/* How many devices assert each INTx GSI, and the lock that keeps the
+	 * count and set_irq calls in step when device threads race. It nests
+	 * inside a device's intx.lock. */
+	pthread_mutex_t intx_lock;
+	unsigned intx_asserted[PCI_INTX_GSIS];
 };
 
-void pci_host_init(struct pci_host *h, void (*reset)(void *ctx), void *ctx);
+/* reset and set_irq get ctx; set_irq may be NULL (no INTx delivery). */
+void pci_host_init(struct pci_host *h, void (*reset)(void *ctx),
+		   void (*set_irq)(void *ctx, unsigned gsi, int level), void *ctx);
 void pci_host_destroy(struct pci_host *h);
 
 /* Claims 0xcf8-0xcff on pio and the BAR window on mmio. */
 int pci_host_register(struct pci_host *h, struct bus *pio, struct bus *mmio, struct errbuf *e);
 
-/* Plugs d into the next free slot, places its BARs in the window and turns
- * on memory decoding, as firmware leaves a device for the OS. Returns the
- * slot. */
+/* The IOAPIC input (GSI) a device in slot (1..31) drives with its INTA#.
+ * The MP table announces the same mapping, so this is the only place it is
+ * decided. */
+unsigned pci_intx_gsi(unsigned slot);
+
+/* Plugs d into the next free slot, places its BARs in the window, turns on
+ * memory decoding and wires INTA# to pci_intx_gsi(slot), as firmware leaves
+ * a device for the OS. Returns the slot. */
 int pci_host_add_device(struct pci_host *h, struct pci_device *d, struct errbuf *e);
 
 /* bus_io_fns, exposed for unit tests. */

@@ -94,8 +94,21 @@ int virtio_pci_init(struct virtio_pci *vp, const char *name, const struct virtio
 	vp->msix_config = MSIX_NO_VECTOR;
 	for (int i = 0; i <= VIRTIO_PCI_MAX_QUEUES; i++)
 		vp->vectors[i].gsi = vp->vectors[i].eventfd = -1;
-	for (int q = 0; q < VIRTIO_PCI_MAX_QUEUES; q++)
+	for (int q = 0; q < VIRTIO_PCI_MAX_QUEUES; q++) {
 		vp->queues[q].msix_vector = MSIX_NO_VECTOR;
+		vp->queues[q].kick_fd = -1;
+	}
+	for (int q = 0; q < ops->num_queues; q++) {
+		vp->queues[q].kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (vp->queues[q].kick_fd < 0)
+			return errorf_errno(e, "%s: eventfd", name);
+	}
+	/* Linux writes the 16-bit queue index (§4.1.5.2); other drivers may
+	 * write another width, which without ANY_LENGTH would still work, just
+	 * through an MMIO exit. */
+	vp->ioeventfd_len = 2;
+	if (vm_fd >= 0 && ioctl(vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_IOEVENTFD_ANY_LENGTH) > 0)
+		vp->ioeventfd_len = 0;
 
 	/* §4.1.2.1: modern devices are 0x1040 + device id, revision 1 or more,
 	 * subsystem ids free (we repeat the device id). */
@@ -122,14 +135,21 @@ int virtio_pci_init(struct virtio_pci *vp, const char *name, const struct virtio
 			 VIRTIO_PCI_MSIX_OFF, VIRTIO_PCI_PBA_OFF, &mops, e);
 }
 
+static void unregister_kicks(struct virtio_pci *vp);
+
 void virtio_pci_destroy(struct virtio_pci *vp)
 {
 	if (!vp->ops)
 		return;
+	unregister_kicks(vp);
+	for (int q = 0; q < VIRTIO_PCI_MAX_QUEUES; q++)
+		if (vp->queues[q].kick_fd >= 0)
+			close(vp->queues[q].kick_fd);
 	for (int i = 0; i <= VIRTIO_PCI_MAX_QUEUES; i++)
 		if (vp->vectors[i].eventfd >= 0)
 			close(vp->vectors[i].eventfd);
 	msix_destroy(&vp->msix);
+	pci_device_destroy(&vp->pci);
 	pthread_mutex_destroy(&vp->lock);
 }
 
@@ -138,12 +158,58 @@ bool virtio_pci_has_feature(const struct virtio_pci *vp, unsigned bit)
 	return bit < 64 && (vp->driver_features >> bit) & 1;
 }
 
+/* ---- doorbells: KVM_IOEVENTFD on each queue's notify address ------------- */
+
+static int ioeventfd(struct virtio_pci *vp, struct virtio_pci_queue *q, uint64_t gpa, bool assign)
+{
+	struct kvm_ioeventfd io = {
+	    .addr = gpa,
+	    .len = vp->ioeventfd_len,
+	    .fd = q->kick_fd,
+	    .flags = assign ? 0 : KVM_IOEVENTFD_FLAG_DEASSIGN,
+	};
+	return ioctl(vp->vm_fd, KVM_IOEVENTFD, &io);
+}
+
+/* From DRIVER_OK on, a kick is a write KVM completes in the kernel by
+ * signalling kick_fd: no exit to minivmm, the device's worker wakes up. A
+ * queue whose registration fails still works, through MMIO exits. The BAR is
+ * where Linux leaves it (firmware's placement); should a driver move it while
+ * running, kicks at the new address arrive as exits and are forwarded too. */
+static void register_kicks(struct virtio_pci *vp)
+{
+	uint64_t bar = pci_bar_address(&vp->pci, 0);
+	if (vp->vm_fd < 0 || bar == 0)
+		return;
+	for (uint16_t i = 0; i < vp->ops->num_queues; i++) {
+		struct virtio_pci_queue *q = &vp->queues[i];
+		uint64_t gpa = bar + VIRTIO_PCI_NOTIFY_OFF + (uint64_t)i * VIRTIO_PCI_NOTIFY_MULT;
+		if (q->enabled && !q->ioeventfd_gpa && ioeventfd(vp, q, gpa, true) == 0)
+			q->ioeventfd_gpa = gpa;
+	}
+}
+
+static void unregister_kicks(struct virtio_pci *vp)
+{
+	for (int i = 0; i < VIRTIO_PCI_MAX_QUEUES; i++) {
+		struct virtio_pci_queue *q = &vp->queues[i];
+		if (q->ioeventfd_gpa)
+			ioeventfd(vp, q, q->ioeventfd_gpa, false);
+		q->ioeventfd_gpa = 0;
+		uint64_t stale;
+		if (q->kick_fd >= 0 && read(q->kick_fd, &stale, sizeof(stale)) < 0) {
+			/* EAGAIN: no kick was pending. */
+		}
+	}
+}
+
 /* ---- the status machine (§2.1, §3.1.1) ---------------------------------- */
 
 static void reset_locked(struct virtio_pci *vp)
 {
 	if (vp->status & VIRTIO_CONFIG_S_DRIVER_OK)
 		vp->ops->reset(vp->ctx);
+	unregister_kicks(vp);
 	vp->driver_features = 0;
 	vp->dfselect = vp->gfselect = 0;
 	vp->status = 0;
@@ -151,7 +217,8 @@ static void reset_locked(struct virtio_pci *vp)
 	vp->queue_select = 0;
 	vp->msix_config = MSIX_NO_VECTOR;
 	for (int q = 0; q < VIRTIO_PCI_MAX_QUEUES; q++)
-		vp->queues[q] = (struct virtio_pci_queue){.msix_vector = MSIX_NO_VECTOR};
+		vp->queues[q] = (struct virtio_pci_queue){.msix_vector = MSIX_NO_VECTOR,
+							  .kick_fd = vp->queues[q].kick_fd};
 }
 
 void virtio_pci_needs_reset(struct virtio_pci *vp)
@@ -183,9 +250,11 @@ static void write_status(struct virtio_pci *vp, uint8_t v)
 	if ((added & VIRTIO_CONFIG_S_DRIVER_OK) && !(v & VIRTIO_CONFIG_S_FEATURES_OK))
 		v &= (uint8_t)~VIRTIO_CONFIG_S_DRIVER_OK;
 	vp->status = v | (vp->status & VIRTIO_CONFIG_S_NEEDS_RESET);
-	if ((added & VIRTIO_CONFIG_S_DRIVER_OK) && (v & VIRTIO_CONFIG_S_DRIVER_OK) &&
-	    vp->ops->activate(vp->ctx))
-		vp->status |= VIRTIO_CONFIG_S_NEEDS_RESET;
+	if ((added & VIRTIO_CONFIG_S_DRIVER_OK) && (v & VIRTIO_CONFIG_S_DRIVER_OK)) {
+		register_kicks(vp);
+		if (vp->ops->activate(vp->ctx))
+			vp->status |= VIRTIO_CONFIG_S_NEEDS_RESET;
+	}
 }
 
 static void enable_queue(struct virtio_pci *vp, struct virtio_pci_queue *q)
@@ -354,12 +423,17 @@ void virtio_pci_bar_io(void *opaque, uint64_t off, uint8_t *data, uint32_t len, 
 		return;
 	}
 	if (off >= VIRTIO_PCI_NOTIFY_OFF) {
-		/* Kicks normally arrive through an ioeventfd and never get here. */
+		/* Kicks normally arrive through an ioeventfd and never get here:
+		 * only before DRIVER_OK, or in a width KVM was not told about. */
 		uint64_t q = (off - VIRTIO_PCI_NOTIFY_OFF) / VIRTIO_PCI_NOTIFY_MULT;
-		if (is_write && q < vp->ops->num_queues && vp->queues[q].enabled)
-			vp->ops->notify(vp->ctx, (uint16_t)q);
-		else if (!is_write)
+		if (is_write && q < vp->ops->num_queues && vp->queues[q].enabled) {
+			uint64_t one = 1;
+			if (write(vp->queues[q].kick_fd, &one, sizeof(one)) < 0) {
+				/* EAGAIN: the counter is full, so a kick is pending. */
+			}
+		} else if (!is_write) {
 			memset(data, 0, len);
+		}
 		return;
 	}
 
@@ -368,7 +442,12 @@ void virtio_pci_bar_io(void *opaque, uint64_t off, uint8_t *data, uint32_t len, 
 		common_io(vp, (uint32_t)off, data, len, is_write);
 	} else if (off == VIRTIO_PCI_ISR_OFF && len == 1) {
 		if (!is_write) {
+			/* §4.1.4.5.1: reading ISR clears it and deasserts INTx.
+			 * A notification landing between the two re-asserts. */
 			data[0] = __atomic_exchange_n(&vp->isr, 0, __ATOMIC_SEQ_CST);
+			pci_set_intx(&vp->pci, 0);
+			if (__atomic_load_n(&vp->isr, __ATOMIC_SEQ_CST))
+				pci_set_intx(&vp->pci, 1);
 		}
 	} else if (off >= VIRTIO_PCI_DEVICE_OFF &&
 		   off - VIRTIO_PCI_DEVICE_OFF + len <= vp->ops->config_len) {
@@ -387,19 +466,28 @@ void virtio_pci_bar_io(void *opaque, uint64_t off, uint8_t *data, uint32_t len, 
 
 /* These take no transport lock: a device worker calls them while a reset may
  * be waiting, under that lock, for the worker to stop. */
+/* With MSI-X on, the event's vector (none: no interrupt, §4.1.5.1.2);
+ * otherwise the ISR bit and INTA#, which stays asserted until the driver
+ * reads ISR (§4.1.5.3, §4.1.5.4). */
+static void interrupt(struct virtio_pci *vp, uint8_t isr_bit, uint16_t vec)
+{
+	__atomic_or_fetch(&vp->isr, isr_bit, __ATOMIC_SEQ_CST);
+	if (msix_enabled(&vp->msix)) {
+		if (vec != MSIX_NO_VECTOR)
+			msix_notify(&vp->msix, vec);
+		return;
+	}
+	__atomic_add_fetch(&vp->interrupts, 1, __ATOMIC_RELAXED);
+	pci_set_intx(&vp->pci, 1);
+}
+
 void virtio_pci_notify_queue(struct virtio_pci *vp, uint16_t q)
 {
-	__atomic_or_fetch(&vp->isr, ISR_QUEUE, __ATOMIC_SEQ_CST);
-	uint16_t vec = __atomic_load_n(&vp->queues[q].msix_vector, __ATOMIC_RELAXED);
-	if (vec != MSIX_NO_VECTOR)
-		msix_notify(&vp->msix, vec);
+	interrupt(vp, ISR_QUEUE, __atomic_load_n(&vp->queues[q].msix_vector, __ATOMIC_RELAXED));
 }
 
 void virtio_pci_notify_config(struct virtio_pci *vp)
 {
 	__atomic_add_fetch(&vp->config_generation, 1, __ATOMIC_SEQ_CST);
-	__atomic_or_fetch(&vp->isr, VIRTIO_PCI_ISR_CONFIG, __ATOMIC_SEQ_CST);
-	uint16_t vec = __atomic_load_n(&vp->msix_config, __ATOMIC_RELAXED);
-	if (vec != MSIX_NO_VECTOR)
-		msix_notify(&vp->msix, vec);
+	interrupt(vp, VIRTIO_PCI_ISR_CONFIG, __atomic_load_n(&vp->msix_config, __ATOMIC_RELAXED));
 }

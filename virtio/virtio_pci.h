@@ -53,8 +53,6 @@ struct virtio_device_ops {
 	int (*activate)(void *ctx);
 	/* Status written to 0: stop touching the queues before returning. */
 	void (*reset)(void *ctx);
-	/* The driver kicked queue q through an MMIO exit (no ioeventfd). */
-	void (*notify)(void *ctx, uint16_t q);
 };
 
 struct virtio_pci_queue {
@@ -63,6 +61,12 @@ struct virtio_pci_queue {
 	bool enabled;
 	uint64_t desc, avail, used;
 	struct virtq vq; /* valid while enabled */
+	/* The driver's kicks for this queue: an eventfd that KVM signals
+	 * itself (KVM_IOEVENTFD) from DRIVER_OK until reset, and that a kick
+	 * arriving as an MMIO exit is forwarded to. The device only ever
+	 * waits on this fd. */
+	int kick_fd;
+	uint64_t ioeventfd_gpa; /* where the ioeventfd is registered, 0: not */
 };
 
 struct virtio_pci {
@@ -73,7 +77,8 @@ struct virtio_pci {
 	void *ctx;
 	const struct guest_mem *mem;
 	struct irq_routing *routing; /* NULL: no KVM (unit tests) */
-	int vm_fd;
+	int vm_fd;		     /* -1: no KVM (unit tests) */
+	uint32_t ioeventfd_len;	     /* 0: any access width (KVM_CAP_IOEVENTFD_ANY_LENGTH) */
 
 	uint64_t device_features;
 	uint64_t driver_features;
@@ -88,7 +93,7 @@ struct virtio_pci {
 		int gsi;     /* -1 until the vector is first programmed */
 		int eventfd; /* irqfd bound to gsi */
 	} vectors[VIRTIO_PCI_MAX_QUEUES + 1];
-	uint64_t interrupts; /* fired through MSI-X, for --stats */
+	uint64_t interrupts; /* MSI-X messages and INTx assertions, for --stats */
 };
 
 int virtio_pci_init(struct virtio_pci *vp, const char *name, const struct virtio_device_ops *ops,
@@ -110,5 +115,11 @@ void virtio_pci_notify_config(struct virtio_pci *vp);
 void virtio_pci_needs_reset(struct virtio_pci *vp);
 
 bool virtio_pci_has_feature(const struct virtio_pci *vp, unsigned bit);
+
+/* The eventfd that becomes readable when the driver kicks queue q. */
+static inline int virtio_pci_kick_fd(const struct virtio_pci *vp, uint16_t q)
+{
+	return vp->queues[q].kick_fd;
+}
 
 #endif

@@ -185,3 +185,16 @@ void virtq_set_notify(struct virtq *q, bool enable)
 	}
 	atomic_thread_fence(memory_order_seq_cst);
 }
+
+bool virtq_wait_for_more(struct virtq *q, uint16_t have)
+{
+	if (q->event_idx)
+		store16((uint16_t *)&q->used->ring[q->size], (uint16_t)(q->last_avail + have));
+	else
+		store16(&q->used->flags,
+			(uint16_t)(load16(&q->used->flags) & ~VRING_USED_F_NO_NOTIFY));
+	/* The driver reads avail_event after publishing its index (§2.7.13.4):
+	 * one of us sees the other's write. */
+	atomic_thread_fence(memory_order_seq_cst);
+	return (uint16_t)(load16(&q->avail->idx) - q->last_avail) > have;
+}

@@ -58,6 +58,14 @@ int virtq_init(struct virtq *q, const struct guest_mem *mem, uint16_t size, uint
  * it with length 0 or marks the device as needing reset (§2.1.2). */
 int virtq_pop(struct virtq *q, struct virtq_chain *c);
 
+/* Gives back the last n chains taken with virtq_pop() and not pushed, so the
+ * next pop sees them again: the device took more buffers than a packet
+ * needed, or found it cannot use them yet. */
+static inline void virtq_unpop(struct virtq *q, uint16_t n)
+{
+	q->last_avail = (uint16_t)(q->last_avail - n);
+}
+
 /* Returns a chain to the driver with len bytes written into its in buffers. */
 void virtq_push(struct virtq *q, uint16_t head, uint32_t len);
 
@@ -72,6 +80,14 @@ bool virtq_should_notify(struct virtq *q);
 void virtq_set_notify(struct virtq *q, bool enable);
 
 bool virtq_has_avail(const struct virtq *q);
+
+/* For a device that looked at the `have` chains on offer and needs more:
+ * asks the driver to kick when it publishes another (avail_event with
+ * EVENT_IDX, else clears VRING_USED_F_NO_NOTIFY), then looks again. Returns
+ * true if more than `have` are on offer already (no kick will come for
+ * those: take them now). virtq_set_notify(q, true) + virtq_has_avail() is
+ * the have == 0 case. */
+bool virtq_wait_for_more(struct virtq *q, uint16_t have);
 
 /* The EVENT_IDX test from §2.7.10: has [old, new) passed event? */
 static inline bool virtq_need_event(uint16_t event, uint16_t new_idx, uint16_t old)

@@ -76,7 +76,11 @@ void cli_usage(FILE *out)
 	    "  --cmdline STR    kernel command line (default: console=ttyS0 reboot=k panic=-1)\n"
 	    "  --mem SIZE       guest RAM, e.g. 256M, 2G; a bare number is MiB (default 256M)\n"
 	    "  --cpus N         vCPUs, 1-%d (default 1)\n"
-	    "  --tap NAME       virtio-net NIC on a TAP device (not yet supported)\n"
+	    "  --tap NAME       a virtio-net NIC whose other end is the TAP device NAME\n"
+	    "                   (opened, or created and removed on exit)\n"
+	    "  --bridge BR      put the TAP in BR: an Open vSwitch bridge if OVS knows it,\n"
+	    "                   else a Linux bridge; the port is removed on exit\n"
+	    "  --mac MAC        the NIC's MAC (default: 52:54:00 + a hash of the TAP name)\n"
 	    "  --stats          print exit statistics when the VM stops\n"
 	    "  --help           this text\n"
 	    "  --version        minivmm's version\n",
@@ -85,7 +89,17 @@ void cli_usage(FILE *out)
 
 int cli_parse(int argc, char **argv, struct vm_config *cfg, struct errbuf *e)
 {
-	enum { OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_MEM, OPT_CPUS, OPT_TAP, OPT_STATS };
+	enum {
+		OPT_KERNEL = 256,
+		OPT_INITRD,
+		OPT_CMDLINE,
+		OPT_MEM,
+		OPT_CPUS,
+		OPT_TAP,
+		OPT_BRIDGE,
+		OPT_MAC,
+		OPT_STATS
+	};
 	static const struct option opts[] = {
 	    {"kernel", required_argument, NULL, OPT_KERNEL},
 	    {"initrd", required_argument, NULL, OPT_INITRD},
@@ -93,6 +107,8 @@ int cli_parse(int argc, char **argv, struct vm_config *cfg, struct errbuf *e)
 	    {"mem", required_argument, NULL, OPT_MEM},
 	    {"cpus", required_argument, NULL, OPT_CPUS},
 	    {"tap", required_argument, NULL, OPT_TAP},
+	    {"bridge", required_argument, NULL, OPT_BRIDGE},
+	    {"mac", required_argument, NULL, OPT_MAC},
 	    {"stats", no_argument, NULL, OPT_STATS},
 	    {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, 'V'},
@@ -131,8 +147,16 @@ int cli_parse(int argc, char **argv, struct vm_config *cfg, struct errbuf *e)
 				return -1;
 			break;
 		case OPT_TAP:
-			return errorf(
-			    e, "--tap %s: not yet supported (virtio-net is not built yet)", optarg);
+			cfg->tap = optarg;
+			break;
+		case OPT_BRIDGE:
+			cfg->bridge = optarg;
+			break;
+		case OPT_MAC:
+			if (virtio_net_parse_mac(optarg, cfg->mac, e))
+				return -1;
+			cfg->mac_set = true;
+			break;
 		case OPT_STATS:
 			cfg->stats = true;
 			break;
@@ -153,5 +177,9 @@ int cli_parse(int argc, char **argv, struct vm_config *cfg, struct errbuf *e)
 		return errorf(e, "%s: unexpected argument (see --help)", argv[optind]);
 	if (!cfg->kernel_path)
 		return errorf(e, "--kernel: missing (see --help)");
+	if (cfg->bridge && !cfg->tap)
+		return errorf(e, "--bridge %s: needs --tap (the device to put in it)", cfg->bridge);
+	if (cfg->mac_set && !cfg->tap)
+		return errorf(e, "--mac: needs --tap (there is no NIC without one)");
 	return CLI_RUN;
 }

@@ -79,6 +79,8 @@ void stats_print(const struct vm *vm, FILE *out)
 		(unsigned long long)sum.pio_unclaimed);
 	fprintf(out, "  %-5s %-22s %-17s %12llu\n", "mmio", "(unclaimed)", "",
 		(unsigned long long)sum.mmio_unclaimed);
+	if (vm->net.initialised)
+		virtio_net_print_stats(&vm->net, out);
 	for (int i = FIXUP_NONE + 1; i < FIXUP_KINDS; i++)
 		if (sum.fixups[i] || vm->kvm.is_pvm)
 			fprintf(out, "  completed for the guest: %-10s %12llu\n",

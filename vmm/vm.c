@@ -14,6 +14,7 @@
 
 #include "boot/loader.h"
 #include "devices/legacy_ports.h"
+#include "net/link.h"
 #include "vmm/file.h"
 
 #define DEFAULT_CMDLINE "console=ttyS0 reboot=k panic=-1"
@@ -74,12 +75,56 @@ static void pci_reset(void *ctx)
 	vm_request_stop(ctx, 0, "guest reset (reset control register 0xcf9)");
 }
 
+static void pci_irq(void *ctx, unsigned gsi, int level)
+{
+	vm_set_irq_line(ctx, gsi, level);
+}
+
+static int tap_offload(void *ctx, unsigned flags, struct errbuf *e)
+{
+	return tap_set_offload(ctx, flags, e);
+}
+
+/* The host side of the NIC, before KVM is touched so that a wrong --tap or
+ * --bridge is reported first: the TAP (opened or created), up, and in the
+ * bridge. vm_destroy() undoes exactly this. */
+static int open_network(struct vm *vm, struct errbuf *e)
+{
+	vm->tap.fd = -1;
+	if (!vm->cfg.tap)
+		return 0;
+	if (tap_open(&vm->tap, vm->cfg.tap, e))
+		return -1;
+	if (link_set_up(vm->tap.name, e)) {
+		char why[sizeof(e->msg)];
+		snprintf(why, sizeof(why), "%s", e->msg);
+		return errorf(e, "--tap %s: cannot bring it up: %s", vm->tap.name, why);
+	}
+	if (vm->cfg.bridge && bridge_attach(&vm->bridge, vm->cfg.bridge, vm->tap.name, e))
+		return -1;
+	if (!vm->cfg.mac_set)
+		virtio_net_default_mac(vm->tap.name, vm->cfg.mac);
+	return 0;
+}
+
+static int add_nic(struct vm *vm, struct errbuf *e)
+{
+	if (!vm->cfg.tap)
+		return 0;
+	const struct virtio_net_backend backend = {
+	    .fd = vm->tap.fd, .name = vm->tap.name, .set_offload = tap_offload, .ctx = &vm->tap};
+	if (virtio_net_init(&vm->net, &backend, vm->cfg.mac, &vm->mem, &vm->irq_routing,
+			    vm->kvm.vm_fd, e))
+		return -1;
+	return pci_host_add_device(&vm->pci, &vm->net.vp.pci, e) < 0 ? -1 : 0;
+}
+
 static int add_devices(struct vm *vm, struct errbuf *e)
 {
 	uart8250_init(&vm->com1, &(struct uart8250_ops){com1_tx, com1_irq, vm});
 	i8042_init(&vm->i8042, &(struct i8042_ops){i8042_reset, i8042_irq, vm});
 	cmos_rtc_init(&vm->rtc);
-	pci_host_init(&vm->pci, pci_reset, vm);
+	pci_host_init(&vm->pci, pci_reset, pci_irq, vm);
 
 	struct bus *pio = &vm->pio;
 	if (bus_register(pio, UART_COM1_BASE, UART_REGS, "uart8250 (COM1)", uart8250_io, &vm->com1,
@@ -88,7 +133,8 @@ static int add_devices(struct vm *vm, struct errbuf *e)
 	    bus_register(pio, I8042_COMMAND_PORT, 1, "i8042 command", i8042_command_io, &vm->i8042,
 			 e) ||
 	    bus_register(pio, CMOS_INDEX_PORT, 2, "cmos rtc", cmos_rtc_io, &vm->rtc, e) ||
-	    legacy_ports_register(pio, e) || pci_host_register(&vm->pci, pio, &vm->mmio, e))
+	    legacy_ports_register(pio, e) || pci_host_register(&vm->pci, pio, &vm->mmio, e) ||
+	    add_nic(vm, e))
 		return -1;
 	bus_freeze(&vm->pio);
 	bus_freeze(&vm->mmio);
@@ -190,6 +236,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct errbuf *e)
 	vm->cfg = *cfg;
 	vm->kvm.sys_fd = vm->kvm.vm_fd = -1;
 	vm->stop_eventfd = -1;
+	vm->tap.fd = -1;
 	vm->kick_signal = SIGRTMIN;
 	pthread_mutex_init(&vm->stop_lock, NULL);
 	unclaimed_init(&vm->unclaimed, stderr);
@@ -201,7 +248,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct errbuf *e)
 	if (vm->stop_eventfd < 0)
 		return errorf_errno(e, "eventfd");
 
-	if (read_boot_files(vm, e))
+	if (read_boot_files(vm, e) || open_network(vm, e))
 		return -1;
 
 	/* Our own copy of the routing table from the start, so that devices
@@ -363,6 +410,11 @@ void vm_destroy(struct vm *vm)
 				vcpu_destroy(&vm->vcpus[i]);
 		free(vm->vcpus);
 	}
+	/* The NIC's worker and doorbells go before KVM; the bridge port before
+	 * the TAP it names. */
+	virtio_net_destroy(&vm->net);
+	bridge_detach(&vm->bridge);
+	tap_close(&vm->tap);
 	if (vm->i8042.ops.reset) {
 		uart8250_destroy(&vm->com1);
 		i8042_destroy(&vm->i8042);

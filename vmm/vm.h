@@ -12,6 +12,9 @@
 #include "devices/i8042.h"
 #include "devices/pci_host.h"
 #include "devices/uart8250.h"
+#include "net/bridge.h"
+#include "net/tap.h"
+#include "virtio/virtio_net.h"
 #include "vmm/bus.h"
 #include "vmm/console.h"
 #include "vmm/guest_mem.h"
@@ -28,6 +31,11 @@ struct vm_config {
 	int cpus;
 	bool stats;
 	const char *kvm_path;
+	/* virtio-net: a TAP (NULL: no NIC), the bridge to put it in, its MAC. */
+	const char *tap;
+	const char *bridge;
+	uint8_t mac[6];
+	bool mac_set; /* false: derived from the TAP's name */
 };
 
 struct vm {
@@ -46,6 +54,11 @@ struct vm {
 	struct irq_routing irq_routing;
 	struct unclaimed_log unclaimed;
 	struct console console;
+
+	/* The NIC and its host side, when cfg.tap is set. */
+	struct tap tap;
+	struct bridge_port bridge;
+	struct virtio_net net;
 
 	/* Lifecycle: the first vm_request_stop() wins and wakes the main loop. */
 	atomic_bool stopping;

@@ -215,9 +215,9 @@ START_TEST(test_usage_text)
 	cli_usage(f);
 	fclose(f);
 	ck_assert_ptr_nonnull(strstr(buf, "usage: minivmm --kernel FILE"));
-	static const char *const opts[] = {"--kernel",	"--initrd", "--cmdline", "--mem",
-					   "--cpus",	"--tap",    "--stats",	 "--help",
-					   "--version", "Ctrl-A x", "1-32"};
+	static const char *const opts[] = {
+	    "--kernel", "--initrd", "--cmdline", "--mem",     "--cpus",	  "--tap", "--bridge",
+	    "--mac",	"--stats",  "--help",	 "--version", "Ctrl-A x", "1-32"};
 	for (size_t i = 0; i < sizeof(opts) / sizeof(opts[0]); i++)
 		ck_assert_msg(strstr(buf, opts[i]) != NULL, "usage lacks %s", opts[i]);
 	free(buf);
@@ -254,10 +254,53 @@ START_TEST(test_bad_mem)
 }
 END_TEST
 
-START_TEST(test_tap_not_supported)
+START_TEST(test_network_options)
 {
-	struct errbuf e = ARGS_BAD("--tap tap0", "--kernel", "k", "--tap", "tap0");
-	ck_assert_msg_has(e, "not yet supported");
+	struct vm_config cfg;
+	struct errbuf e = {""};
+	ck_assert_int_eq(PARSE(&cfg, &e, "--kernel", "k", "--tap", "tap0", "--bridge", "br0",
+			       "--mac", "52:54:00:AB:cd:01"),
+			 CLI_RUN);
+	ck_assert_str_eq(cfg.tap, "tap0");
+	ck_assert_str_eq(cfg.bridge, "br0");
+	ck_assert(cfg.mac_set);
+	static const uint8_t want[6] = {0x52, 0x54, 0x00, 0xab, 0xcd, 0x01};
+	ck_assert_mem_eq(cfg.mac, want, 6);
+	ck_assert_int_eq(PARSE(&cfg, &e, "--kernel", "k", "--tap", "tap0"), CLI_RUN);
+	ck_assert(!cfg.mac_set);
+	ck_assert_ptr_null(cfg.bridge);
+}
+END_TEST
+
+START_TEST(test_bad_network_options)
+{
+	ARGS_BAD("--bridge br0: needs --tap", "--kernel", "k", "--bridge", "br0");
+	ARGS_BAD("--mac: needs --tap", "--kernel", "k", "--mac", "52:54:00:00:00:01");
+	static const char *const bad[] = {"zz",
+					  "52:54:00:00:00",
+					  "52:54:00:00:00:01:02",
+					  "52-54-00-00-00-01",
+					  "5:54:00:00:00:01",
+					  "52:54:00:00:00:0g",
+					  ""};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		ARGS_BAD("not a MAC address", "--kernel", "k", "--tap", "t", "--mac",
+			 (char *)bad[i]);
+	ARGS_BAD("multicast", "--kernel", "k", "--tap", "t", "--mac", "01:00:5e:00:00:01");
+	ARGS_BAD("all-zero", "--kernel", "k", "--tap", "t", "--mac", "00:00:00:00:00:00");
+}
+END_TEST
+
+START_TEST(test_default_mac_is_stable_and_unicast)
+{
+	uint8_t a[6], b[6], c[6];
+	virtio_net_default_mac("tap0", a);
+	virtio_net_default_mac("tap0", b);
+	virtio_net_default_mac("tap1", c);
+	ck_assert_mem_eq(a, b, 6);
+	ck_assert(memcmp(a, c, 6) != 0);
+	ck_assert_uint_eq(a[0], 0x52); /* locally administered, unicast */
+	ck_assert_uint_eq(a[1], 0x54);
 }
 END_TEST
 
@@ -334,6 +377,7 @@ END_TEST
 
 CHECK_MAIN("cli", test_size_units, test_size_limits, test_size_syntax, test_defaults,
 	   test_kvm_device_env, test_all_options, test_help_and_version, test_usage_text,
-	   test_missing_kernel, test_bad_cpus, test_bad_mem, test_tap_not_supported,
-	   test_unknown_option, test_unknown_option_in_group, test_missing_value,
-	   test_extra_argument, test_reparse_after_errors, test_reparse_after_option_group)
+	   test_missing_kernel, test_bad_cpus, test_bad_mem, test_network_options,
+	   test_bad_network_options, test_default_mac_is_stable_and_unicast, test_unknown_option,
+	   test_unknown_option_in_group, test_missing_value, test_extra_argument,
+	   test_reparse_after_errors, test_reparse_after_option_group)

@@ -1,9 +1,12 @@
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "boot/e820.h"
 #include "boot/layout.h"
 #include "boot/mptable.h"
 #include "check_main.h"
+#include "devices/pci_host.h"
 #include "vmm/guest_mem.h"
 
 /* Offsets and sizes from the MP specification 1.4, chapter 4, read here
@@ -17,6 +20,10 @@
 #define TYPE_IOAPIC  2
 #define TYPE_INTSRC  3
 #define TYPE_LINTSRC 4
+#define PCI_SLOTS    31 /* 1..31: slot 0 is the host bridge, without an interrupt */
+/* Interrupt entry flags (MP spec table 4-10): PO = 11 active low, EL = 11
+ * level, as PCI INTx# is. */
+#define FLAGS_PCI_LEVEL_LOW 0x0f
 
 static uint16_t rd16(const uint8_t *p)
 {
@@ -58,6 +65,46 @@ static const uint8_t *find_mpf(const struct guest_mem *m)
 	return NULL;
 }
 
+/* Whether [addr, addr + len) lies inside one range e820 reports reserved. */
+static bool reserved_in_e820(const struct guest_mem *m, uint64_t addr, uint64_t len)
+{
+	struct e820_entry map[E820_MAX_ENTRIES];
+	size_t n = e820_build(m, map);
+	for (size_t i = 0; i < n; i++)
+		if (map[i].type == E820_TYPE_RESERVED && addr >= map[i].addr &&
+		    addr + len <= map[i].addr + map[i].size)
+			return true;
+	return false;
+}
+
+enum { PCI_BUS = 0, ISA_BUS = 1 };
+
+static void check_isa_irq(const uint8_t *p, int *seen)
+{
+	ck_assert_uint_eq(rd16(p + 2), 0); /* flags: conforms to ISA (edge, high) */
+	ck_assert_uint_lt(p[5], 16);
+	ck_assert_int_eq(seen[p[5]], 0);
+	seen[p[5]] = 1;
+	ck_assert_uint_eq(p[7], p[5]); /* ISA IRQ n -> IOAPIC pin n */
+}
+
+/* A PCI source bus IRQ is (device << 2) | pin, pin 0 = INTA# (MP spec
+ * §D.3); it must reach the IOAPIC pin pci_host wires that slot to. */
+static void check_pci_inta(const uint8_t *p, int *seen)
+{
+	ck_assert_uint_eq(p[4], PCI_BUS);
+	ck_assert_uint_eq(rd16(p + 2), FLAGS_PCI_LEVEL_LOW);
+	unsigned slot = p[5] >> 2;
+	ck_assert_uint_eq(p[5] & 3, 0);
+	ck_assert_uint_ge(slot, 1);
+	ck_assert_uint_le(slot, PCI_SLOTS);
+	ck_assert_int_eq(seen[slot], 0);
+	seen[slot] = 1;
+	ck_assert_uint_eq(p[7], pci_intx_gsi(slot));
+	ck_assert_uint_ge(p[7], 16); /* clear of ISA's pins */
+	ck_assert_uint_lt(p[7], IOAPIC_PINS);
+}
+
 static void check_table(int ncpus)
 {
 	struct guest_mem m = mem_new();
@@ -81,17 +128,19 @@ static void check_table(int ncpus)
 	uint16_t count = rd16(mpc + 34);
 	ck_assert_uint_eq(rd32(mpc + 36), 0xFEE00000); /* local APIC */
 	ck_assert_uint_eq(rd16(mpc + 40), 0);	       /* no extended table */
-	/* Everything must fit in the EBDA, which e820 reserves. */
-	ck_assert_uint_le(physptr + len, BOOT_LOW_RAM_END);
-	ck_assert_uint_ge(physptr, BOOT_EBDA_ADDR + MPF_LEN);
+	/* Linux reads the table after it has taken RAM for itself: it must
+	 * sit in memory e820 reserves, clear of the floating pointer. */
+	ck_assert(reserved_in_e820(&m, physptr, len));
+	ck_assert(physptr >= BOOT_EBDA_ADDR + MPF_LEN || physptr + len <= BOOT_EBDA_ADDR);
 	ck_assert_uint_eq(sum(mpc, len), 0);
 
-	const size_t want_entries = (size_t)ncpus + 1 /* bus */ + 1 /* ioapic */ + 16 + 2;
+	const size_t want_entries =
+	    (size_t)ncpus + 2 /* buses */ + 1 /* ioapic */ + 16 + PCI_SLOTS + 2 /* lint */;
 	ck_assert_uint_eq(count, want_entries);
 
 	const uint8_t *p = mpc + MPC_HDR_LEN, *end = mpc + len;
 	int cpus = 0, buses = 0, ioapics = 0, lints = 0;
-	int isa_seen[16] = {0};
+	int isa_seen[16] = {0}, slot_seen[PCI_SLOTS + 1] = {0};
 	int ioapic_id = -1, prev_type = 0;
 	for (size_t i = 0; i < count; i++) {
 		ck_assert(p < end);
@@ -108,8 +157,10 @@ static void check_table(int ncpus)
 			p += ENT_CPU_LEN;
 			break;
 		case TYPE_BUS:
-			ck_assert_uint_eq(p[1], 0);
-			ck_assert_mem_eq(p + 2, "ISA   ", 6);
+			/* PCI first with its bus number 0 as id (MP spec §D.2),
+			 * the id Linux matches PCI interrupt entries against. */
+			ck_assert_uint_eq(p[1], buses);
+			ck_assert_mem_eq(p + 2, buses == PCI_BUS ? "PCI   " : "ISA   ", 6);
 			buses++;
 			p += ENT_OTHER;
 			break;
@@ -121,14 +172,13 @@ static void check_table(int ncpus)
 			p += ENT_OTHER;
 			break;
 		case TYPE_INTSRC:
-			ck_assert_uint_eq(p[1], 0); /* INT */
-			ck_assert_uint_eq(p[4], 0); /* from the ISA bus */
-			ck_assert_uint_lt(p[5], 16);
-			ck_assert_int_eq(isa_seen[p[5]], 0);
-			isa_seen[p[5]] = 1;
-			ck_assert_uint_eq(p[7], p[5]);	/* ISA IRQ n -> IOAPIC pin n */
+			ck_assert_uint_eq(p[1], 0);	/* INT */
 			ck_assert_int_ge(ioapic_id, 0); /* the IOAPIC comes first */
 			ck_assert_uint_eq(p[6], (unsigned)ioapic_id);
+			if (p[4] == ISA_BUS)
+				check_isa_irq(p, isa_seen);
+			else
+				check_pci_inta(p, slot_seen);
 			p += ENT_OTHER;
 			break;
 		case TYPE_LINTSRC:
@@ -144,11 +194,13 @@ static void check_table(int ncpus)
 	}
 	ck_assert_ptr_eq(p, end); /* length covers exactly the entries */
 	ck_assert_int_eq(cpus, ncpus);
-	ck_assert_int_eq(buses, 1);
+	ck_assert_int_eq(buses, 2);
 	ck_assert_int_eq(ioapics, 1);
 	ck_assert_int_eq(lints, 2);
 	for (int i = 0; i < 16; i++)
 		ck_assert_msg(isa_seen[i], "no interrupt entry for ISA IRQ %d", i);
+	for (int i = 1; i <= PCI_SLOTS; i++)
+		ck_assert_msg(slot_seen[i], "no INTA# entry for PCI slot %d", i);
 	/* The IOAPIC's id must not collide with a CPU's. */
 	ck_assert_int_ge(ioapic_id, ncpus);
 	free(m.host);
@@ -208,6 +260,19 @@ START_TEST(test_memory_too_small)
 }
 END_TEST
 
+/* The floating pointer fits but the configuration table's area does not. */
+START_TEST(test_memory_ends_below_table)
+{
+	struct guest_mem m;
+	guest_mem_layout(&m, BOOT_LOW_RAM_END);
+	m.host = calloc(1, m.size);
+	struct errbuf e = {""};
+	ck_assert_int_eq(mptable_write(&m, 1, &e), -1);
+	ck_assert_msg_has(e, "MP table");
+	free(m.host);
+}
+END_TEST
+
 /* A second write (a smaller machine) must not leave the old CPUs behind. */
 START_TEST(test_rewrite_shrinks)
 {
@@ -217,10 +282,11 @@ START_TEST(test_rewrite_shrinks)
 	const uint8_t *mpf = find_mpf(&m);
 	ck_assert_ptr_nonnull(mpf);
 	const uint8_t *mpc = guest_ptr(&m, rd32(mpf + 4), MPC_HDR_LEN);
-	ck_assert_uint_eq(rd16(mpc + 34), 21);
+	ck_assert_uint_eq(rd16(mpc + 34), 1 + 2 + 1 + 16 + PCI_SLOTS + 2);
 	free(m.host);
 }
 END_TEST
 
 CHECK_MAIN("mptable", test_one_cpu, test_two_cpus, test_max_cpus, test_every_count,
-	   test_too_many_or_none, test_memory_too_small, test_rewrite_shrinks)
+	   test_too_many_or_none, test_memory_too_small, test_memory_ends_below_table,
+	   test_rewrite_shrinks)

@@ -1,8 +1,11 @@
-/* PCI configuration space and the host bridge's configuration mechanism #1. */
+/* PCI configuration space, INTx, and the host bridge's configuration
+ * mechanism #1. */
+#include <pthread.h>
 #include <string.h>
 
 #include "check_main.h"
 #include "devices/pci_host.h"
+#include "recorder.h"
 
 static uint8_t bar_last[8];
 static uint64_t bar_last_off;
@@ -154,10 +157,189 @@ START_TEST(test_capability_list)
 }
 END_TEST
 
+/* ---- INTx ----------------------------------------------------------------- */
+
+/* A set_irq that records what reaches the interrupt controller; rec_irq()
+ * fails the test if the same level arrives twice in a row. */
+struct irq_log {
+	struct dev_rec rec;
+	unsigned gsi;
+};
+
+static void log_irq(void *ctx, unsigned gsi, int level)
+{
+	struct irq_log *l = ctx;
+	l->gsi = gsi;
+	rec_irq(&l->rec, level);
+}
+
+static void set_command(struct pci_device *d, uint16_t cmd)
+{
+	pci_config_write(d, PCI_COMMAND, (const uint8_t *)&cmd, 2);
+}
+
+static bool intx_status(struct pci_device *d)
+{
+	uint16_t status;
+	pci_config_read(d, PCI_STATUS, (uint8_t *)&status, 2);
+	return status & PCI_STATUS_INTERRUPT;
+}
+
+START_TEST(test_intx_status_bit_unwired)
+{
+	struct pci_device d;
+	make_dev(&d);
+	uint8_t body[2] = {0};
+	pci_add_capability(&d, 0x09, body, sizeof(body), NULL);
+	ck_assert(!intx_status(&d));
+	pci_set_intx(&d, 1); /* no host: nothing to forward to, and no crash */
+	ck_assert(intx_status(&d));
+	ck_assert(pci_cfg_read16(&d, PCI_STATUS) & PCI_STATUS_CAP_LIST); /* untouched */
+	pci_set_intx(&d, 0);
+	ck_assert(!intx_status(&d));
+	ck_assert(pci_cfg_read16(&d, PCI_STATUS) & PCI_STATUS_CAP_LIST);
+	/* The guest cannot write Interrupt Status. */
+	pci_set_intx(&d, 1);
+	uint16_t zero = 0;
+	pci_config_write(&d, PCI_STATUS, (const uint8_t *)&zero, 2);
+	ck_assert(intx_status(&d));
+	pci_device_destroy(&d);
+}
+END_TEST
+
+START_TEST(test_intx_forwarded_on_changes)
+{
+	struct pci_device d;
+	struct irq_log log;
+	memset(&log, 0, sizeof(log));
+	make_dev(&d);
+	pci_wire_intx(&d, 19, log_irq, &log);
+	ck_assert_int_eq(log.rec.irq_calls, 0); /* wired deasserted */
+	pci_set_intx(&d, 1);
+	ck_assert_int_eq(log.rec.irq_calls, 1);
+	ck_assert_int_eq(log.rec.irq, 1);
+	ck_assert_uint_eq(log.gsi, 19);
+	pci_set_intx(&d, 1); /* a level wire: asserting again changes nothing */
+	ck_assert_int_eq(log.rec.irq_calls, 1);
+	pci_set_intx(&d, 0);
+	ck_assert_int_eq(log.rec.irq_calls, 2);
+	ck_assert_int_eq(log.rec.irq, 0);
+	pci_device_destroy(&d);
+}
+END_TEST
+
+/* §6.2.2: Interrupt Disable keeps INTx# deasserted but not the device's
+ * interrupt state, which Interrupt Status still shows (§6.2.3). */
+START_TEST(test_intx_disable_gates_line)
+{
+	struct pci_device d;
+	struct irq_log log;
+	memset(&log, 0, sizeof(log));
+	make_dev(&d);
+	pci_wire_intx(&d, 17, log_irq, &log);
+	set_command(&d, PCI_COMMAND_INTX_OFF);
+	pci_set_intx(&d, 1);
+	ck_assert(intx_status(&d));
+	ck_assert_int_eq(log.rec.irq_calls, 0);
+	/* The guest clears Interrupt Disable: the pending level goes out. */
+	set_command(&d, PCI_COMMAND_MEMORY);
+	ck_assert_int_eq(log.rec.irq_calls, 1);
+	ck_assert_int_eq(log.rec.irq, 1);
+	/* Other command bits leave the line alone. */
+	set_command(&d, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
+	ck_assert_int_eq(log.rec.irq_calls, 1);
+	/* Set again while asserted: deasserted, status still set. */
+	set_command(&d, PCI_COMMAND_MEMORY | PCI_COMMAND_INTX_OFF);
+	ck_assert_int_eq(log.rec.irq_calls, 2);
+	ck_assert_int_eq(log.rec.irq, 0);
+	ck_assert(intx_status(&d));
+	/* Deasserting while disabled reaches nobody; clearing then has
+	 * nothing to reassert. */
+	pci_set_intx(&d, 0);
+	set_command(&d, PCI_COMMAND_MEMORY);
+	ck_assert_int_eq(log.rec.irq_calls, 2);
+	ck_assert(!intx_status(&d));
+	pci_device_destroy(&d);
+}
+END_TEST
+
+START_TEST(test_intx_wired_while_asserted)
+{
+	struct pci_device d;
+	struct irq_log log;
+	memset(&log, 0, sizeof(log));
+	make_dev(&d);
+	pci_set_intx(&d, 1);
+	pci_wire_intx(&d, 20, log_irq, &log);
+	ck_assert_int_eq(log.rec.irq_calls, 1);
+	ck_assert_int_eq(log.rec.irq, 1);
+	ck_assert_uint_eq(log.gsi, 20);
+	pci_device_destroy(&d);
+}
+END_TEST
+
+START_TEST(test_interrupt_pin_read_only_line_writable)
+{
+	struct pci_device d;
+	make_dev(&d);
+	pci_wire_intx(&d, 18, NULL, NULL);
+	ck_assert_uint_eq(d.cfg[PCI_INTR_PIN], PCI_INTR_PIN_INTA);
+	ck_assert_uint_eq(d.cfg[PCI_INTR_LINE], 18);
+	uint8_t v[2] = {0x0b, 0x04}; /* line 11, pin INTD */
+	pci_config_write(&d, PCI_INTR_LINE, v, 2);
+	ck_assert_uint_eq(d.cfg[PCI_INTR_LINE], 0x0b); /* §6.2.4: scratch for software */
+	ck_assert_uint_eq(d.cfg[PCI_INTR_PIN], PCI_INTR_PIN_INTA);
+	pci_set_intx(&d, 1); /* wired to no set_irq: safe */
+	ck_assert(intx_status(&d));
+	pci_device_destroy(&d);
+}
+END_TEST
+
+struct toggler {
+	struct pci_device *d;
+	int rounds;
+};
+
+static void *toggle_intx(void *arg)
+{
+	struct toggler *t = arg;
+	for (int i = 0; i < t->rounds; i++) {
+		pci_set_intx(t->d, 1);
+		pci_set_intx(t->d, 0);
+	}
+	return NULL;
+}
+
+/* A device thread toggling INTA# while a vCPU toggles Interrupt Disable:
+ * the controller sees strict alternation (rec_irq checks it) and ends where
+ * the final state says. */
+START_TEST(test_intx_races_with_config_writes)
+{
+	static struct pci_device d;
+	static struct irq_log log;
+	memset(&log, 0, sizeof(log));
+	make_dev(&d);
+	pci_wire_intx(&d, 21, log_irq, &log);
+	struct toggler t = {&d, 20000};
+	pthread_t th;
+	ck_assert_int_eq(pthread_create(&th, NULL, toggle_intx, &t), 0);
+	for (int i = 0; i < 20000; i++) {
+		set_command(&d, PCI_COMMAND_INTX_OFF);
+		set_command(&d, 0);
+		(void)intx_status(&d);
+	}
+	pthread_join(th, NULL);
+	ck_assert_int_eq(log.rec.irq, 0);
+	ck_assert(!intx_status(&d));
+	pci_device_destroy(&d);
+}
+END_TEST
+
 /* ---- the host bridge ---------------------------------------------------- */
 
 static struct pci_host host;
 static int resets;
+static struct irq_log host_irqs;
 
 static void on_reset(void *ctx)
 {
@@ -165,11 +347,18 @@ static void on_reset(void *ctx)
 	resets++;
 }
 
+static void host_irq(void *ctx, unsigned gsi, int level)
+{
+	(void)ctx; /* the host's ctx, shared with on_reset */
+	log_irq(&host_irqs, gsi, level);
+}
+
 static void setup(void)
 {
 	resets = 0;
 	bar_calls = 0;
-	pci_host_init(&host, on_reset, NULL);
+	memset(&host_irqs, 0, sizeof(host_irqs));
+	pci_host_init(&host, on_reset, host_irq, NULL);
 }
 
 static void teardown(void)
@@ -297,6 +486,106 @@ START_TEST(test_slots_run_out)
 }
 END_TEST
 
+static uint32_t host_cfg_read32(uint32_t slot, uint32_t reg)
+{
+	select_reg(slot, 0, reg);
+	return data_read32();
+}
+
+static void host_cfg_write(uint32_t slot, uint32_t reg, const void *v, uint32_t len)
+{
+	select_reg(slot, 0, reg & ~3u);
+	pci_host_config_io(&host, 4 + (reg & 3), (uint8_t *)v, len, true);
+}
+
+START_TEST(test_intx_gsi_mapping)
+{
+	for (unsigned slot = 1; slot < PCI_MAX_SLOTS; slot++) {
+		ck_assert_uint_ge(pci_intx_gsi(slot), 16); /* ISA keeps 0-15 */
+		ck_assert_uint_le(pci_intx_gsi(slot), 23); /* KVM's IOAPIC has 24 pins */
+	}
+	ck_assert_uint_ne(pci_intx_gsi(1), pci_intx_gsi(2));
+}
+END_TEST
+
+START_TEST(test_add_device_wires_inta)
+{
+	static struct pci_device d;
+	make_dev(&d);
+	int slot = pci_host_add_device(&host, &d, NULL);
+	ck_assert_int_eq(slot, 1);
+	uint32_t r = host_cfg_read32(1, PCI_INTR_LINE);
+	ck_assert_uint_eq(r & 0xff, pci_intx_gsi(1));	       /* Interrupt Line */
+	ck_assert_uint_eq((r >> 8) & 0xff, PCI_INTR_PIN_INTA); /* Interrupt Pin */
+	/* The host bridge has no interrupt. */
+	ck_assert_uint_eq((host_cfg_read32(0, PCI_INTR_LINE) >> 8) & 0xff, 0);
+
+	pci_set_intx(&d, 1);
+	ck_assert_int_eq(host_irqs.rec.irq_calls, 1);
+	ck_assert_int_eq(host_irqs.rec.irq, 1);
+	ck_assert_uint_eq(host_irqs.gsi, pci_intx_gsi(1));
+	/* The guest sets Interrupt Disable through 0xcfc: deasserted. */
+	uint16_t cmd = PCI_COMMAND_MEMORY | PCI_COMMAND_INTX_OFF;
+	host_cfg_write(1, PCI_COMMAND, &cmd, 2);
+	ck_assert_int_eq(host_irqs.rec.irq_calls, 2);
+	ck_assert_int_eq(host_irqs.rec.irq, 0);
+	ck_assert_uint_eq(host_cfg_read32(1, PCI_COMMAND) >> 16 & PCI_STATUS_INTERRUPT,
+			  PCI_STATUS_INTERRUPT);
+	cmd = PCI_COMMAND_MEMORY;
+	host_cfg_write(1, PCI_COMMAND, &cmd, 2);
+	ck_assert_int_eq(host_irqs.rec.irq_calls, 3);
+	ck_assert_int_eq(host_irqs.rec.irq, 1);
+
+	/* Interrupt Pin ignores the guest; Interrupt Line keeps its write. */
+	uint8_t v = 0x04;
+	host_cfg_write(1, PCI_INTR_PIN, &v, 1);
+	v = 0x0a;
+	host_cfg_write(1, PCI_INTR_LINE, &v, 1);
+	r = host_cfg_read32(1, PCI_INTR_LINE);
+	ck_assert_uint_eq(r & 0xffff, PCI_INTR_PIN_INTA << 8 | 0x0a);
+}
+END_TEST
+
+/* Slots 8 apart share a GSI: the line is the OR of their INTA#s (PCI 3.0
+ * §2.2.6), so one device deasserting must not hide the other. */
+START_TEST(test_shared_gsi_is_wired_or)
+{
+	static struct pci_device d[PCI_INTX_GSIS + 1];
+	for (int i = 0; i <= PCI_INTX_GSIS; i++) {
+		make_dev(&d[i]);
+		ck_assert_int_eq(pci_host_add_device(&host, &d[i], NULL), i + 1);
+	}
+	struct pci_device *a = &d[0], *b = &d[PCI_INTX_GSIS];
+	ck_assert_uint_eq(pci_intx_gsi(1), pci_intx_gsi(1 + PCI_INTX_GSIS));
+	pci_set_intx(a, 1);
+	pci_set_intx(b, 1);
+	ck_assert_int_eq(host_irqs.rec.irq_calls, 1);
+	pci_set_intx(a, 0);
+	ck_assert_int_eq(host_irqs.rec.irq_calls, 1); /* b still asserts */
+	ck_assert_int_eq(host_irqs.rec.irq, 1);
+	pci_set_intx(b, 0);
+	ck_assert_int_eq(host_irqs.rec.irq_calls, 2);
+	ck_assert_int_eq(host_irqs.rec.irq, 0);
+	/* A device another slot over drives its own GSI. */
+	pci_set_intx(&d[1], 1);
+	ck_assert_uint_eq(host_irqs.gsi, pci_intx_gsi(2));
+}
+END_TEST
+
+START_TEST(test_host_without_set_irq)
+{
+	static struct pci_host h;
+	static struct pci_device d;
+	pci_host_init(&h, NULL, NULL, NULL);
+	make_dev(&d);
+	ck_assert_int_eq(pci_host_add_device(&h, &d, NULL), 1);
+	pci_set_intx(&d, 1);
+	ck_assert(intx_status(&d));
+	pci_set_intx(&d, 0);
+	pci_host_destroy(&h);
+}
+END_TEST
+
 int main(void)
 {
 	const TTest *const dev_tests[] = {
@@ -307,6 +596,12 @@ int main(void)
 	    test_bar_arguments_refused,
 	    test_bar_decodes_only_with_memory_enabled,
 	    test_capability_list,
+	    test_intx_status_bit_unwired,
+	    test_intx_forwarded_on_changes,
+	    test_intx_disable_gates_line,
+	    test_intx_wired_while_asserted,
+	    test_interrupt_pin_read_only_line_writable,
+	    test_intx_races_with_config_writes,
 	};
 	const TTest *const host_tests[] = {
 	    test_host_bridge_at_slot_0,
@@ -316,6 +611,10 @@ int main(void)
 	    test_access_straddling_bar_end_not_delivered,
 	    test_reset_control_register,
 	    test_slots_run_out,
+	    test_intx_gsi_mapping,
+	    test_add_device_wires_inta,
+	    test_shared_gsi_is_wired_or,
+	    test_host_without_set_irq,
 	};
 	int a = check_run("pci device", NULL, NULL, 0, dev_tests,
 			  sizeof(dev_tests) / sizeof(dev_tests[0]));

@@ -1,0 +1,523 @@
+#include "virtio/virtio_net.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <linux/if_tun.h>
+#include <linux/virtio_ids.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+/* The largest frame the backend hands over: with a guest TSO offload
+ * negotiated, a 64 KiB IP packet plus its Ethernet header (what
+ * virtio 1.2 §5.1.6.3.1 tells drivers to post: 65562 bytes with the header);
+ * without, an Ethernet frame with a VLAN tag (1518 bytes). */
+#define FRAME_MAX_GSO	(65535 + 14 + 1)
+#define FRAME_MAX_PLAIN 1518
+#define RX_IOV_MAX	1024 /* UIO_MAXIOV: the most one readv() takes */
+#define INTERRUPT_BATCH 64   /* used buffers between interrupt checks in a burst */
+#define NUM_BUFFERS_OFF offsetof(struct virtio_net_hdr_mrg_rxbuf, num_buffers)
+#define FEATURE(b)	(1ULL << (b))
+#define OFFERED_FEATURES                                                                           \
+	(FEATURE(VIRTIO_NET_F_CSUM) | FEATURE(VIRTIO_NET_F_GUEST_CSUM) |                           \
+	 FEATURE(VIRTIO_NET_F_MAC) | FEATURE(VIRTIO_NET_F_GUEST_TSO4) |                            \
+	 FEATURE(VIRTIO_NET_F_GUEST_TSO6) | FEATURE(VIRTIO_NET_F_GUEST_ECN) |                      \
+	 FEATURE(VIRTIO_NET_F_HOST_TSO4) | FEATURE(VIRTIO_NET_F_HOST_TSO6) |                       \
+	 FEATURE(VIRTIO_NET_F_HOST_ECN) | FEATURE(VIRTIO_NET_F_MRG_RXBUF) |                        \
+	 FEATURE(VIRTIO_NET_F_STATUS) | FEATURE(VIRTIO_RING_F_INDIRECT_DESC) |                     \
+	 FEATURE(VIRTIO_RING_F_EVENT_IDX))
+
+enum { EV_STOP, EV_RX_KICK, EV_TX_KICK, EV_BACKEND };
+
+#define STAT_ADD(n, field, v) __atomic_add_fetch(&(n)->stats.field, (v), __ATOMIC_RELAXED)
+
+/* ---- MAC addresses -------------------------------------------------------- */
+
+int virtio_net_parse_mac(const char *s, uint8_t mac[6], struct errbuf *e)
+{
+	const char *p = s;
+	for (int i = 0; i < 6; i++) {
+		if (!isxdigit((unsigned char)p[0]) || !isxdigit((unsigned char)p[1]) ||
+		    p[2] != (i == 5 ? '\0' : ':'))
+			return errorf(e, "--mac %s: not a MAC address (use e.g. 52:54:00:12:34:56)",
+				      s);
+		char byte[3] = {p[0], p[1], 0};
+		mac[i] = (uint8_t)strtoul(byte, NULL, 16);
+		p += 3;
+	}
+	if (mac[0] & 1)
+		return errorf(e, "--mac %s: a multicast address (lowest bit of the first byte set)",
+			      s);
+	if (!(mac[0] | mac[1] | mac[2] | mac[3] | mac[4] | mac[5]))
+		return errorf(e, "--mac %s: the all-zero address", s);
+	return 0;
+}
+
+void virtio_net_default_mac(const char *seed, uint8_t mac[6])
+{
+	/* 52:54:00 is the locally administered prefix QEMU and libvirt use;
+	 * the rest is an FNV-1a hash of the seed, so two TAPs get different
+	 * addresses and one TAP always the same. */
+	uint32_t h = 2166136261u;
+	for (const char *c = seed; *c; c++)
+		h = (h ^ (uint8_t)*c) * 16777619u;
+	const uint8_t m[6] = {0x52, 0x54, 0x00, (uint8_t)(h >> 16), (uint8_t)(h >> 8), (uint8_t)h};
+	memcpy(mac, m, 6);
+}
+
+/* ---- receive: backend -> guest ------------------------------------------- */
+
+static struct virtq *queue(struct virtio_net *n, uint16_t q)
+{
+	return &n->vp.queues[q].vq;
+}
+
+static void mark_broken(struct virtio_net *n)
+{
+	/* §2.1.2: the driver put something impossible in a ring; the device
+	 * stops using the queues and asks to be reset. minivmm goes on. */
+	n->broken = true;
+	virtio_pci_needs_reset(&n->vp);
+}
+
+static void interrupt_if_wanted(struct virtio_net *n, uint16_t q)
+{
+	if (virtq_should_notify(queue(n, q)))
+		virtio_pci_notify_queue(&n->vp, q);
+}
+
+static size_t rx_frame_max(const struct virtio_net *n)
+{
+	bool gso = virtio_pci_has_feature(&n->vp, VIRTIO_NET_F_GUEST_TSO4) ||
+		   virtio_pci_has_feature(&n->vp, VIRTIO_NET_F_GUEST_TSO6);
+	return VIRTIO_NET_HDR_LEN + (gso ? FRAME_MAX_GSO : FRAME_MAX_PLAIN);
+}
+
+/* Writes len bytes at byte offset off of a scatter list. */
+static void iov_write_at(const struct iovec *iov, size_t niov, size_t off, const void *src,
+			 size_t len)
+{
+	const uint8_t *s = src;
+	for (size_t i = 0; i < niov && len; i++) {
+		if (off >= iov[i].iov_len) {
+			off -= iov[i].iov_len;
+			continue;
+		}
+		size_t n = iov[i].iov_len - off < len ? iov[i].iov_len - off : len;
+		memcpy((uint8_t *)iov[i].iov_base + off, s, n);
+		s += n;
+		len -= n;
+		off = 0;
+	}
+}
+
+/* The receive buffers one frame goes into, taken from the ring. */
+struct rx_batch {
+	size_t niov;
+	uint16_t nchains;
+	uint32_t cap;	     /* writable bytes in all of them */
+	uint32_t ndesc;	     /* buffers in all of them */
+	bool ring_exhausted; /* the driver has nothing more on offer right now */
+};
+
+/* Takes chains until they hold a largest-possible frame: one chain without
+ * VIRTIO_NET_F_MRG_RXBUF (§5.1.6.3.2), as many as needed with it (§5.1.6.4).
+ * Returns -1 if the driver broke the ring. */
+static int rx_gather(struct virtio_net *n, struct rx_batch *b)
+{
+	struct virtq *q = queue(n, VIRTIO_NET_RXQ);
+	bool mrg = virtio_pci_has_feature(&n->vp, VIRTIO_NET_F_MRG_RXBUF);
+	size_t need = rx_frame_max(n);
+	*b = (struct rx_batch){0};
+	while (b->nchains == 0 || (mrg && b->cap < need && b->nchains < VIRTIO_NET_QUEUE_MAX)) {
+		struct virtq_chain *c = n->chain;
+		int r = virtq_pop(q, c);
+		if (r < 0)
+			return -1;
+		if (r == 0) {
+			b->ring_exhausted = true;
+			break;
+		}
+		/* §5.1.6.3: receive buffers are device-writable only; one with
+		 * no room at all cannot take even the header. */
+		if (c->n_out || c->in_len < VIRTIO_NET_HDR_LEN)
+			return -1;
+		if (b->niov + c->n_in > RX_IOV_MAX) {
+			virtq_unpop(q, 1);
+			break;
+		}
+		memcpy(n->rx_iov + b->niov, c->iov, c->n_in * sizeof(struct iovec));
+		b->niov += c->n_in;
+		n->rx_heads[b->nchains] = c->head;
+		n->rx_caps[b->nchains] = c->in_len;
+		b->nchains++;
+		b->ndesc += c->n_in;
+		b->cap = b->cap + c->in_len < b->cap ? UINT32_MAX : b->cap + c->in_len;
+	}
+	return 0;
+}
+
+/* Returns a frame of len bytes (header included) spread over the batch's
+ * chains in order, and gives back the chains it did not need. */
+static void rx_complete(struct virtio_net *n, const struct rx_batch *b, size_t len)
+{
+	struct virtq *q = queue(n, VIRTIO_NET_RXQ);
+	uint16_t used = 0;
+	for (size_t left = len; left && used < b->nchains; used++)
+		left -= left < n->rx_caps[used] ? left : n->rx_caps[used];
+	/* The TAP leaves num_buffers alone (its header is the 10-byte one plus
+	 * padding); §5.1.6.4 has the device fill it in, before the used ring
+	 * makes the buffers the driver's. */
+	uint16_t num_buffers = used;
+	iov_write_at(n->rx_iov, b->niov, NUM_BUFFERS_OFF, &num_buffers, sizeof(num_buffers));
+	size_t left = len;
+	for (uint16_t i = 0; i < used; i++) {
+		uint32_t part = left < n->rx_caps[i] ? (uint32_t)left : n->rx_caps[i];
+		virtq_push(q, n->rx_heads[i], part);
+		left -= part;
+	}
+	virtq_unpop(q, (uint16_t)(b->nchains - used));
+}
+
+static void process_rx(struct virtio_net *n)
+{
+	struct virtq *q = queue(n, VIRTIO_NET_RXQ);
+	unsigned delivered = 0;
+	while (!n->rx_needs_buffers && !n->broken) {
+		struct rx_batch b;
+		if (rx_gather(n, &b)) {
+			mark_broken(n);
+			break;
+		}
+		/* With mergeable buffers, wait for enough room for the largest
+		 * frame unless the driver already gave us its whole ring: a
+		 * frame too big for what we pass is dropped by the kernel. */
+		bool short_of_room = b.cap < rx_frame_max(n) && b.ring_exhausted &&
+				     b.ndesc < q->size &&
+				     virtio_pci_has_feature(&n->vp, VIRTIO_NET_F_MRG_RXBUF);
+		if (b.nchains == 0 || short_of_room) {
+			virtq_unpop(q, b.nchains);
+			if (virtq_wait_for_more(q, b.nchains))
+				continue; /* added while we looked (§2.7.10) */
+			n->rx_needs_buffers = true;
+			STAT_ADD(n, rx_waits, 1);
+			break;
+		}
+		virtq_set_notify(q, false);
+		ssize_t got = readv(n->backend.fd, n->rx_iov, (int)b.niov);
+		if (got < 0 && errno == EINTR) {
+			virtq_unpop(q, b.nchains);
+			continue;
+		}
+		if (got < 0 && errno == EAGAIN) {
+			virtq_unpop(q, b.nchains);
+			break; /* nothing to read: epoll says when there is */
+		}
+		if (got < (ssize_t)VIRTIO_NET_HDR_LEN) {
+			/* The kernel dropped a frame too big for the buffers
+			 * (EFAULT), or the TAP is gone (EBADFD): keep the
+			 * buffers for the next frame. */
+			virtq_unpop(q, b.nchains);
+			STAT_ADD(n, rx_dropped, 1);
+			if (got < 0 ? errno != EFAULT && errno != EINVAL : got == 0)
+				break;
+			continue;
+		}
+		rx_complete(n, &b, (size_t)got);
+		STAT_ADD(n, rx_packets, 1);
+		STAT_ADD(n, rx_bytes, (uint64_t)got - VIRTIO_NET_HDR_LEN);
+		if (++delivered % INTERRUPT_BATCH == 0)
+			interrupt_if_wanted(n, VIRTIO_NET_RXQ);
+	}
+	if (delivered)
+		interrupt_if_wanted(n, VIRTIO_NET_RXQ);
+}
+
+/* ---- transmit: guest -> backend ------------------------------------------ */
+
+static void process_tx(struct virtio_net *n)
+{
+	struct virtq *q = queue(n, VIRTIO_NET_TXQ);
+	struct virtq_chain *c = n->chain;
+	unsigned returned = 0;
+	/* No kicks while we drain the ring; re-enabled when it is empty. */
+	virtq_set_notify(q, false);
+	while (!n->tx_needs_room && !n->broken) {
+		int r = virtq_pop(q, c);
+		if (r == 0) {
+			if (!virtq_wait_for_more(q, 0))
+				break;
+			virtq_set_notify(q, false);
+			continue;
+		}
+		if (r < 0 && c->head == 0xffff) {
+			mark_broken(n); /* the available ring itself is garbage */
+			break;
+		}
+		/* A malformed chain, or one without a whole header (§5.1.6.2:
+		 * every packet starts with one), is dropped: returned unused. */
+		if (r < 0 || c->out_len < VIRTIO_NET_HDR_LEN) {
+			STAT_ADD(n, tx_errors, 1);
+		} else {
+			/* The header and frame go to the TAP as the guest laid
+			 * them out: the kernel checks the header's offload
+			 * fields (virtio_net_hdr_to_skb()) and refuses bad ones. */
+			ssize_t w;
+			do
+				w = writev(n->backend.fd, c->iov, (int)c->n_out);
+			while (w < 0 && errno == EINTR);
+			if (w < 0 && (errno == EAGAIN || errno == ENOBUFS)) {
+				virtq_unpop(q, 1);
+				n->tx_needs_room = true;
+				STAT_ADD(n, tx_waits, 1);
+				break;
+			}
+			if (w < 0) {
+				STAT_ADD(n, tx_errors, 1);
+			} else {
+				STAT_ADD(n, tx_packets, 1);
+				STAT_ADD(n, tx_bytes, c->out_len - VIRTIO_NET_HDR_LEN);
+			}
+		}
+		virtq_push(q, c->head, 0);
+		if (++returned % INTERRUPT_BATCH == 0)
+			interrupt_if_wanted(n, VIRTIO_NET_TXQ);
+	}
+	if (returned)
+		interrupt_if_wanted(n, VIRTIO_NET_TXQ);
+}
+
+/* ---- the worker ----------------------------------------------------------- */
+
+static void drain(int fd)
+{
+	uint64_t v;
+	if (read(fd, &v, sizeof(v)) < 0) {
+		/* EAGAIN: already drained */
+	}
+}
+
+/* Level-triggered interest in the backend: readable while we have buffers
+ * to fill, writable only while a frame waits for room. */
+static void watch_backend(struct virtio_net *n, uint32_t *watching)
+{
+	uint32_t want = (n->rx_needs_buffers || n->broken ? 0 : EPOLLIN) |
+			(n->tx_needs_room && !n->broken ? EPOLLOUT : 0);
+	if (want == *watching)
+		return;
+	struct epoll_event ev = {.events = want, .data.u32 = EV_BACKEND};
+	if (epoll_ctl(n->epoll_fd, EPOLL_CTL_MOD, n->backend.fd, &ev) == 0)
+		*watching = want;
+}
+
+static void *worker_main(void *arg)
+{
+	struct virtio_net *n = arg;
+	uint32_t watching = EPOLLIN;
+	/* Buffers and kicks may predate DRIVER_OK's arrival here. */
+	bool rx = true, tx = true;
+	for (;;) {
+		if (tx)
+			process_tx(n);
+		if (rx)
+			process_rx(n);
+		watch_backend(n, &watching);
+
+		struct epoll_event ev[4];
+		int k = epoll_wait(n->epoll_fd, ev, 4, -1);
+		if (k < 0 && errno != EINTR)
+			return NULL;
+		rx = tx = false;
+		for (int i = 0; i < k; i++) {
+			switch (ev[i].data.u32) {
+			case EV_STOP:
+				return NULL;
+			case EV_RX_KICK:
+				drain(virtio_pci_kick_fd(&n->vp, VIRTIO_NET_RXQ));
+				STAT_ADD(n, kicks, 1);
+				n->rx_needs_buffers = false;
+				rx = true;
+				break;
+			case EV_TX_KICK:
+				drain(virtio_pci_kick_fd(&n->vp, VIRTIO_NET_TXQ));
+				STAT_ADD(n, kicks, 1);
+				tx = true;
+				break;
+			case EV_BACKEND:
+				if (ev[i].events & (EPOLLERR | EPOLLHUP)) {
+					/* The TAP was deleted under us: stop reading
+					 * it; transmits fail and are counted. */
+					n->rx_needs_buffers = true;
+				}
+				if (ev[i].events & EPOLLIN)
+					rx = true;
+				if (ev[i].events & EPOLLOUT) {
+					n->tx_needs_room = false;
+					tx = true;
+				}
+				break;
+			}
+		}
+	}
+}
+
+static int watch(int epoll_fd, int fd, uint32_t events, uint32_t id)
+{
+	struct epoll_event ev = {.events = events, .data.u32 = id};
+	return epoll_ctl(epoll_fd, EPOLL_CTL_ADD, fd, &ev);
+}
+
+/* ---- virtio_device_ops ---------------------------------------------------- */
+
+static unsigned tun_offloads(const struct virtio_net *n)
+{
+	/* §5.1.3.1: the GUEST_* features say what the driver accepts on
+	 * receive; TUN_F_* say the same to the TAP (which requires CSUM for
+	 * any segmentation offload). */
+	const struct virtio_pci *vp = &n->vp;
+	if (!virtio_pci_has_feature(vp, VIRTIO_NET_F_GUEST_CSUM))
+		return 0;
+	unsigned f = TUN_F_CSUM;
+	if (virtio_pci_has_feature(vp, VIRTIO_NET_F_GUEST_TSO4))
+		f |= TUN_F_TSO4;
+	if (virtio_pci_has_feature(vp, VIRTIO_NET_F_GUEST_TSO6))
+		f |= TUN_F_TSO6;
+	if ((f & (TUN_F_TSO4 | TUN_F_TSO6)) && virtio_pci_has_feature(vp, VIRTIO_NET_F_GUEST_ECN))
+		f |= TUN_F_TSO_ECN;
+	return f;
+}
+
+static void set_offload(struct virtio_net *n, unsigned flags)
+{
+	struct errbuf e;
+	if (n->backend.set_offload && n->backend.set_offload(n->backend.ctx, flags, &e))
+		/* Not fatal: the kernel then checksums and segments frames
+		 * before we read them, which the guest accepts as well. */
+		fprintf(stderr, "minivmm: virtio-net %s: %s\n", n->backend.name, e.msg);
+}
+
+static int net_activate(void *ctx)
+{
+	struct virtio_net *n = ctx;
+	n->broken = n->rx_needs_buffers = n->tx_needs_room = false;
+	set_offload(n, tun_offloads(n));
+	n->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+	if (n->epoll_fd < 0 || watch(n->epoll_fd, n->stop_fd, EPOLLIN, EV_STOP) ||
+	    watch(n->epoll_fd, virtio_pci_kick_fd(&n->vp, VIRTIO_NET_RXQ), EPOLLIN, EV_RX_KICK) ||
+	    watch(n->epoll_fd, virtio_pci_kick_fd(&n->vp, VIRTIO_NET_TXQ), EPOLLIN, EV_TX_KICK) ||
+	    watch(n->epoll_fd, n->backend.fd, EPOLLIN, EV_BACKEND))
+		goto fail;
+	/* Both queues must be live: the driver enables them before
+	 * DRIVER_OK (§3.1.1), and a queue that failed to map set NEEDS_RESET. */
+	if (!n->vp.queues[VIRTIO_NET_RXQ].enabled || !n->vp.queues[VIRTIO_NET_TXQ].enabled)
+		goto fail;
+	if (pthread_create(&n->worker, NULL, worker_main, n))
+		goto fail;
+	n->running = true;
+	return 0;
+fail:
+	if (n->epoll_fd >= 0)
+		close(n->epoll_fd);
+	n->epoll_fd = -1;
+	return -1;
+}
+
+static void net_reset(void *ctx)
+{
+	struct virtio_net *n = ctx;
+	if (!n->running)
+		return;
+	uint64_t one = 1;
+	if (write(n->stop_fd, &one, sizeof(one)) < 0) {
+		/* cannot fail: the counter was zero */
+	}
+	pthread_join(n->worker, NULL);
+	drain(n->stop_fd);
+	close(n->epoll_fd);
+	n->epoll_fd = -1;
+	n->running = false;
+	set_offload(n, 0);
+}
+
+static void net_config_read(void *ctx, uint32_t off, uint8_t *data, uint32_t len)
+{
+	struct virtio_net *n = ctx;
+	memcpy(data, (uint8_t *)&n->config + off, len);
+}
+
+static void net_config_write(void *ctx, uint32_t off, const uint8_t *data, uint32_t len)
+{
+	/* §5.1.4: the driver sets the MAC through the control queue (which
+	 * minivmm does not offer); writes to the config are ignored. */
+	(void)ctx, (void)off, (void)data, (void)len;
+}
+
+static const struct virtio_device_ops net_ops = {
+    .device_id = VIRTIO_ID_NET,
+    .pci_class = 0x020000, /* network controller, Ethernet */
+    .features = OFFERED_FEATURES,
+    .num_queues = 2,
+    .queue_max = VIRTIO_NET_QUEUE_MAX,
+    /* mac, status, max_virtqueue_pairs: the fields before mtu */
+    .config_len = offsetof(struct virtio_net_config, mtu),
+    .config_read = net_config_read,
+    .config_write = net_config_write,
+    .activate = net_activate,
+    .reset = net_reset,
+};
+
+int virtio_net_init(struct virtio_net *n, const struct virtio_net_backend *backend,
+		    const uint8_t mac[6], const struct guest_mem *mem, struct irq_routing *routing,
+		    int vm_fd, struct errbuf *e)
+{
+	memset(n, 0, sizeof(*n));
+	n->initialised = true;
+	n->stop_fd = n->epoll_fd = -1;
+	n->backend = *backend;
+	memcpy(n->config.mac, mac, 6);
+	n->config.status = VIRTIO_NET_S_LINK_UP; /* the TAP is up before the guest starts */
+	n->config.max_virtqueue_pairs = 1;
+	n->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	n->rx_iov = calloc(RX_IOV_MAX, sizeof(*n->rx_iov));
+	n->rx_heads = calloc(VIRTIO_NET_QUEUE_MAX, sizeof(*n->rx_heads));
+	n->rx_caps = calloc(VIRTIO_NET_QUEUE_MAX, sizeof(*n->rx_caps));
+	n->chain = malloc(sizeof(*n->chain));
+	if (n->stop_fd < 0)
+		return errorf_errno(e, "virtio-net %s: eventfd", backend->name);
+	if (!n->rx_iov || !n->rx_heads || !n->rx_caps || !n->chain)
+		return errorf(e, "out of memory");
+	return virtio_pci_init(&n->vp, "virtio-net", &net_ops, n, mem, routing, vm_fd, e);
+}
+
+void virtio_net_destroy(struct virtio_net *n)
+{
+	if (!n->initialised)
+		return;
+	net_reset(n);
+	virtio_pci_destroy(&n->vp);
+	if (n->stop_fd >= 0)
+		close(n->stop_fd);
+	free(n->rx_iov);
+	free(n->rx_heads);
+	free(n->rx_caps);
+	free(n->chain);
+	memset(n, 0, sizeof(*n));
+}
+
+void virtio_net_print_stats(const struct virtio_net *n, FILE *out)
+{
+#define S(f) (unsigned long long)__atomic_load_n(&n->stats.f, __ATOMIC_RELAXED)
+	fprintf(out,
+		"  virtio-net %s: rx_packets=%llu rx_bytes=%llu tx_packets=%llu tx_bytes=%llu "
+		"rx_dropped=%llu tx_errors=%llu interrupts=%llu kicks=%llu rx_waits=%llu "
+		"tx_waits=%llu\n",
+		n->backend.name, S(rx_packets), S(rx_bytes), S(tx_packets), S(tx_bytes),
+		S(rx_dropped), S(tx_errors),
+		(unsigned long long)__atomic_load_n(&n->vp.interrupts, __ATOMIC_RELAXED), S(kicks),
+		S(rx_waits), S(tx_waits));
+#undef S
+}

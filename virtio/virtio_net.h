@@ -1,0 +1,93 @@
+/*
+ * virtio-net (virtio 1.2 §5.1) over the PCI transport, with a file
+ * descriptor that speaks "virtio-net header + Ethernet frame" per read and
+ * write as its backend: a TAP opened with IFF_VNET_HDR (net/tap.c), or in unit
+ * tests one end of a datagram socketpair.
+ *
+ * One worker thread per device does all the packet work. It sleeps in
+ * epoll_wait on the two queues' kick eventfds (signalled by KVM itself:
+ * KVM_IOEVENTFD), the backend fd and a stop eventfd, and moves frames with
+ * readv()/writev() straight between the backend and the guest's buffers. It
+ * interrupts the guest through the transport (MSI-X -> irqfd, or INTx).
+ *
+ *   RX (queue 0): backend --readv--> guest buffers --used ring--> interrupt
+ *   TX (queue 1): kick --> descriptor chain --writev--> backend --used ring
+ */
+#ifndef MINIVMM_VIRTIO_NET_H
+#define MINIVMM_VIRTIO_NET_H
+
+#include <linux/virtio_net.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "virtio/virtio_pci.h"
+
+#define VIRTIO_NET_RXQ	     0
+#define VIRTIO_NET_TXQ	     1
+#define VIRTIO_NET_QUEUE_MAX 256
+#define VIRTIO_NET_HDR_LEN   sizeof(struct virtio_net_hdr_mrg_rxbuf) /* 12, §5.1.6 */
+
+/* What the device needs from its backend besides the fd. */
+struct virtio_net_backend {
+	int fd;		  /* non-blocking; one frame per read/write, header first */
+	const char *name; /* for messages and stats, e.g. the TAP's name */
+	/* Which offloads the guest accepts on received frames (TUN_F_* flags of
+	 * <linux/if_tun.h>), so the backend may hand over unchecksummed or
+	 * unsegmented frames. NULL: the backend never does. */
+	int (*set_offload)(void *ctx, unsigned tun_flags, struct errbuf *e);
+	void *ctx;
+};
+
+/* Counters the worker keeps (relaxed atomics) and --stats prints. rx is
+ * host -> guest, tx guest -> host, as the guest sees its NIC. */
+struct virtio_net_stats {
+	uint64_t rx_packets, rx_bytes, rx_dropped; /* dropped: no room, or the backend refused */
+	uint64_t tx_packets, tx_bytes, tx_errors;  /* errors: bad chain, or the backend refused */
+	uint64_t kicks;				   /* worker wake-ups by a queue doorbell */
+	uint64_t rx_waits, tx_waits; /* times a side waited: no guest buffers, backend full */
+};
+
+struct virtio_net {
+	bool initialised;
+	struct virtio_pci vp;
+	struct virtio_net_backend backend;
+	struct virtio_net_config config; /* mac, status (link up) */
+	struct virtio_net_stats stats;
+
+	/* The worker, running from DRIVER_OK until reset. */
+	pthread_t worker;
+	bool running;
+	int stop_fd;  /* eventfd: stop now */
+	int epoll_fd; /* the worker's; rebuilt at each activation */
+	/* State the worker keeps between wake-ups. */
+	bool rx_needs_buffers;	   /* waiting for the guest to add RX buffers */
+	bool tx_needs_room;	   /* waiting for the backend to accept a frame */
+	bool broken;		   /* the driver broke a ring; NEEDS_RESET was raised */
+	struct iovec *rx_iov;	   /* RX scatter list across merged buffers */
+	uint16_t *rx_heads;	   /* the chains behind rx_iov */
+	uint32_t *rx_caps;	   /* their writable bytes */
+	struct virtq_chain *chain; /* scratch for one chain */
+};
+
+/* Formats a MAC address argument "52:54:00:12:34:56"; rejects multicast and
+ * all-zero addresses, which a NIC cannot have. Messages name it "--mac". */
+int virtio_net_parse_mac(const char *s, uint8_t mac[6], struct errbuf *e);
+
+/* A stable, locally administered unicast MAC derived from seed (the TAP's
+ * name), so the same command line gives the guest the same address. */
+void virtio_net_default_mac(const char *seed, uint8_t mac[6]);
+
+/* Sets up the device (not yet running: the guest's driver starts it). */
+int virtio_net_init(struct virtio_net *n, const struct virtio_net_backend *backend,
+		    const uint8_t mac[6], const struct guest_mem *mem, struct irq_routing *routing,
+		    int vm_fd, struct errbuf *e);
+
+/* Stops the worker if running and frees everything; the backend fd is the
+ * caller's. Safe on a zeroed struct. */
+void virtio_net_destroy(struct virtio_net *n);
+
+void virtio_net_print_stats(const struct virtio_net *n, FILE *out);
+
+#endif
