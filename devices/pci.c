@@ -134,6 +134,8 @@ void pci_wire_intx(struct pci_device *d, unsigned gsi, pci_set_irq_fn set_irq, v
 
 void pci_config_read(struct pci_device *d, uint32_t off, uint8_t *data, uint32_t len)
 {
+	if (d->config_reading && off < PCI_CFG_SPACE)
+		d->config_reading(d, off, len);
 	pthread_mutex_lock(&d->intx.lock); /* the status byte may be changing */
 	for (uint32_t i = 0; i < len; i++)
 		data[i] = off + i < PCI_CFG_SPACE ? d->cfg[off + i] : 0xff;

@@ -52,6 +52,10 @@ typedef void (*pci_set_irq_fn)(void *ctx, unsigned gsi, int level);
 /* Called after the guest wrote config bytes [off, off + len), so a device can
  * react to its capabilities (e.g. MSI-X enable). */
 typedef void (*pci_config_written_fn)(struct pci_device *d, uint32_t off, uint32_t len);
+/* Called before the guest reads config bytes [off, off + len), so a device
+ * can refresh registers that are windows onto something else (virtio's
+ * VIRTIO_PCI_CAP_PCI_CFG). */
+typedef void (*pci_config_reading_fn)(struct pci_device *d, uint32_t off, uint32_t len);
 
 struct pci_bar {
 	uint64_t size; /* a power of two; 0: BAR not implemented */
@@ -86,6 +90,7 @@ struct pci_device {
 	uint8_t cap_end;  /* where the next capability goes */
 	uint8_t last_cap; /* offset of the last capability, 0 if none */
 	pci_config_written_fn config_written;
+	pci_config_reading_fn config_reading;
 	void *opaque;
 };
 

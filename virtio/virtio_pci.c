@@ -49,10 +49,51 @@ static void fire_vector(void *ctx, uint16_t vec)
 	}
 }
 
+/* ---- VIRTIO_PCI_CAP_PCI_CFG: BAR 0 through config space (§4.1.4.9) ------- */
+
+#define CFG_CAP_BAR    4 /* offsets inside struct virtio_pci_cfg_cap */
+#define CFG_CAP_OFFSET 8
+#define CFG_CAP_LENGTH 12
+#define CFG_CAP_DATA   16
+
+static uint32_t cfg_get32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* The BAR 0 access the driver set up in the capability, if it is one we can
+ * do: length 1, 2 or 4 inside the BAR. Anything else reads and writes
+ * nothing (the spec leaves it undefined). */
+static bool cfg_window(const struct virtio_pci *vp, uint32_t *off, uint32_t *len)
+{
+	const uint8_t *c = vp->pci.cfg + vp->cfg_cap;
+	*off = cfg_get32(c + CFG_CAP_OFFSET);
+	*len = cfg_get32(c + CFG_CAP_LENGTH);
+	return c[CFG_CAP_BAR] == 0 && (*len == 1 || *len == 2 || *len == 4) &&
+	       *off <= VIRTIO_PCI_BAR_SIZE - *len;
+}
+
+static bool touches_cfg_data(const struct virtio_pci *vp, uint32_t off, uint32_t len)
+{
+	uint32_t data = vp->cfg_cap + CFG_CAP_DATA;
+	return vp->cfg_cap && off < data + 4 && off + len > data;
+}
+
 static void config_written(struct pci_device *d, uint32_t off, uint32_t len)
 {
 	struct virtio_pci *vp = d->opaque;
 	msix_config_written(&vp->msix, off, len);
+	uint32_t at, n;
+	if (touches_cfg_data(vp, off, len) && cfg_window(vp, &at, &n))
+		virtio_pci_bar_io(vp, at, d->cfg + vp->cfg_cap + CFG_CAP_DATA, n, true);
+}
+
+static void config_reading(struct pci_device *d, uint32_t off, uint32_t len)
+{
+	struct virtio_pci *vp = d->opaque;
+	uint32_t at, n;
+	if (touches_cfg_data(vp, off, len) && cfg_window(vp, &at, &n))
+		virtio_pci_bar_io(vp, at, d->cfg + vp->cfg_cap + CFG_CAP_DATA, n, false);
 }
 
 /* ---- capabilities (§4.1.4) ---------------------------------------------- */
@@ -117,6 +158,7 @@ int virtio_pci_init(struct virtio_pci *vp, const char *name, const struct virtio
 			VIRTIO_PCI_VENDOR, (uint16_t)ops->device_id);
 	vp->pci.opaque = vp;
 	vp->pci.config_written = config_written;
+	vp->pci.config_reading = config_reading;
 	if (pci_add_mem_bar(&vp->pci, 0, VIRTIO_PCI_BAR_SIZE, false, virtio_pci_bar_io, vp, name,
 			    e))
 		return -1;
@@ -129,6 +171,15 @@ int virtio_pci_init(struct virtio_pci *vp, const char *name, const struct virtio
 	    add_vendor_cap(vp, VIRTIO_PCI_CAP_NOTIFY_CFG, VIRTIO_PCI_NOTIFY_OFF,
 			   ops->num_queues * VIRTIO_PCI_NOTIFY_MULT, &mult, e))
 		return -1;
+	/* §4.1.4.9: the driver may reach BAR 0 through config space alone;
+	 * bar, offset, length and the data window are its to write. */
+	uint8_t cfg_body[18] = {18 + 2, VIRTIO_PCI_CAP_PCI_CFG};
+	uint8_t cfg_mask[18] = {0};
+	cfg_mask[2] = 0xff;
+	memset(cfg_mask + 6, 0xff, 12);
+	vp->cfg_cap = pci_add_capability(&vp->pci, PCI_CAP_ID_VNDR, cfg_body, 18, cfg_mask);
+	if (!vp->cfg_cap)
+		return errorf(e, "%s: no room for virtio capabilities", name);
 	/* One vector per queue plus one for configuration changes. */
 	const struct msix_ops mops = {route_vector, fire_vector, vp};
 	return msix_init(&vp->msix, &vp->pci, (uint16_t)(ops->num_queues + 1), 0,

@@ -79,6 +79,7 @@ struct virtio_pci {
 	struct irq_routing *routing; /* NULL: no KVM (unit tests) */
 	int vm_fd;		     /* -1: no KVM (unit tests) */
 	uint32_t ioeventfd_len;	     /* 0: any access width (KVM_CAP_IOEVENTFD_ANY_LENGTH) */
+	uint8_t cfg_cap;	     /* offset of the VIRTIO_PCI_CAP_PCI_CFG capability */
 
 	uint64_t device_features;
 	uint64_t driver_features;

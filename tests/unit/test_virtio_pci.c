@@ -147,6 +147,7 @@ START_TEST(test_pci_identity_and_caps)
 	ck_assert_int_eq(seen[VIRTIO_PCI_CAP_ISR_CFG], 1);
 	ck_assert_int_eq(seen[VIRTIO_PCI_CAP_DEVICE_CFG], 1);
 	ck_assert_int_eq(seen[VIRTIO_PCI_CAP_NOTIFY_CFG], 1);
+	ck_assert_int_eq(seen[VIRTIO_PCI_CAP_PCI_CFG], 1);
 	ck_assert_int_eq(msix, 1);
 	ck_assert_uint_eq(vp.msix.nvec, 3); /* two queues + config */
 }
@@ -302,6 +303,41 @@ START_TEST(test_isr_and_msix_delivery)
 }
 END_TEST
 
+/* Sets up the VIRTIO_PCI_CAP_PCI_CFG window the way a driver would. */
+static void cfg_window(uint32_t off, uint32_t len)
+{
+	uint8_t bar = 0;
+	pci_config_write(&vp.pci, vp.cfg_cap + 4, &bar, 1);
+	pci_config_write(&vp.pci, vp.cfg_cap + 8, (uint8_t *)&off, 4);
+	pci_config_write(&vp.pci, vp.cfg_cap + 12, (uint8_t *)&len, 4);
+}
+
+START_TEST(test_pci_cfg_capability_reaches_bar0)
+{
+	uint32_t v = 0;
+	/* §4.1.4.9: reading pci_cfg_data reads BAR 0 at cap.offset... */
+	cfg_window(VIRTIO_PCI_DEVICE_OFF, 1);
+	pci_config_read(&vp.pci, vp.cfg_cap + 16, (uint8_t *)&v, 4);
+	ck_assert_uint_eq(v & 0xff, 0x52);
+	cfg_window(VIRTIO_PCI_COMMON_OFF + F(num_queues), 2);
+	pci_config_read(&vp.pci, vp.cfg_cap + 16, (uint8_t *)&v, 2);
+	ck_assert_uint_eq(v & 0xffff, 2);
+	/* ...and writing it writes there: here the device status. */
+	cfg_window(VIRTIO_PCI_COMMON_OFF + F(device_status), 1);
+	uint8_t ack = VIRTIO_CONFIG_S_ACKNOWLEDGE;
+	pci_config_write(&vp.pci, vp.cfg_cap + 16, &ack, 1);
+	ck_assert_uint_eq(status(), VIRTIO_CONFIG_S_ACKNOWLEDGE);
+	/* A length other than 1, 2, 4, or a window past the BAR, does nothing. */
+	cfg_window(VIRTIO_PCI_COMMON_OFF + F(device_status), 3);
+	ack = 0;
+	pci_config_write(&vp.pci, vp.cfg_cap + 16, &ack, 1);
+	ck_assert_uint_eq(status(), VIRTIO_CONFIG_S_ACKNOWLEDGE);
+	cfg_window(VIRTIO_PCI_BAR_SIZE - 2, 4);
+	pci_config_write(&vp.pci, vp.cfg_cap + 16, &ack, 1);
+	ck_assert_uint_eq(status(), VIRTIO_CONFIG_S_ACKNOWLEDGE);
+}
+END_TEST
+
 START_TEST(test_needs_reset_from_device)
 {
 	negotiate(1ULL << VIRTIO_F_VERSION_1);
@@ -315,4 +351,5 @@ CHECK_MAIN_FIXTURE("virtio-pci", setup, teardown, test_pci_identity_and_caps,
 		   test_feature_negotiation, test_legacy_or_unknown_features_refused,
 		   test_queue_setup_and_driver_ok, test_bad_queues_need_reset,
 		   test_nonexistent_queue_reads_zero, test_device_config_window,
-		   test_isr_and_msix_delivery, test_needs_reset_from_device)
+		   test_isr_and_msix_delivery, test_pci_cfg_capability_reaches_bar0,
+		   test_needs_reset_from_device)
