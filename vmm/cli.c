@@ -63,6 +63,26 @@ static int parse_cpus(const char *s, int *out, struct errbuf *e)
 	return 0;
 }
 
+/* --stats, --stats=text, --stats=json, --stats=json:PATH. */
+static int parse_stats(const char *arg, struct vm_config *cfg, struct errbuf *e)
+{
+	cfg->stats_path = NULL;
+	if (!arg || strcmp(arg, "text") == 0) {
+		cfg->stats = STATS_TEXT;
+		return 0;
+	}
+	if (strcmp(arg, "json") == 0 || strncmp(arg, "json:", 5) == 0) {
+		cfg->stats = STATS_JSON;
+		if (arg[4] == ':') {
+			if (!arg[5])
+				return errorf(e, "--stats=json: needs a path after the colon");
+			cfg->stats_path = arg + 5;
+		}
+		return 0;
+	}
+	return errorf(e, "--stats=%s: unknown format (use text, json or json:PATH)", arg);
+}
+
 void cli_usage(FILE *out)
 {
 	fprintf(
@@ -81,7 +101,9 @@ void cli_usage(FILE *out)
 	    "  --bridge BR      put the TAP in BR: an Open vSwitch bridge if OVS knows it,\n"
 	    "                   else a Linux bridge; the port is removed on exit\n"
 	    "  --mac MAC        the NIC's MAC (default: 52:54:00 + a hash of the TAP name)\n"
-	    "  --stats          print exit statistics when the VM stops\n"
+	    "  --stats[=FORMAT] print exit counts and handling latencies when the VM stops\n"
+	    "                   (and on SIGUSR1): FORMAT is text (the default), json, or\n"
+	    "                   json:PATH to write the JSON to PATH\n"
 	    "  --help           this text\n"
 	    "  --version        minivmm's version\n",
 	    CLI_MAX_CPUS);
@@ -109,7 +131,7 @@ int cli_parse(int argc, char **argv, struct vm_config *cfg, struct errbuf *e)
 	    {"tap", required_argument, NULL, OPT_TAP},
 	    {"bridge", required_argument, NULL, OPT_BRIDGE},
 	    {"mac", required_argument, NULL, OPT_MAC},
-	    {"stats", no_argument, NULL, OPT_STATS},
+	    {"stats", optional_argument, NULL, OPT_STATS},
 	    {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, 'V'},
 	    {0, 0, 0, 0},
@@ -158,7 +180,8 @@ int cli_parse(int argc, char **argv, struct vm_config *cfg, struct errbuf *e)
 			cfg->mac_set = true;
 			break;
 		case OPT_STATS:
-			cfg->stats = true;
+			if (parse_stats(optarg, cfg, e))
+				return -1;
 			break;
 		case 'h':
 			return CLI_HELP;

@@ -29,6 +29,7 @@ static void handle_pio(struct vcpu *v)
 	long i = bus_find(&vm->pio, run->io.port, size);
 	if (i < 0) {
 		v->stats.pio_unclaimed += count;
+		v->stats.range_lat = stats_pio_lat(&v->stats, -1);
 		unclaimed_report(&vm->unclaimed, "port", run->io.port, size, is_write);
 		if (!is_write)
 			memset(data, 0xff, bytes);
@@ -36,6 +37,7 @@ static void handle_pio(struct vcpu *v)
 	}
 	const struct bus_range *r = &vm->pio.ranges[i];
 	v->stats.pio_hits[i] += count;
+	v->stats.range_lat = stats_pio_lat(&v->stats, i);
 	/* rep ins/outs: KVM hands us count elements at once. */
 	for (uint32_t c = 0; c < count; c++)
 		r->io(r->opaque, run->io.port - r->base, data + (size_t)c * size, size, is_write);
@@ -53,6 +55,7 @@ static void handle_mmio(struct vcpu *v)
 	long i = bus_find(&vm->mmio, run->mmio.phys_addr, len);
 	if (i < 0) {
 		v->stats.mmio_unclaimed++;
+		v->stats.range_lat = stats_mmio_lat(&v->stats, -1);
 		unclaimed_report(&vm->unclaimed, "MMIO address", run->mmio.phys_addr, len,
 				 run->mmio.is_write);
 		if (!run->mmio.is_write)
@@ -61,6 +64,7 @@ static void handle_mmio(struct vcpu *v)
 	}
 	const struct bus_range *r = &vm->mmio.ranges[i];
 	v->stats.mmio_hits[i]++;
+	v->stats.range_lat = stats_mmio_lat(&v->stats, i);
 	r->io(r->opaque, run->mmio.phys_addr - r->base, run->mmio.data, len, run->mmio.is_write);
 }
 
@@ -134,7 +138,7 @@ int vcpu_handle_exit(struct vcpu *v)
 	struct kvm_run *run = v->run;
 	struct vm *vm = v->vm;
 	uint32_t reason = run->exit_reason;
-	v->stats.exits[reason < STATS_EXIT_SLOTS - 1 ? reason : STATS_EXIT_SLOTS - 1]++;
+	v->stats.exits[stats_exit_slot(reason)]++;
 
 	switch (reason) {
 	case KVM_EXIT_IO:

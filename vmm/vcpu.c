@@ -24,9 +24,7 @@ int vcpu_create(struct vm *vm, struct vcpu *v, int id, struct errbuf *e)
 		v->run = NULL;
 		return errorf_errno(e, "vCPU %d: mmap of kvm_run", id);
 	}
-	v->stats.pio_hits = calloc(vm->pio.count + 1, sizeof(uint64_t));
-	v->stats.mmio_hits = calloc(vm->mmio.count + 1, sizeof(uint64_t));
-	if (!v->stats.pio_hits || !v->stats.mmio_hits)
+	if (vcpu_stats_init(&v->stats, vm->pio.count, vm->mmio.count))
 		return errorf(e, "out of memory");
 	return 0;
 }
@@ -37,8 +35,7 @@ void vcpu_destroy(struct vcpu *v)
 		munmap(v->run, (size_t)v->vm->kvm.run_size);
 	if (v->fd >= 0)
 		close(v->fd);
-	free(v->stats.pio_hits);
-	free(v->stats.mmio_hits);
+	vcpu_stats_free(&v->stats);
 	v->run = NULL;
 	v->fd = -1;
 }
@@ -112,7 +109,17 @@ void *vcpu_thread(void *arg)
 			vm_request_stop(vm, 1, "vCPU %d: KVM_RUN: %s", v->id, strerror(errno));
 			break;
 		}
-		if (vcpu_handle_exit(v))
+		if (!vm->stats_clock.timed) {
+			if (vcpu_handle_exit(v))
+				break;
+			continue;
+		}
+		/* The handling latency runs from here to the next KVM_RUN. */
+		uint64_t start = stats_now(&vm->stats_clock);
+		uint32_t reason = v->run->exit_reason;
+		int stop = vcpu_handle_exit(v);
+		stats_exit_done(&v->stats, &vm->stats_clock, reason, start);
+		if (stop)
 			break;
 	}
 	return NULL;

@@ -334,24 +334,58 @@ static void pump_console_input(struct vm *vm, uint8_t *pending, size_t *npending
 	*npending -= took;
 }
 
+/* SIGUSR1 prints a live snapshot of the stats, whether or not --stats was
+ * given, and the VM runs on; the other signals the main thread takes stop it. */
+static void on_signal(struct vm *vm, int sig)
+{
+	if (sig == SIGUSR1)
+		stats_report(vm, stderr);
+	else
+		vm_request_stop(vm, 0, "stopped by %s", strsignal(sig));
+}
+
+/* --stats: to stderr, or for --stats=json:PATH to that file. */
+static void print_final_stats(struct vm *vm)
+{
+	if (vm->cfg.stats == STATS_OFF)
+		return;
+	if (!vm->cfg.stats_path) {
+		stats_report(vm, stderr);
+		return;
+	}
+	FILE *f = fopen(vm->cfg.stats_path, "w");
+	if (!f) {
+		fprintf(stderr, "minivmm: --stats=json:%s: %s\n", vm->cfg.stats_path,
+			strerror(errno));
+		return;
+	}
+	stats_report(vm, f);
+	if (fclose(f))
+		fprintf(stderr, "minivmm: --stats=json:%s: %s\n", vm->cfg.stats_path,
+			strerror(errno));
+}
+
 int vm_run(struct vm *vm)
 {
-	sigset_t stop_signals, all;
-	sigemptyset(&stop_signals);
-	sigaddset(&stop_signals, SIGINT);
-	sigaddset(&stop_signals, SIGTERM);
-	sigaddset(&stop_signals, SIGHUP);
+	sigset_t main_signals, all;
+	sigemptyset(&main_signals);
+	sigaddset(&main_signals, SIGINT);
+	sigaddset(&main_signals, SIGTERM);
+	sigaddset(&main_signals, SIGHUP);
+	sigaddset(&main_signals, SIGUSR1); /* not a stop: print the stats so far */
 	sigfillset(&all);
 	/* Threads inherit this mask; each vCPU then lets the kick signal in. */
 	pthread_sigmask(SIG_BLOCK, &all, NULL);
 	struct sigaction sa = {.sa_handler = kick_handler};
 	sigaction(vm->kick_signal, &sa, NULL);
-	int sfd = signalfd(-1, &stop_signals, SFD_CLOEXEC | SFD_NONBLOCK);
+	int sfd = signalfd(-1, &main_signals, SFD_CLOEXEC | SFD_NONBLOCK);
 
 	if (console_enter_raw(&vm->console) < 0)
 		fprintf(stderr, "minivmm: cannot put the terminal in raw mode: %s\n",
 			strerror(errno));
 	clock_gettime(CLOCK_MONOTONIC, &vm->started);
+	stats_clock_init(&vm->stats_clock, true);
+	vm->stats_clock.timed = vm->stats_clock.tsc || vm->cfg.stats != STATS_OFF;
 
 	for (int i = 0; i < vm->ncpus; i++) {
 		int r = pthread_create(&vm->vcpus[i].thread, NULL, vcpu_thread, &vm->vcpus[i]);
@@ -379,8 +413,7 @@ int vm_run(struct vm *vm)
 		if (p[1].revents & POLLIN) {
 			struct signalfd_siginfo si;
 			if (read(sfd, &si, sizeof(si)) == sizeof(si))
-				vm_request_stop(vm, 0, "stopped by %s",
-						strsignal((int)si.ssi_signo));
+				on_signal(vm, (int)si.ssi_signo);
 		}
 		if ((p[2].revents & (POLLIN | POLLHUP | POLLERR)) || npending)
 			pump_console_input(vm, pending, &npending);
@@ -395,8 +428,7 @@ int vm_run(struct vm *vm)
 	double secs = (double)(now.tv_sec - vm->started.tv_sec) +
 		      (double)(now.tv_nsec - vm->started.tv_nsec) / 1e9;
 	fprintf(stderr, "minivmm: %s after %.2f s\n", vm->stop_reason, secs);
-	if (vm->cfg.stats)
-		stats_print(vm, stderr);
+	print_final_stats(vm);
 	return vm->exit_status;
 }
 

@@ -29,7 +29,8 @@ struct vm_config {
 	const char *cmdline; /* NULL: the default */
 	uint64_t mem_size;
 	int cpus;
-	bool stats;
+	enum stats_format stats; /* --stats: off, text or JSON */
+	const char *stats_path;	 /* --stats=json:PATH; NULL: stderr */
 	const char *kvm_path;
 	/* virtio-net: a TAP (NULL: no NIC), the bridge to put it in, its MAC. */
 	const char *tap;
@@ -68,6 +69,7 @@ struct vm {
 	int stop_eventfd;
 	int kick_signal;
 	struct timespec started;
+	struct stats_clock stats_clock; /* the exit path's time source */
 
 	/* The files to boot, read before KVM is touched; freed once loaded. */
 	uint8_t *kernel;

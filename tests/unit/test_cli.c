@@ -375,9 +375,47 @@ START_TEST(test_reparse_after_option_group)
 }
 END_TEST
 
+/* --stats is the text table; =FORMAT picks text or JSON, to stderr or a file. */
+START_TEST(test_stats_formats)
+{
+	struct vm_config cfg;
+	struct errbuf e = {""};
+	ck_assert_int_eq(PARSE(&cfg, &e, "--kernel", "k"), CLI_RUN);
+	ck_assert_int_eq(cfg.stats, STATS_OFF);
+	ck_assert_int_eq(PARSE(&cfg, &e, "--kernel", "k", "--stats"), CLI_RUN);
+	ck_assert_int_eq(cfg.stats, STATS_TEXT);
+	ck_assert_ptr_null(cfg.stats_path);
+	ck_assert_int_eq(PARSE(&cfg, &e, "--stats=text", "--kernel", "k"), CLI_RUN);
+	ck_assert_int_eq(cfg.stats, STATS_TEXT);
+	ck_assert_int_eq(PARSE(&cfg, &e, "--kernel", "k", "--stats=json"), CLI_RUN);
+	ck_assert_int_eq(cfg.stats, STATS_JSON);
+	ck_assert_ptr_null(cfg.stats_path);
+	ck_assert_int_eq(PARSE(&cfg, &e, "--kernel", "k", "--stats=json:/tmp/s.json"), CLI_RUN);
+	ck_assert_int_eq(cfg.stats, STATS_JSON);
+	ck_assert_str_eq(cfg.stats_path, "/tmp/s.json");
+	/* The last one wins, path included. */
+	ck_assert_int_eq(PARSE(&cfg, &e, "--kernel", "k", "--stats=json:x", "--stats"), CLI_RUN);
+	ck_assert_int_eq(cfg.stats, STATS_TEXT);
+	ck_assert_ptr_null(cfg.stats_path);
+}
+END_TEST
+
+START_TEST(test_bad_stats)
+{
+	struct errbuf e = ARGS_BAD("unknown format", "--kernel", "k", "--stats=xml");
+	ck_assert_msg_has(e, "--stats=xml");
+	ARGS_BAD("unknown format", "--kernel", "k", "--stats=");
+	ARGS_BAD("unknown format", "--kernel", "k", "--stats=jsonx");
+	ARGS_BAD("needs a path", "--kernel", "k", "--stats=json:");
+	/* An optional value must be attached: "--stats json" is two arguments. */
+	ARGS_BAD("json: unexpected argument", "--kernel", "k", "--stats", "json");
+}
+END_TEST
+
 CHECK_MAIN("cli", test_size_units, test_size_limits, test_size_syntax, test_defaults,
 	   test_kvm_device_env, test_all_options, test_help_and_version, test_usage_text,
 	   test_missing_kernel, test_bad_cpus, test_bad_mem, test_network_options,
 	   test_bad_network_options, test_default_mac_is_stable_and_unicast, test_unknown_option,
 	   test_unknown_option_in_group, test_missing_value, test_extra_argument,
-	   test_reparse_after_errors, test_reparse_after_option_group)
+	   test_reparse_after_errors, test_reparse_after_option_group, test_stats_formats,
+	   test_bad_stats)
