@@ -187,7 +187,7 @@ static void process_rx(struct virtio_net *n)
 {
 	struct virtq *q = queue(n, VIRTIO_NET_RXQ);
 	unsigned delivered = 0;
-	while (!n->rx_needs_buffers && !n->broken) {
+	while (!n->rx_needs_buffers && !n->broken && !n->backend_gone) {
 		struct rx_batch b;
 		if (rx_gather(n, &b)) {
 			mark_broken(n);
@@ -307,11 +307,24 @@ static void watch_backend(struct virtio_net *n, uint32_t *watching)
 {
 	uint32_t want = (n->rx_needs_buffers || n->broken ? 0 : EPOLLIN) |
 			(n->tx_needs_room && !n->broken ? EPOLLOUT : 0);
-	if (want == *watching)
+	if (n->backend_gone || want == *watching)
 		return;
 	struct epoll_event ev = {.events = want, .data.u32 = EV_BACKEND};
 	if (epoll_ctl(n->epoll_fd, EPOLL_CTL_MOD, n->backend.fd, &ev) == 0)
 		*watching = want;
+}
+
+/* The TAP was deleted under us (tun then reports EPOLLERR for good, whatever
+ * we ask for): stop watching it, or epoll_wait would return at once forever.
+ * The guest's NIC stays; what it sends fails and is counted in tx_errors. */
+static void lose_backend(struct virtio_net *n)
+{
+	if (n->backend_gone)
+		return;
+	n->backend_gone = true;
+	epoll_ctl(n->epoll_fd, EPOLL_CTL_DEL, n->backend.fd, NULL);
+	fprintf(stderr, "minivmm: virtio-net %s: the device is gone; the guest's NIC is cut off\n",
+		n->backend.name);
 }
 
 static void *worker_main(void *arg)
@@ -349,9 +362,8 @@ static void *worker_main(void *arg)
 				break;
 			case EV_BACKEND:
 				if (ev[i].events & (EPOLLERR | EPOLLHUP)) {
-					/* The TAP was deleted under us: stop reading
-					 * it; transmits fail and are counted. */
-					n->rx_needs_buffers = true;
+					lose_backend(n);
+					break;
 				}
 				if (ev[i].events & EPOLLIN)
 					rx = true;
@@ -403,8 +415,7 @@ static void set_offload(struct virtio_net *n, unsigned flags)
 static int net_activate(void *ctx)
 {
 	struct virtio_net *n = ctx;
-	n->broken = n->rx_needs_buffers = n->tx_needs_room = false;
-	set_offload(n, tun_offloads(n));
+	n->broken = n->rx_needs_buffers = n->tx_needs_room = n->backend_gone = false;
 	n->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
 	if (n->epoll_fd < 0 || watch(n->epoll_fd, n->stop_fd, EPOLLIN, EV_STOP) ||
 	    watch(n->epoll_fd, virtio_pci_kick_fd(&n->vp, VIRTIO_NET_RXQ), EPOLLIN, EV_RX_KICK) ||
@@ -415,8 +426,11 @@ static int net_activate(void *ctx)
 	 * DRIVER_OK (§3.1.1), and a queue that failed to map set NEEDS_RESET. */
 	if (!n->vp.queues[VIRTIO_NET_RXQ].enabled || !n->vp.queues[VIRTIO_NET_TXQ].enabled)
 		goto fail;
-	if (pthread_create(&n->worker, NULL, worker_main, n))
+	set_offload(n, tun_offloads(n));
+	if (pthread_create(&n->worker, NULL, worker_main, n)) {
+		set_offload(n, 0);
 		goto fail;
+	}
 	n->running = true;
 	return 0;
 fail:
@@ -513,11 +527,12 @@ void virtio_net_print_stats(const struct virtio_net *n, FILE *out)
 #define S(f) (unsigned long long)__atomic_load_n(&n->stats.f, __ATOMIC_RELAXED)
 	fprintf(out,
 		"  virtio-net %s: rx_packets=%llu rx_bytes=%llu tx_packets=%llu tx_bytes=%llu "
-		"rx_dropped=%llu tx_errors=%llu interrupts=%llu kicks=%llu rx_waits=%llu "
-		"tx_waits=%llu\n",
+		"rx_dropped=%llu tx_errors=%llu interrupts=%llu intx=%llu kicks=%llu "
+		"rx_waits=%llu tx_waits=%llu\n",
 		n->backend.name, S(rx_packets), S(rx_bytes), S(tx_packets), S(tx_bytes),
 		S(rx_dropped), S(tx_errors),
-		(unsigned long long)__atomic_load_n(&n->vp.interrupts, __ATOMIC_RELAXED), S(kicks),
-		S(rx_waits), S(tx_waits));
+		(unsigned long long)__atomic_load_n(&n->vp.interrupts, __ATOMIC_RELAXED),
+		(unsigned long long)__atomic_load_n(&n->vp.intx_interrupts, __ATOMIC_RELAXED),
+		S(kicks), S(rx_waits), S(tx_waits));
 #undef S
 }

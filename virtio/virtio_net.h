@@ -65,6 +65,7 @@ struct virtio_net {
 	bool rx_needs_buffers;	   /* waiting for the guest to add RX buffers */
 	bool tx_needs_room;	   /* waiting for the backend to accept a frame */
 	bool broken;		   /* the driver broke a ring; NEEDS_RESET was raised */
+	bool backend_gone;	   /* the TAP was deleted under us; no longer watched */
 	struct iovec *rx_iov;	   /* RX scatter list across merged buffers */
 	uint16_t *rx_heads;	   /* the chains behind rx_iov */
 	uint32_t *rx_caps;	   /* their writable bytes */

@@ -256,14 +256,36 @@ static void unregister_kicks(struct virtio_pci *vp)
 
 /* ---- the status machine (§2.1, §3.1.1) ---------------------------------- */
 
+/* The status byte is the vCPU thread's, except that a device worker may set
+ * DEVICE_NEEDS_RESET at any time (virtio_pci_needs_reset): every access is
+ * atomic, and updates keep a NEEDS_RESET set meanwhile. */
+static uint8_t status_of(const struct virtio_pci *vp)
+{
+	return __atomic_load_n(&vp->status, __ATOMIC_SEQ_CST);
+}
+
+static void set_status(struct virtio_pci *vp, uint8_t v)
+{
+	uint8_t old = status_of(vp);
+	while (!__atomic_compare_exchange_n(&vp->status, &old,
+					    (uint8_t)(v | (old & VIRTIO_CONFIG_S_NEEDS_RESET)),
+					    false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+		;
+}
+
+static void raise_needs_reset(struct virtio_pci *vp)
+{
+	__atomic_or_fetch(&vp->status, VIRTIO_CONFIG_S_NEEDS_RESET, __ATOMIC_SEQ_CST);
+}
+
 static void reset_locked(struct virtio_pci *vp)
 {
-	if (vp->status & VIRTIO_CONFIG_S_DRIVER_OK)
+	if (status_of(vp) & VIRTIO_CONFIG_S_DRIVER_OK)
 		vp->ops->reset(vp->ctx);
 	unregister_kicks(vp);
 	vp->driver_features = 0;
 	vp->dfselect = vp->gfselect = 0;
-	vp->status = 0;
+	__atomic_store_n(&vp->status, 0, __ATOMIC_SEQ_CST); /* the worker has stopped */
 	vp->isr = 0;
 	vp->queue_select = 0;
 	vp->msix_config = MSIX_NO_VECTOR;
@@ -276,7 +298,7 @@ void virtio_pci_needs_reset(struct virtio_pci *vp)
 {
 	/* §2.1.2: set DEVICE_NEEDS_RESET and tell the driver through a
 	 * configuration change notification. */
-	__atomic_or_fetch(&vp->status, VIRTIO_CONFIG_S_NEEDS_RESET, __ATOMIC_SEQ_CST);
+	raise_needs_reset(vp);
 	virtio_pci_notify_config(vp);
 }
 
@@ -292,7 +314,7 @@ static void write_status(struct virtio_pci *vp, uint8_t v)
 		reset_locked(vp);
 		return;
 	}
-	uint8_t added = v & ~vp->status;
+	uint8_t added = v & ~status_of(vp);
 	/* §3.1.1 step 5: FEATURES_OK sticks only if we accept the features;
 	 * the driver reads it back. minivmm is a modern-only device, so
 	 * VERSION_1 is required. */
@@ -300,11 +322,11 @@ static void write_status(struct virtio_pci *vp, uint8_t v)
 		v &= (uint8_t)~VIRTIO_CONFIG_S_FEATURES_OK;
 	if ((added & VIRTIO_CONFIG_S_DRIVER_OK) && !(v & VIRTIO_CONFIG_S_FEATURES_OK))
 		v &= (uint8_t)~VIRTIO_CONFIG_S_DRIVER_OK;
-	vp->status = v | (vp->status & VIRTIO_CONFIG_S_NEEDS_RESET);
+	set_status(vp, v);
 	if ((added & VIRTIO_CONFIG_S_DRIVER_OK) && (v & VIRTIO_CONFIG_S_DRIVER_OK)) {
 		register_kicks(vp);
 		if (vp->ops->activate(vp->ctx))
-			vp->status |= VIRTIO_CONFIG_S_NEEDS_RESET;
+			raise_needs_reset(vp);
 	}
 }
 
@@ -317,7 +339,7 @@ static void enable_queue(struct virtio_pci *vp, struct virtio_pci_queue *q)
 	if (virtq_init(&q->vq, vp->mem, q->size, q->desc, q->avail, q->used, event_idx, indirect)) {
 		/* Rings outside RAM, misaligned, or a bad size: the driver
 		 * cannot use this device until it resets it. */
-		vp->status |= VIRTIO_CONFIG_S_NEEDS_RESET;
+		raise_needs_reset(vp);
 		return;
 	}
 	q->enabled = true;
@@ -341,8 +363,8 @@ static void common_snapshot(struct virtio_pci *vp, struct virtio_pci_common_cfg 
 	    vp->gfselect < 2 ? (uint32_t)(vp->driver_features >> (32 * vp->gfselect)) : 0;
 	c->msix_config = vp->msix_config;
 	c->num_queues = vp->ops->num_queues;
-	c->device_status = vp->status;
-	c->config_generation = vp->config_generation;
+	c->device_status = status_of(vp);
+	c->config_generation = __atomic_load_n(&vp->config_generation, __ATOMIC_SEQ_CST);
 	c->queue_select = vp->queue_select;
 	struct virtio_pci_queue *q = selected(vp);
 	if (!q)
@@ -385,7 +407,7 @@ static void common_write(struct virtio_pci *vp, uint32_t off, uint32_t v)
 {
 	struct virtio_pci_queue *q = selected(vp);
 	/* Queue fields are frozen once the queue is enabled (§4.1.4.3.2). */
-	bool q_writable = q && !q->enabled && !(vp->status & VIRTIO_CONFIG_S_DRIVER_OK);
+	bool q_writable = q && !q->enabled && !(status_of(vp) & VIRTIO_CONFIG_S_DRIVER_OK);
 	switch (off) {
 	case FIELD(device_feature_select):
 		vp->dfselect = v;
@@ -394,7 +416,7 @@ static void common_write(struct virtio_pci *vp, uint32_t off, uint32_t v)
 		vp->gfselect = v;
 		break;
 	case FIELD(guest_feature):
-		if (vp->gfselect < 2 && !(vp->status & VIRTIO_CONFIG_S_FEATURES_OK))
+		if (vp->gfselect < 2 && !(status_of(vp) & VIRTIO_CONFIG_S_FEATURES_OK))
 			set_half(&vp->driver_features, vp->gfselect == 1, v);
 		break;
 	case FIELD(msix_config):
@@ -419,7 +441,7 @@ static void common_write(struct virtio_pci *vp, uint32_t off, uint32_t v)
 			if (!q->size)
 				q->size = vp->ops->queue_max;
 			if (q->size > vp->ops->queue_max)
-				vp->status |= VIRTIO_CONFIG_S_NEEDS_RESET;
+				raise_needs_reset(vp);
 			else
 				enable_queue(vp, q);
 		}
@@ -529,6 +551,7 @@ static void interrupt(struct virtio_pci *vp, uint8_t isr_bit, uint16_t vec)
 		return;
 	}
 	__atomic_add_fetch(&vp->interrupts, 1, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&vp->intx_interrupts, 1, __ATOMIC_RELAXED);
 	pci_set_intx(&vp->pci, 1);
 }
 

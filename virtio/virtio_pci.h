@@ -94,7 +94,8 @@ struct virtio_pci {
 		int gsi;     /* -1 until the vector is first programmed */
 		int eventfd; /* irqfd bound to gsi */
 	} vectors[VIRTIO_PCI_MAX_QUEUES + 1];
-	uint64_t interrupts; /* MSI-X messages and INTx assertions, for --stats */
+	uint64_t interrupts;	  /* MSI-X messages and INTx assertions, for --stats */
+	uint64_t intx_interrupts; /* of which INTx (the guest left MSI-X off) */
 };
 
 int virtio_pci_init(struct virtio_pci *vp, const char *name, const struct virtio_device_ops *ops,
