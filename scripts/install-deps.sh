@@ -12,8 +12,8 @@ packages=(
 	linux-source-6.1 flex bison bc libelf-dev libssl-dev lz4 xz-utils cpio
 	# a KVM for hosts without one: nested kvm_amd under QEMU TCG
 	qemu-system-x86 busybox-static
-	# test plumbing
-	iproute2 procps python3
+	# test plumbing; ping for the virtio-net tests and scripts/boot-guest.sh
+	iproute2 procps python3 iputils-ping
 	# net/ tests: OVS in a netns, userspace datapath (tests/integration/net_plumbing.sh)
 	openvswitch-switch
 )

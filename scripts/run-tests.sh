@@ -44,9 +44,12 @@ else
 	log=$(mktemp /tmp/minivmm-l1.XXXXXX)
 	trap 'rm -f "$log"' EXIT
 	for name in $("$root/tests/integration/kvm_tests.sh" "$build" "$kdir" --list); do
+		# The network tests boot Linux, start OVS and ping: 30-50 s in L1.
+		limit=120
+		[[ $name != virtio_net_* ]] || limit=240
 		for attempt in 1 2 3; do
 			status=0
-			"$root/scripts/kvm-in-qemu.sh" --mem 2G --timeout 120 -- \
+			"$root/scripts/kvm-in-qemu.sh" --mem 2G --timeout "$limit" -- \
 				"$root/tests/integration/kvm_tests.sh" "$build" "$kdir" "^$name\$" \
 				>"$log" 2>&1 || status=$?
 			grep -vE '^(minivmm integration tests|  kernel:|integration: )' "$log" || true
