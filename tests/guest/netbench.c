@@ -33,21 +33,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
-#include <time.h>
 #include <unistd.h>
 
-#define BATCH	 64
-#define MAX_SIZE 1472 /* one Ethernet frame: 1500 - IP (20) - UDP (8) */
-/* rx gives up waiting for the first datagram after this long. */
-#define RX_FIRST_WAIT_S 120
-/* ...and ends once the sender has clearly stopped (not 1 s: under nested
-   emulation the host side can pause for about that long). */
-#define RX_IDLE_S 2.0
-/* Per-second counts, so a stall shows (the average would hide it). */
-#define MAX_BUCKETS 64
+#include "udp_rate.h"
 
 static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void say(const char *fmt, ...)
@@ -70,21 +60,16 @@ static void say(const char *fmt, ...)
 	}
 }
 
-static double now(void)
+/* udp_rate.h's failures, as "netbench: ..." lines. */
+static void udp_rate_error(const char *fmt, ...)
 {
-	struct timespec ts;
+	char buf[200];
+	va_list ap;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void sleep_s(double s)
-{
-	struct timespec ts = {.tv_sec = (time_t)s,
-			      .tv_nsec = (long)((s - (double)(time_t)s) * 1e9)};
-
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	say("netbench: %s", buf);
 }
 
 /*
@@ -111,26 +96,12 @@ static void setup_console(void)
 		close(fd);
 }
 
-static void count_at(unsigned long *buckets, double since, unsigned long n)
+/* "netbench: WHAT per second: a b c ..." for the seconds R measured. */
+static void say_series(const char *what, const struct udp_rate *r)
 {
-	long i = (long)since;
+	char line[UDP_RATE_BUCKETS * 22];
 
-	if (i >= 0 && i < MAX_BUCKETS)
-		buckets[i] += n;
-}
-
-/* "netbench: WHAT per second: a b c ..." for the seconds up to SECS. */
-static void say_series(const char *what, const unsigned long *buckets, double secs)
-{
-	char line[MAX_BUCKETS * 12];
-	size_t len = 0;
-	long i, n = (long)secs + 1;
-
-	if (n > MAX_BUCKETS)
-		n = MAX_BUCKETS;
-	line[0] = 0;
-	for (i = 0; i < n && len < sizeof(line) - 12; i++)
-		len += (size_t)snprintf(line + len, sizeof(line) - len, " %lu", buckets[i]);
+	udp_rate_series(r, line, sizeof(line));
 	say("netbench: %s per second:%s", what, line);
 }
 
@@ -149,172 +120,64 @@ static int parse_uint(const char *s, unsigned long max, unsigned long *out)
 	return 0;
 }
 
-static int udp_socket(void)
-{
-	int fd = socket(AF_INET, SOCK_DGRAM, 0);
-
-	if (fd < 0)
-		say("netbench: socket: %s", strerror(errno));
-	return fd;
-}
-
 /* rx,PORT,SECONDS */
 static int step_rx(char **arg, int n)
 {
-	static char bufs[BATCH][2048];
-	struct mmsghdr msgs[BATCH];
-	struct iovec iov[BATCH];
-	struct sockaddr_in sin = {.sin_family = AF_INET};
-	struct timeval tv = {.tv_sec = 0, .tv_usec = 200 * 1000};
-	unsigned long port, secs, packets = 0, bytes = 0, buckets[MAX_BUCKETS] = {0};
-	double start, first = 0, last = 0, t;
-	int fd, size = 16 << 20, i;
+	unsigned long port, secs;
+	struct udp_rate r;
+	int fd;
 
 	if (n != 3 || parse_uint(arg[1], 65535, &port) || parse_uint(arg[2], 3600, &secs) ||
 	    !secs) {
 		say("netbench: bad step, want rx,PORT,SECONDS");
 		return -1;
 	}
-	fd = udp_socket();
+	fd = udp_rate_rx_socket(port);
 	if (fd < 0)
 		return -1;
-	/* A deep queue, so bursts that the reader has not caught up with yet
-	   are counted rather than dropped in the socket. FORCE ignores
-	   rmem_max; init runs as root. */
-	setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size));
-	/* recvmmsg wakes up now and then to check the clock. */
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	sin.sin_port = htons((unsigned short)port);
-	if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) < 0) {
-		say("netbench: bind port %lu: %s", port, strerror(errno));
-		close(fd);
-		return -1;
-	}
-	for (i = 0; i < BATCH; i++) {
-		iov[i].iov_base = bufs[i];
-		iov[i].iov_len = sizeof(bufs[i]);
-		memset(&msgs[i].msg_hdr, 0, sizeof(msgs[i].msg_hdr));
-		msgs[i].msg_hdr.msg_iov = &iov[i];
-		msgs[i].msg_hdr.msg_iovlen = 1;
-	}
 	say("netbench: rx ready on udp port %lu for %lu s", port, secs);
-	start = now();
-	for (;;) {
-		int got = recvmmsg(fd, msgs, BATCH, MSG_WAITFORONE, NULL);
-
-		t = now();
-		if (got > 0) {
-			if (!packets)
-				first = t;
-			last = t;
-			packets += (unsigned long)got;
-			count_at(buckets, t - first, (unsigned long)got);
-			for (i = 0; i < got; i++)
-				bytes += msgs[i].msg_len;
-		} else if (got < 0 && errno != EAGAIN && errno != EINTR) {
-			say("netbench: recvmmsg: %s", strerror(errno));
-			break;
-		}
-		if (!packets && t - start > RX_FIRST_WAIT_S)
-			break;
-		if (packets && (t - first >= (double)secs || t - last > RX_IDLE_S))
-			break;
-	}
-	close(fd);
-	/* The window is first to last datagram: the host sender's start-up
-	   and the idle wait at the end do not dilute the rate. */
-	t = last - first;
-	say_series("received", buckets, t);
-	say("netbench: received %lu packets (%lu bytes) in %.3f s = %.0f pps", packets, bytes, t,
-	    t > 0 ? (double)packets / t : 0.0);
+	udp_rate_recv(fd, secs, &r);
+	say_series("received", &r);
+	say("netbench: received %lu packets (%lu bytes) in %.3f s = %.0f pps", r.packets, r.bytes,
+	    r.secs, r.secs > 0 ? (double)r.packets / r.secs : 0.0);
 	return 0;
 }
 
 /* tx,IP,PORT,SECONDS,SIZE */
 static int step_tx(char **arg, int n)
 {
-	static char payload[MAX_SIZE];
-	struct mmsghdr msgs[BATCH];
-	struct iovec iov;
 	struct sockaddr_in dst = {.sin_family = AF_INET};
-	unsigned long port, secs, size, packets = 0, calls = 0, enobufs = 0, other = 0;
-	unsigned long buckets[MAX_BUCKETS] = {0};
-	int fd, on = 1, i, last_err = 0;
-	double start, end, t;
+	unsigned long port, secs, size;
+	struct udp_rate r;
+	int fd;
 
 	if (n != 5 || inet_pton(AF_INET, arg[1], &dst.sin_addr) != 1 ||
 	    parse_uint(arg[2], 65535, &port) || parse_uint(arg[3], 3600, &secs) || !secs ||
-	    parse_uint(arg[4], MAX_SIZE, &size)) {
-		say("netbench: bad step, want tx,IP,PORT,SECONDS,SIZE (SIZE <= %d)", MAX_SIZE);
+	    parse_uint(arg[4], UDP_RATE_MAX_SIZE, &size)) {
+		say("netbench: bad step, want tx,IP,PORT,SECONDS,SIZE (SIZE <= %d)",
+		    UDP_RATE_MAX_SIZE);
 		return -1;
 	}
 	dst.sin_port = htons((unsigned short)port);
-	fd = udp_socket();
+	/* eth0 has its address before init runs, but the first connect can
+	   still race the route on a slow boot: retry for a few seconds. */
+	fd = udp_rate_tx_socket(&dst, arg[1], 50);
 	if (fd < 0)
 		return -1;
-	/* Without IP_RECVERR, UDP hides qdisc drops (ENOBUFS) from the
-	   sender; with it they come back as errors we can count. */
-	setsockopt(fd, IPPROTO_IP, IP_RECVERR, &on, sizeof(on));
-	/* connect() once instead of a route lookup per datagram. eth0 has its
-	   address before init runs, but the first connect can still race the
-	   route on a slow boot, so retry for a few seconds. */
-	for (i = 0; connect(fd, (struct sockaddr *)&dst, sizeof(dst)) < 0; i++) {
-		if (i == 50 || (errno != ENETUNREACH && errno != EHOSTUNREACH)) {
-			say("netbench: connect %s:%lu: %s", arg[1], port, strerror(errno));
-			close(fd);
-			return -1;
-		}
-		sleep_s(0.1);
-	}
-	memset(payload, 'n', sizeof(payload));
-	iov.iov_base = payload;
-	iov.iov_len = size;
-	for (i = 0; i < BATCH; i++) {
-		memset(&msgs[i].msg_hdr, 0, sizeof(msgs[i].msg_hdr));
-		msgs[i].msg_hdr.msg_iov = &iov;
-		msgs[i].msg_hdr.msg_iovlen = 1;
-	}
 	say("netbench: tx to %s:%lu, %lu-byte datagrams, for %lu s", arg[1], port, size, secs);
-	start = now();
-	end = start + (double)secs;
-	do {
-		/* Blocking: when the NIC's queue and the qdisc are full the
-		   socket's send buffer fills and this waits, so the rate is
-		   what the device takes, not how fast we can fail. */
-		int sent = sendmmsg(fd, msgs, BATCH, 0);
-		int err = errno;
-
-		calls++;
-		t = now();
-		if (sent > 0) {
-			packets += (unsigned long)sent;
-			count_at(buckets, t - start, (unsigned long)sent);
-		} else if (sent < 0) {
-			if (err == ENOBUFS)
-				enobufs++;
-			else if (err != EINTR) {
-				/* e.g. ECONNREFUSED from an ICMP error before
-				   the host's receiver was up: count, go on. */
-				other++;
-				last_err = err;
-			}
-		}
-	} while (t < end);
-	close(fd);
-	t -= start;
-	say_series("sent", buckets, t);
+	udp_rate_send(fd, secs, size, 'n', &r);
+	say_series("sent", &r);
 	say("netbench: sent %lu packets (%lu bytes) in %.3f s = %.0f pps (sendmmsg calls %lu, "
 	    "ENOBUFS %lu, other errors %lu%s%s)",
-	    packets, packets * size, t, (double)packets / t, calls, enobufs, other,
-	    other ? ", last: " : "", other ? strerror(last_err) : "");
+	    r.packets, r.bytes, r.secs, (double)r.packets / r.secs, r.calls, r.enobufs, r.other,
+	    r.other ? ", last: " : "", r.other ? strerror(r.last_err) : "");
 	return 0;
 }
 
 /* wait,PORT */
 static int step_wait(char **arg, int n)
 {
-	struct sockaddr_in sin = {.sin_family = AF_INET};
-	struct timeval tv = {.tv_sec = RX_FIRST_WAIT_S};
+	struct timeval tv = {.tv_sec = UDP_RATE_FIRST_WAIT_S};
 	unsigned long port;
 	char buf[64];
 	int fd;
@@ -323,16 +186,9 @@ static int step_wait(char **arg, int n)
 		say("netbench: bad step, want wait,PORT");
 		return -1;
 	}
-	fd = udp_socket();
+	fd = udp_rate_bind(port, &tv);
 	if (fd < 0)
 		return -1;
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	sin.sin_port = htons((unsigned short)port);
-	if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) < 0) {
-		say("netbench: bind port %lu: %s", port, strerror(errno));
-		close(fd);
-		return -1;
-	}
 	say("netbench: waiting for a go on udp port %lu", port);
 	while (recv(fd, buf, sizeof(buf), 0) < 0) {
 		if (errno != EINTR) {
@@ -354,7 +210,7 @@ static int step_sleep(char **arg, int n)
 		say("netbench: bad step, want sleep,SECONDS");
 		return -1;
 	}
-	sleep_s((double)secs);
+	udp_rate_sleep((double)secs);
 	return 0;
 }
 

@@ -17,6 +17,7 @@
 
 #include "check_main.h"
 #include "virtio/virtio_net.h"
+#include "virtio_driver.h"
 
 #define RAM	   (1u << 20)
 #define QSIZE	   16
@@ -187,13 +188,7 @@ static void driver_start(uint64_t features)
 	w(F(device_status), 0, 1); /* stops the worker, if any, first */
 	memset(ram, 0, RINGS_END);
 	rxq.avail_idx = txq.avail_idx = rxq.kicked_idx = txq.kicked_idx = 0;
-	w(F(device_status), VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER, 1);
-	w(F(guest_feature_select), 0, 4);
-	w(F(guest_feature), (uint32_t)features, 4);
-	w(F(guest_feature_select), 1, 4);
-	w(F(guest_feature), (uint32_t)(features >> 32), 4);
-	w(F(device_status), status() | VIRTIO_CONFIG_S_FEATURES_OK, 1);
-	ck_assert(status() & VIRTIO_CONFIG_S_FEATURES_OK);
+	ck_assert(virtio_driver_negotiate(&net.vp, features) & VIRTIO_CONFIG_S_FEATURES_OK);
 	setup_queue(&rxq);
 	setup_queue(&txq);
 	w(F(device_status), status() | VIRTIO_CONFIG_S_DRIVER_OK, 1);

@@ -5,6 +5,7 @@
 
 #include "check_main.h"
 #include "virtio/virtio_pci.h"
+#include "virtio_driver.h"
 
 #define RAM (1u << 20)
 
@@ -95,13 +96,7 @@ static uint8_t status(void)
 static void negotiate(uint64_t features)
 {
 	w(F(device_status), 0, 1);
-	w(F(device_status), VIRTIO_CONFIG_S_ACKNOWLEDGE, 1);
-	w(F(device_status), VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER, 1);
-	w(F(guest_feature_select), 0, 4);
-	w(F(guest_feature), (uint32_t)features, 4);
-	w(F(guest_feature_select), 1, 4);
-	w(F(guest_feature), (uint32_t)(features >> 32), 4);
-	w(F(device_status), status() | VIRTIO_CONFIG_S_FEATURES_OK, 1);
+	virtio_driver_negotiate(&vp, features);
 }
 
 static void setup_queue(uint16_t q, uint16_t size, uint64_t desc, uint64_t avail, uint64_t used)
