@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
-# Runs every minivmm test: the Check unit tests, then the KVM integration tests
-# (the project's guest payloads and a real Linux kernel built from Debian's
-# linux-source-6.1).
+# Runs every minivmm test, twice: with a plain build, then with one built
+# under AddressSanitizer + UndefinedBehaviorSanitizer (-DMINIVMM_SANITIZE=ON),
+# where any report fails the test that caused it. Each pass runs the Check
+# unit tests, the network plumbing tests, and the KVM integration tests (the
+# project's guest payloads, and a real Linux kernel built from Debian's
+# linux-source-6.1 that boots and is pinged over virtio-net).
+#
+#   scripts/run-tests.sh [--plain-only | --sanitize-only]
 #
 # The integration tests need /dev/kvm. Where there is none that this user can
 # open, they run inside a QEMU TCG machine whose own kernel provides one
@@ -14,43 +19,47 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 # would create a regular file when /dev/kvm is missing.)
 kvm_usable() { [ -c /dev/kvm ] && (exec 3<>/dev/kvm) 2>/dev/null; }
 build=${MINIVMM_BUILD_DIR:-$root/build}
+passes=(plain sanitized)
+case "${1:-}" in
+--plain-only) passes=(plain) ;;
+--sanitize-only) passes=(sanitized) ;;
+"") ;;
+*)
+	echo "usage: $0 [--plain-only | --sanitize-only]" >&2
+	exit 2
+	;;
+esac
 
-echo "== build"
-cmake -S "$root" -B "$build" -DBUILD_TESTING=ON >/dev/null
-cmake --build "$build" -j"$(nproc)" -- --no-print-directory | grep -vE '^\[ *[0-9]+%\]' || true
-[ -x "$build/minivmm" ] || { echo "run-tests: build failed" >&2; exit 1; }
+# Sanitizer reports end the process with an error and go to stderr, where
+# the tests see them; leak checking stays on (LSan).
+export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=0:detect_leaks=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
-echo "== unit tests"
-(cd "$build" && ctest --output-on-failure)
+log=$(mktemp /tmp/minivmm-l1.XXXXXX)
+trap 'rm -f "$log"' EXIT
 
-echo "== test guest kernel"
-kdir=$("$root/scripts/build-guest-kernel.sh")
-echo "kernel: $kdir"
-
-echo "== network plumbing tests (TAP, netlink, Open vSwitch and Linux bridges, in their own netns)"
-"$root/tests/integration/net_plumbing.sh" "$build"
-
-echo "== KVM integration tests"
-if kvm_usable; then
-	"$root/tests/integration/kvm_tests.sh" "$build" "$kdir"
-else
+# kvm_tests DIR KDIR: the KVM integration tests against the build in DIR.
+kvm_tests() {
+	local dir=$1 kdir=$2 name limit attempt status passed=0 failed=0 failed_names=()
+	if kvm_usable; then
+		"$root/tests/integration/kvm_tests.sh" "$dir" "$kdir"
+		return
+	fi
 	echo "run-tests: /dev/kvm is missing or unusable here; running the KVM tests under nested KVM in QEMU TCG"
 	# One short-lived L1 machine per test. Nested KVM over TCG has been seen
 	# to freeze the whole L1 now and then (its CPUs spin, nothing in it runs,
 	# not even the tests' own watchdog); the harness then says so with status
 	# 124, which is never a test verdict: a hung minivmm is caught inside L1
 	# and fails its test. Such a stall costs one test's L1, which is retried.
-	passed=0 failed=0 failed_names=()
-	log=$(mktemp /tmp/minivmm-l1.XXXXXX)
-	trap 'rm -f "$log"' EXIT
-	for name in $("$root/tests/integration/kvm_tests.sh" "$build" "$kdir" --list); do
+	for name in $("$root/tests/integration/kvm_tests.sh" "$dir" "$kdir" --list); do
 		# The network tests boot Linux, start OVS and ping: 30-50 s in L1.
 		limit=120
 		[[ $name != virtio_net_* ]] || limit=240
 		for attempt in 1 2 3; do
 			status=0
-			"$root/scripts/kvm-in-qemu.sh" --mem 2G --timeout "$limit" -- \
-				"$root/tests/integration/kvm_tests.sh" "$build" "$kdir" "^$name\$" \
+			"$root/scripts/kvm-in-qemu.sh" --mem 2G --timeout "$limit" \
+				--env "ASAN_OPTIONS=$ASAN_OPTIONS" --env "UBSAN_OPTIONS=$UBSAN_OPTIONS" -- \
+				"$root/tests/integration/kvm_tests.sh" "$dir" "$kdir" "^$name\$" \
 				>"$log" 2>&1 || status=$?
 			grep -vE '^(minivmm integration tests|  kernel:|integration: )' "$log" || true
 			[ "$status" = 124 ] || break
@@ -68,4 +77,35 @@ else
 	[ "$failed" = 0 ] || echo "failed: ${failed_names[*]}"
 	echo "integration: $passed passed, $failed failed"
 	[ "$failed" = 0 ]
-fi
+}
+
+# suite NAME DIR CMAKE-ARGS...: builds in DIR and runs every test against it.
+suite() {
+	local name=$1 dir=$2
+	shift 2
+	echo "==== $name build ($dir)"
+	cmake -S "$root" -B "$dir" -DBUILD_TESTING=ON "$@" >/dev/null
+	cmake --build "$dir" -j"$(nproc)" -- --no-print-directory | grep -vE '^\[ *[0-9]+%\]' || true
+	[ -x "$dir/minivmm" ] || { echo "run-tests: $name build failed" >&2; return 1; }
+
+	echo "== $name: unit tests"
+	(cd "$dir" && ctest --output-on-failure)
+
+	echo "== $name: network plumbing tests (TAP, netlink, Open vSwitch and Linux bridges, in their own netns)"
+	"$root/tests/integration/net_plumbing.sh" "$dir"
+
+	echo "== $name: KVM integration tests"
+	kvm_tests "$dir" "$kdir"
+}
+
+echo "== test guest kernel"
+kdir=$("$root/scripts/build-guest-kernel.sh")
+echo "kernel: $kdir"
+
+for pass in "${passes[@]}"; do
+	case $pass in
+	plain) suite plain "$build" -DMINIVMM_SANITIZE=OFF ;;
+	sanitized) suite "ASan+UBSan" "$build-asan" -DMINIVMM_SANITIZE=ON ;;
+	esac
+done
+echo "run-tests: all passes green (${passes[*]})"

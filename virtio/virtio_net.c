@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <linux/if_tun.h>
 #include <linux/virtio_ids.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -327,10 +328,28 @@ static void lose_backend(struct virtio_net *n)
 		n->backend.name);
 }
 
-static void *worker_main(void *arg)
+/* The worker's life: started by virtio_net_init, idle until DRIVER_OK,
+ * working until reset, idle again, and gone at virtio_net_destroy. */
+enum { WORKER_IDLE, WORKER_CALL, WORKER_GO, WORKER_BUSY, WORKER_QUIT };
+#define UNWATCHED UINT32_MAX /* the backend is not in the epoll set */
+
+static int watch(int epoll_fd, int fd, uint32_t events, uint32_t id);
+
+/* From DRIVER_OK until the stop eventfd says stop (or epoll fails). */
+static void work(struct virtio_net *n, uint32_t *watching)
 {
-	struct virtio_net *n = arg;
-	uint32_t watching = EPOLLIN;
+	/* Each activation starts out watching the backend for input, even if
+	 * an earlier one lost it. */
+	if (*watching == UNWATCHED) {
+		if (watch(n->epoll_fd, n->backend.fd, EPOLLIN, EV_BACKEND) == 0)
+			*watching = EPOLLIN;
+		else
+			n->backend_gone = true;
+	} else if (*watching != EPOLLIN) {
+		struct epoll_event ev = {.events = EPOLLIN, .data.u32 = EV_BACKEND};
+		if (epoll_ctl(n->epoll_fd, EPOLL_CTL_MOD, n->backend.fd, &ev) == 0)
+			*watching = EPOLLIN;
+	}
 	/* Buffers and kicks may predate DRIVER_OK's arrival here. */
 	bool rx = true, tx = true;
 	for (;;) {
@@ -338,17 +357,17 @@ static void *worker_main(void *arg)
 			process_tx(n);
 		if (rx)
 			process_rx(n);
-		watch_backend(n, &watching);
+		watch_backend(n, watching);
 
 		struct epoll_event ev[4];
 		int k = epoll_wait(n->epoll_fd, ev, 4, -1);
 		if (k < 0 && errno != EINTR)
-			return NULL;
+			return;
 		rx = tx = false;
 		for (int i = 0; i < k; i++) {
 			switch (ev[i].data.u32) {
 			case EV_STOP:
-				return NULL;
+				return;
 			case EV_RX_KICK:
 				drain(virtio_pci_kick_fd(&n->vp, VIRTIO_NET_RXQ));
 				STAT_ADD(n, kicks, 1);
@@ -363,6 +382,7 @@ static void *worker_main(void *arg)
 			case EV_BACKEND:
 				if (ev[i].events & (EPOLLERR | EPOLLHUP)) {
 					lose_backend(n);
+					*watching = UNWATCHED;
 					break;
 				}
 				if (ev[i].events & EPOLLIN)
@@ -375,6 +395,52 @@ static void *worker_main(void *arg)
 			}
 		}
 	}
+}
+
+static void set_worker_state(struct virtio_net *n, int state)
+{
+	n->worker_state = state;
+	pthread_cond_broadcast(&n->worker_cond);
+}
+
+static void *worker_main(void *arg)
+{
+	struct virtio_net *n = arg;
+	uint32_t watching = EPOLLIN; /* as start_worker registered it */
+	pthread_mutex_lock(&n->worker_lock);
+	for (;;) {
+		while (n->worker_state == WORKER_IDLE)
+			pthread_cond_wait(&n->worker_cond, &n->worker_lock);
+		if (n->worker_state == WORKER_QUIT)
+			break;
+		if (n->worker_state == WORKER_CALL) {
+			n->call_result = n->call_fn(n->call_ctx, n->call_error);
+			set_worker_state(n, WORKER_IDLE);
+			continue;
+		}
+		set_worker_state(n, WORKER_BUSY);
+		pthread_mutex_unlock(&n->worker_lock);
+		work(n, &watching);
+		pthread_mutex_lock(&n->worker_lock);
+		set_worker_state(n, WORKER_IDLE);
+	}
+	pthread_mutex_unlock(&n->worker_lock);
+	return NULL;
+}
+
+int virtio_net_on_worker(struct virtio_net *n, int (*fn)(void *ctx, struct errbuf *e), void *ctx,
+			 struct errbuf *e)
+{
+	pthread_mutex_lock(&n->worker_lock);
+	n->call_fn = fn;
+	n->call_ctx = ctx;
+	n->call_error = e;
+	set_worker_state(n, WORKER_CALL);
+	while (n->worker_state == WORKER_CALL)
+		pthread_cond_wait(&n->worker_cond, &n->worker_lock);
+	int r = n->call_result;
+	pthread_mutex_unlock(&n->worker_lock);
+	return r;
 }
 
 static int watch(int epoll_fd, int fd, uint32_t events, uint32_t id)
@@ -415,29 +481,17 @@ static void set_offload(struct virtio_net *n, unsigned flags)
 static int net_activate(void *ctx)
 {
 	struct virtio_net *n = ctx;
-	n->broken = n->rx_needs_buffers = n->tx_needs_room = n->backend_gone = false;
-	n->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
-	if (n->epoll_fd < 0 || watch(n->epoll_fd, n->stop_fd, EPOLLIN, EV_STOP) ||
-	    watch(n->epoll_fd, virtio_pci_kick_fd(&n->vp, VIRTIO_NET_RXQ), EPOLLIN, EV_RX_KICK) ||
-	    watch(n->epoll_fd, virtio_pci_kick_fd(&n->vp, VIRTIO_NET_TXQ), EPOLLIN, EV_TX_KICK) ||
-	    watch(n->epoll_fd, n->backend.fd, EPOLLIN, EV_BACKEND))
-		goto fail;
 	/* Both queues must be live: the driver enables them before
 	 * DRIVER_OK (§3.1.1), and a queue that failed to map set NEEDS_RESET. */
 	if (!n->vp.queues[VIRTIO_NET_RXQ].enabled || !n->vp.queues[VIRTIO_NET_TXQ].enabled)
-		goto fail;
+		return -1;
+	n->broken = n->rx_needs_buffers = n->tx_needs_room = n->backend_gone = false;
 	set_offload(n, tun_offloads(n));
-	if (pthread_create(&n->worker, NULL, worker_main, n)) {
-		set_offload(n, 0);
-		goto fail;
-	}
+	pthread_mutex_lock(&n->worker_lock);
+	set_worker_state(n, WORKER_GO);
+	pthread_mutex_unlock(&n->worker_lock);
 	n->running = true;
 	return 0;
-fail:
-	if (n->epoll_fd >= 0)
-		close(n->epoll_fd);
-	n->epoll_fd = -1;
-	return -1;
 }
 
 static void net_reset(void *ctx)
@@ -449,10 +503,11 @@ static void net_reset(void *ctx)
 	if (write(n->stop_fd, &one, sizeof(one)) < 0) {
 		/* cannot fail: the counter was zero */
 	}
-	pthread_join(n->worker, NULL);
+	pthread_mutex_lock(&n->worker_lock);
+	while (n->worker_state == WORKER_GO || n->worker_state == WORKER_BUSY)
+		pthread_cond_wait(&n->worker_cond, &n->worker_lock);
+	pthread_mutex_unlock(&n->worker_lock);
 	drain(n->stop_fd);
-	close(n->epoll_fd);
-	n->epoll_fd = -1;
 	n->running = false;
 	set_offload(n, 0);
 }
@@ -484,6 +539,29 @@ static const struct virtio_device_ops net_ops = {
     .reset = net_reset,
 };
 
+/* The epoll set and the worker thread, which starts with every signal
+ * blocked: they are the main thread's to take. */
+static int start_worker(struct virtio_net *n, struct errbuf *e)
+{
+	n->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+	if (n->epoll_fd < 0 || watch(n->epoll_fd, n->stop_fd, EPOLLIN, EV_STOP) ||
+	    watch(n->epoll_fd, virtio_pci_kick_fd(&n->vp, VIRTIO_NET_RXQ), EPOLLIN, EV_RX_KICK) ||
+	    watch(n->epoll_fd, virtio_pci_kick_fd(&n->vp, VIRTIO_NET_TXQ), EPOLLIN, EV_TX_KICK) ||
+	    watch(n->epoll_fd, n->backend.fd, EPOLLIN, EV_BACKEND))
+		return errorf_errno(e, "virtio-net %s: epoll", n->backend.name);
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	n->worker_state = WORKER_IDLE;
+	int r = pthread_create(&n->worker, NULL, worker_main, n);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (r)
+		return errorf(e, "virtio-net %s: cannot start its worker: %s", n->backend.name,
+			      strerror(r));
+	n->worker_started = true;
+	return 0;
+}
+
 int virtio_net_init(struct virtio_net *n, const struct virtio_net_backend *backend,
 		    const uint8_t mac[6], const struct guest_mem *mem, struct irq_routing *routing,
 		    int vm_fd, struct errbuf *e)
@@ -492,6 +570,8 @@ int virtio_net_init(struct virtio_net *n, const struct virtio_net_backend *backe
 	n->initialised = true;
 	n->stop_fd = n->epoll_fd = -1;
 	n->backend = *backend;
+	pthread_mutex_init(&n->worker_lock, NULL);
+	pthread_cond_init(&n->worker_cond, NULL);
 	memcpy(n->config.mac, mac, 6);
 	n->config.status = VIRTIO_NET_S_LINK_UP; /* the TAP is up before the guest starts */
 	n->config.max_virtqueue_pairs = 1;
@@ -504,7 +584,9 @@ int virtio_net_init(struct virtio_net *n, const struct virtio_net_backend *backe
 		return errorf_errno(e, "virtio-net %s: eventfd", backend->name);
 	if (!n->rx_iov || !n->rx_heads || !n->rx_caps || !n->chain)
 		return errorf(e, "out of memory");
-	return virtio_pci_init(&n->vp, "virtio-net", &net_ops, n, mem, routing, vm_fd, e);
+	if (virtio_pci_init(&n->vp, "virtio-net", &net_ops, n, mem, routing, vm_fd, e))
+		return -1;
+	return start_worker(n, e);
 }
 
 void virtio_net_destroy(struct virtio_net *n)
@@ -512,9 +594,19 @@ void virtio_net_destroy(struct virtio_net *n)
 	if (!n->initialised)
 		return;
 	net_reset(n);
+	if (n->worker_started) {
+		pthread_mutex_lock(&n->worker_lock);
+		set_worker_state(n, WORKER_QUIT);
+		pthread_mutex_unlock(&n->worker_lock);
+		pthread_join(n->worker, NULL);
+	}
 	virtio_pci_destroy(&n->vp);
+	if (n->epoll_fd >= 0)
+		close(n->epoll_fd);
 	if (n->stop_fd >= 0)
 		close(n->stop_fd);
+	pthread_mutex_destroy(&n->worker_lock);
+	pthread_cond_destroy(&n->worker_cond);
 	free(n->rx_iov);
 	free(n->rx_heads);
 	free(n->rx_caps);

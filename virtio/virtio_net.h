@@ -56,11 +56,22 @@ struct virtio_net {
 	struct virtio_net_config config; /* mac, status (link up) */
 	struct virtio_net_stats stats;
 
-	/* The worker, running from DRIVER_OK until reset. */
+	/* The worker: a thread from virtio_net_init to virtio_net_destroy (so
+	 * that the thread that starts it is never a vCPU's), working from
+	 * DRIVER_OK until reset and idle in between. */
 	pthread_t worker;
-	bool running;
-	int stop_fd;  /* eventfd: stop now */
-	int epoll_fd; /* the worker's; rebuilt at each activation */
+	bool worker_started;
+	pthread_mutex_t worker_lock;
+	pthread_cond_t worker_cond;
+	int worker_state; /* under worker_lock: WORKER_* in virtio_net.c */
+	bool running;	  /* activated: DRIVER_OK and not reset since */
+	int stop_fd;	  /* eventfd: stop working now */
+	int epoll_fd;	  /* the worker's: stop_fd, both kick fds and the backend */
+	/* virtio_net_on_worker's call, while WORKER_CALL. */
+	int (*call_fn)(void *ctx, struct errbuf *e);
+	void *call_ctx;
+	struct errbuf *call_error;
+	int call_result;
 	/* State the worker keeps between wake-ups. */
 	bool rx_needs_buffers;	   /* waiting for the guest to add RX buffers */
 	bool tx_needs_room;	   /* waiting for the backend to accept a frame */
@@ -84,6 +95,12 @@ void virtio_net_default_mac(const char *seed, uint8_t mac[6]);
 int virtio_net_init(struct virtio_net *n, const struct virtio_net_backend *backend,
 		    const uint8_t mac[6], const struct guest_mem *mem, struct irq_routing *routing,
 		    int vm_fd, struct errbuf *e);
+
+/* Runs fn(ctx, e) on the device's worker thread, between virtio_net_init and
+ * the guest's first DRIVER_OK, and returns what it returned (vm.c: the
+ * seccomp filter, which a thread can only load on itself). */
+int virtio_net_on_worker(struct virtio_net *n, int (*fn)(void *ctx, struct errbuf *e), void *ctx,
+			 struct errbuf *e);
 
 /* Stops the worker if running and frees everything; the backend fd is the
  * caller's. Safe on a zeroed struct. */

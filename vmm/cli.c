@@ -104,6 +104,8 @@ void cli_usage(FILE *out)
 	    "  --stats[=FORMAT] print exit counts and handling latencies when the VM stops\n"
 	    "                   (and on SIGUSR1): FORMAT is text (the default), json, or\n"
 	    "                   json:PATH to write the JSON to PATH\n"
+	    "  --no-seccomp     run the vCPU threads and the NIC's worker without their\n"
+	    "                   seccomp allowlists (for debugging; see docs/security.md)\n"
 	    "  --help           this text\n"
 	    "  --version        minivmm's version\n",
 	    CLI_MAX_CPUS);
@@ -120,7 +122,8 @@ int cli_parse(int argc, char **argv, struct vm_config *cfg, struct errbuf *e)
 		OPT_TAP,
 		OPT_BRIDGE,
 		OPT_MAC,
-		OPT_STATS
+		OPT_STATS,
+		OPT_NO_SECCOMP
 	};
 	static const struct option opts[] = {
 	    {"kernel", required_argument, NULL, OPT_KERNEL},
@@ -132,6 +135,7 @@ int cli_parse(int argc, char **argv, struct vm_config *cfg, struct errbuf *e)
 	    {"bridge", required_argument, NULL, OPT_BRIDGE},
 	    {"mac", required_argument, NULL, OPT_MAC},
 	    {"stats", optional_argument, NULL, OPT_STATS},
+	    {"no-seccomp", no_argument, NULL, OPT_NO_SECCOMP},
 	    {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, 'V'},
 	    {0, 0, 0, 0},
@@ -182,6 +186,9 @@ int cli_parse(int argc, char **argv, struct vm_config *cfg, struct errbuf *e)
 		case OPT_STATS:
 			if (parse_stats(optarg, cfg, e))
 				return -1;
+			break;
+		case OPT_NO_SECCOMP:
+			cfg->no_seccomp = true;
 			break;
 		case 'h':
 			return CLI_HELP;

@@ -256,10 +256,16 @@ static double handling_seconds(const struct stats_sum *sum)
 	return (double)ticks * sum->ns_per_tick / 1e9;
 }
 
-static const char *clock_name(const struct vm *vm)
+/* What the latency columns were measured with. */
+static const char *latency_source(const struct vm *vm)
 {
 	if (!vm->stats_clock.timed)
 		return "not measured: no invariant TSC, and --stats was not given";
+	return vm->stats_clock.tsc ? "rdtsc" : "CLOCK_MONOTONIC";
+}
+
+static const char *clock_name(const struct vm *vm)
+{
 	return vm->stats_clock.tsc ? "rdtsc" : "CLOCK_MONOTONIC";
 }
 
@@ -310,7 +316,7 @@ static void print_text(const struct vm *vm, const struct stats_sum *sum, FILE *o
 	fprintf(out,
 		"  latency: KVM_RUN returning to the next KVM_RUN, ns, quantiles within 3.2%% "
 		"(%s)\n",
-		clock_name(vm));
+		latency_source(vm));
 	fprintf(out, "  %-28s %12s %8s %8s %8s %9s\n", "exit reason", "count", "p50", "p90", "p99",
 		"max");
 	for (unsigned i = 0; i < STATS_EXIT_SLOTS; i++) {
@@ -476,7 +482,7 @@ static void print_json(const struct vm *vm, const struct stats_sum *sum, FILE *o
 {
 	fprintf(out, "{\n  \"vcpus\": %d,\n  \"exits\": %llu,\n", vm->ncpus,
 		(unsigned long long)sum->total_exits);
-	fprintf(out, "  \"clock\": \"%s\",\n  \"quantile_max_error\": %.5f,\n", clock_name(vm),
+	fprintf(out, "  \"clock\": \"%s\",\n  \"quantile_max_error\": %.5f,\n", latency_source(vm),
 		1.0 / (2 * LAT_SUB));
 	json_reasons(sum, out);
 	json_ranges(vm, sum, out);

@@ -7,8 +7,10 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
+#include "vmm/seccomp.h"
 #include "vmm/vm.h"
 
 int vcpu_create(struct vm *vm, struct vcpu *v, int id, struct errbuf *e)
@@ -90,6 +92,30 @@ int vcpu_set_cpuid(struct vcpu *v, struct errbuf *e)
 	return r < 0 ? errorf_errno(e, "vCPU %d: KVM_SET_CPUID2", v->id) : 0;
 }
 
+/* Names the thread ("vcpu0", in ps and /proc) and, unless --no-seccomp, puts
+ * it under the vCPU allowlist before it first enters the guest: from here on
+ * it can reach only its own vCPU, the VM's interrupt ioctls and the fds it
+ * already has. */
+static int enter_sandbox(struct vcpu *v)
+{
+	struct vm *vm = v->vm;
+	char name[16];
+	snprintf(name, sizeof(name), "vcpu%d", v->id);
+	prctl(PR_SET_NAME, name, 0, 0, 0);
+	if (vm->cfg.no_seccomp)
+		return 0;
+	const struct seccomp_fds fds = {
+	    .vcpu_fd = v->fd, .vm_fd = vm->kvm.vm_fd, .tap_fd = vm->tap.fd};
+	struct errbuf e;
+	char who[32];
+	snprintf(who, sizeof(who), "vCPU %d", v->id);
+	scmp_filter_ctx f = seccomp_vcpu_filter(&fds, &e);
+	if (f && !seccomp_apply(f, who, &e))
+		return 0;
+	vm_request_stop(vm, 1, "%s: %s", who, e.msg);
+	return -1;
+}
+
 void *vcpu_thread(void *arg)
 {
 	struct vcpu *v = arg;
@@ -101,6 +127,8 @@ void *vcpu_thread(void *arg)
 	sigfillset(&set);
 	sigdelset(&set, vm->kick_signal);
 	pthread_sigmask(SIG_SETMASK, &set, NULL);
+	if (enter_sandbox(v))
+		return NULL;
 
 	while (!atomic_load_explicit(&vm->stopping, memory_order_acquire)) {
 		if (ioctl(v->fd, KVM_RUN, 0) < 0) {

@@ -37,6 +37,9 @@ struct vm_config {
 	const char *bridge;
 	uint8_t mac[6];
 	bool mac_set; /* false: derived from the TAP's name */
+	/* --no-seccomp: the vCPU threads and the NIC's worker run without
+	 * their seccomp allowlists (vmm/seccomp.h). */
+	bool no_seccomp;
 };
 
 struct vm {

@@ -379,6 +379,8 @@ net_ping_body() {
 	[ "$(ng_ports)" = "$ng_tap" ] || bad "ports on $ng_br while the guest runs: '$(ng_ports | xargs)', expected $ng_tap" || return 1
 
 	ng_ping "$net_pings" 0.2 || return 1
+	# A test's own look at the running process (virtio_net_seccomp).
+	[ -z "${net_check:-}" ] || "$net_check" || return 1
 	# The host's view of the TAP, before minivmm (which made it) deletes it:
 	# its tx is what minivmm received, its rx what minivmm sent.
 	ng_in_ns ip -s link show "$ng_tap" >"$out/$name.tap"
@@ -459,6 +461,38 @@ test_virtio_net_intx_ping() {
 	net_ping_test virtio_net_intx_ping linux "" "pci=nomsi" existing
 }
 
+# Seccomp (docs/security.md): while the guest pings, both vCPU threads and
+# the NIC's worker run under their filters (Seccomp: 2 in /proc) and the main
+# thread under none, nothing was refused, and --stats says seccomp is on.
+# Every other test runs with the filters on too, the default; --no-seccomp
+# turns them off.
+seccomp_threads() {
+	local pid=$ng_vmm_pid task comm mode vcpus=0 workers=0
+	for task in /proc/"$pid"/task/*; do
+		comm=$(cat "$task/comm") && mode=$(sed -n 's/^Seccomp:\t//p' "$task/status") || return 1
+		if [ "${task##*/}" = "$pid" ]; then
+			[ "$mode" = 0 ] || bad "main thread: Seccomp: $mode, expected 0 (not filtered)" || return 1
+		elif [[ $comm == vcpu[0-9]* || $comm == virtio-net ]]; then
+			[ "$mode" = 2 ] || bad "$comm thread: Seccomp: $mode, expected 2 (filtered)" || return 1
+			[ "$comm" = virtio-net ] && workers=$((workers + 1)) || vcpus=$((vcpus + 1))
+		else
+			bad "an unexpected thread '$comm' (Seccomp: $mode)" || return 1
+		fi
+	done
+	[ "$vcpus" = 2 ] && [ "$workers" = 1 ] || bad "$vcpus vCPU thread(s) and $workers NIC worker(s), expected 2 and 1" || return 1
+	say "    SECCOMP: vcpu0, vcpu1 and virtio-net filtered, the main thread not"
+}
+
+test_virtio_net_seccomp() {
+	local net_check=seccomp_threads name=virtio_net_seccomp
+	net_ping_test "$name" ovs "" "" new --cpus 2 || return 1
+	expect_err "$name" "seccomp: on \([0-9]+ syscalls allowed for vCPU threads, [0-9]+ for the NIC worker" || return 1
+	! grep -E "refused system call" "$out/$name.err" || bad "a filtered thread was refused a system call" || return 1
+	run seccomp_off 120 --kernel "$pl/hello.bzImage" --stats --no-seccomp
+	expect_rc 0 && expect_out seccomp_off "^hello from a minivmm payload$" &&
+		expect_err seccomp_off "seccomp: off \(--no-seccomp\)"
+}
+
 # net_bad NAME REGEX ARGS...: minivmm in the namespace must refuse ARGS with
 # one line naming REGEX, and leave the namespace's links and the bridge's
 # ports as they were.
@@ -488,7 +522,8 @@ all_tests=(hello unclaimed_reported_once triple_fault two_vcpus one_vcpu_has_no_
 	pvh_elf_entry insn_fixups_on_real_vcpu console_input_and_ctrl_a_x piped_input_reaches_guest \
 	sigint_stops sigterm_stops bad_kernels bad_values \
 	linux_bzimage_2cpus linux_vmlinux_pvh linux_reboot_via_i8042 \
-	virtio_net_ovs_ping virtio_net_linux_bridge_ping virtio_net_intx_ping virtio_net_bad_input)
+	virtio_net_ovs_ping virtio_net_linux_bridge_ping virtio_net_intx_ping virtio_net_bad_input \
+	virtio_net_seccomp)
 
 if [ "$only" = --list ]; then
 	printf '%s\n' "${all_tests[@]}"

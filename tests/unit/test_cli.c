@@ -147,6 +147,7 @@ START_TEST(test_defaults)
 	ck_assert_int_eq(cfg.cpus, 1);
 	ck_assert(!cfg.stats);
 	ck_assert_str_eq(cfg.kvm_path, "/dev/kvm");
+	ck_assert(!cfg.no_seccomp); /* seccomp is on unless asked otherwise */
 }
 END_TEST
 
@@ -217,7 +218,7 @@ START_TEST(test_usage_text)
 	ck_assert_ptr_nonnull(strstr(buf, "usage: minivmm --kernel FILE"));
 	static const char *const opts[] = {
 	    "--kernel", "--initrd", "--cmdline", "--mem",     "--cpus",	  "--tap", "--bridge",
-	    "--mac",	"--stats",  "--help",	 "--version", "Ctrl-A x", "1-32"};
+	    "--mac",	"--stats",  "--help",	 "--version", "Ctrl-A x", "1-32",  "--no-seccomp"};
 	for (size_t i = 0; i < sizeof(opts) / sizeof(opts[0]); i++)
 		ck_assert_msg(strstr(buf, opts[i]) != NULL, "usage lacks %s", opts[i]);
 	free(buf);
@@ -412,10 +413,27 @@ START_TEST(test_bad_stats)
 }
 END_TEST
 
+/* --no-seccomp takes no value, and a later parse starts with seccomp on. */
+START_TEST(test_no_seccomp)
+{
+	struct vm_config cfg;
+	struct errbuf e = {""};
+	ck_assert_int_eq(PARSE(&cfg, &e, "--kernel", "k", "--no-seccomp"), CLI_RUN);
+	ck_assert(cfg.no_seccomp);
+	ck_assert_int_eq(PARSE(&cfg, &e, "--no-seccomp", "--kernel", "k", "--stats"), CLI_RUN);
+	ck_assert(cfg.no_seccomp);
+	ck_assert_int_eq(cfg.stats, STATS_TEXT);
+	ck_assert_int_eq(PARSE(&cfg, &e, "--kernel", "k"), CLI_RUN);
+	ck_assert(!cfg.no_seccomp);
+	ARGS_BAD("--no-seccomp=yes: unknown option", "--kernel", "k", "--no-seccomp=yes");
+	ARGS_BAD("unknown option", "--kernel", "k", "--seccomp");
+}
+END_TEST
+
 CHECK_MAIN("cli", test_size_units, test_size_limits, test_size_syntax, test_defaults,
 	   test_kvm_device_env, test_all_options, test_help_and_version, test_usage_text,
 	   test_missing_kernel, test_bad_cpus, test_bad_mem, test_network_options,
 	   test_bad_network_options, test_default_mac_is_stable_and_unicast, test_unknown_option,
 	   test_unknown_option_in_group, test_missing_value, test_extra_argument,
 	   test_reparse_after_errors, test_reparse_after_option_group, test_stats_formats,
-	   test_bad_stats)
+	   test_bad_stats, test_no_seccomp)

@@ -1,0 +1,300 @@
+/* The seccomp allowlists (vmm/seccomp.c), loaded for real on a thread of this
+ * process: what a vCPU thread or the NIC's worker needs goes through, and
+ * what a compromised one would want (files, sockets, processes, other fds'
+ * ioctls, executable memory) is refused with EPERM, one line on stderr each,
+ * while the rest of the process stays unfiltered. No KVM needed: the
+ * "vCPU" and "VM" descriptors are /dev/null, where an ioctl the filter lets
+ * through fails with ENOTTY, which is how we tell it was let through. */
+#define _GNU_SOURCE /* pipe2 */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/if_tun.h>
+#include <linux/kvm.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "check_main.h"
+#include "vmm/seccomp.h"
+
+static int vcpu_fd, vm_fd, tap_fd, other_fd;
+static int pipe_fds[2];
+static int err_fd; /* where stderr goes while a filtered thread runs */
+
+/* The result of one system call made under the filter: -errno or >= 0. */
+#define TRY(call) ((call) < 0 ? -errno : 0)
+
+struct results {
+	int load;
+	/* let through */
+	int write_pipe, read_pipe, run_ioctl, regs_ioctl, irq_line, gsi_routing, ioeventfd, offload,
+	    eventfd, clock, small_malloc, big_malloc, mmap_rw;
+	/* refused */
+	int socket, open_file, execve, fork, mmap_exec, mprotect_exec, other_fd_ioctl,
+	    vm_ioctl_on_vcpu, create_vcpu, epoll, kill_other;
+	/* worker */
+	int readv, writev, epoll_ctl, epoll_wait, close, run_on_vm;
+};
+
+static void setup(void)
+{
+	vcpu_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+	vm_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+	tap_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+	other_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+	ck_assert_int_eq(pipe2(pipe_fds, O_CLOEXEC | O_NONBLOCK), 0);
+	char path[] = "/tmp/minivmm-seccomp-XXXXXX";
+	err_fd = mkstemp(path);
+	ck_assert_int_ge(err_fd, 0);
+	unlink(path);
+}
+
+static void teardown(void)
+{
+	close(vcpu_fd);
+	close(vm_fd);
+	close(tap_fd);
+	close(other_fd);
+	close(pipe_fds[0]);
+	close(pipe_fds[1]);
+	close(err_fd);
+}
+
+static void *vcpu_like(void *arg)
+{
+	struct results *r = arg;
+	struct errbuf e;
+	const struct seccomp_fds fds = {vcpu_fd, vm_fd, tap_fd};
+	scmp_filter_ctx f = seccomp_vcpu_filter(&fds, &e);
+	r->load = f ? seccomp_apply(f, "vCPU 0", &e) : -1;
+	if (r->load)
+		return NULL;
+
+	char c = 'x';
+	r->write_pipe = TRY(write(pipe_fds[1], &c, 1));
+	r->read_pipe = TRY(read(pipe_fds[0], &c, 1));
+	r->run_ioctl = TRY(ioctl(vcpu_fd, KVM_RUN, 0));
+	struct kvm_regs regs;
+	r->regs_ioctl = TRY(ioctl(vcpu_fd, KVM_GET_REGS, &regs));
+	struct kvm_irq_level l = {0};
+	r->irq_line = TRY(ioctl(vm_fd, KVM_IRQ_LINE, &l));
+	r->gsi_routing = TRY(ioctl(vm_fd, KVM_SET_GSI_ROUTING, NULL));
+	r->ioeventfd = TRY(ioctl(vm_fd, KVM_IOEVENTFD, NULL));
+	r->offload = TRY(ioctl(tap_fd, TUNSETOFFLOAD, 0UL));
+	int efd = eventfd(0, EFD_CLOEXEC);
+	r->eventfd = efd < 0 ? -errno : 0;
+	if (efd >= 0)
+		close(efd);
+	struct timespec ts;
+	r->clock = TRY(syscall(SYS_clock_gettime, CLOCK_MONOTONIC, &ts)); /* not the vDSO */
+	void *p = malloc(100);
+	r->small_malloc = p ? 0 : -ENOMEM;
+	free(p);
+	p = malloc(4 << 20); /* past the mmap threshold */
+	r->big_malloc = p ? 0 : -ENOMEM;
+	if (p)
+		memset(p, 1, 4 << 20);
+	free(p);
+	p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	r->mmap_rw = p == MAP_FAILED ? -errno : 0;
+
+	r->socket = TRY(socket(AF_INET, SOCK_STREAM, 0));
+	r->open_file = TRY(open("/etc/passwd", O_RDONLY));
+	char *const argv[] = {"/bin/true", NULL};
+	r->execve = TRY(execve("/bin/true", argv, NULL));
+	r->fork = TRY(syscall(SYS_fork));
+	void *x = mmap(NULL, 4096, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	r->mmap_exec = x == MAP_FAILED ? -errno : 0;
+	r->mprotect_exec =
+	    p == MAP_FAILED ? -EINVAL : TRY(mprotect(p, 4096, PROT_READ | PROT_EXEC));
+	r->other_fd_ioctl = TRY(ioctl(other_fd, KVM_RUN, 0));
+	r->vm_ioctl_on_vcpu = TRY(ioctl(vcpu_fd, KVM_IRQ_LINE, &l));
+	r->create_vcpu = TRY(ioctl(vm_fd, KVM_CREATE_VCPU, 1UL));
+	r->epoll = TRY(epoll_create1(EPOLL_CLOEXEC));
+	r->kill_other = TRY(syscall(SYS_tgkill, getpid(), syscall(SYS_gettid), SIGKILL));
+	if (p != MAP_FAILED)
+		munmap(p, 4096);
+	return NULL;
+}
+
+static void *worker_like(void *arg)
+{
+	struct results *r = arg;
+	struct errbuf e;
+	const struct seccomp_fds fds = {-1, vm_fd, -1};
+	scmp_filter_ctx f = seccomp_worker_filter(&fds, &e);
+	r->load = f ? seccomp_apply(f, "virtio-net worker", &e) : -1;
+	if (r->load)
+		return NULL;
+
+	char c = 'y';
+	struct iovec iov = {&c, 1};
+	r->writev = TRY(writev(pipe_fds[1], &iov, 1));
+	r->readv = TRY(readv(pipe_fds[0], &iov, 1));
+	r->irq_line = TRY(ioctl(vm_fd, KVM_IRQ_LINE, NULL));
+	r->run_on_vm = TRY(ioctl(vm_fd, KVM_RUN, 0));
+	r->gsi_routing = TRY(ioctl(vm_fd, KVM_SET_GSI_ROUTING, NULL));
+	r->epoll = TRY(epoll_create1(EPOLL_CLOEXEC));
+	r->epoll_ctl = TRY(epoll_ctl(-1, EPOLL_CTL_DEL, pipe_fds[0], NULL));
+	struct epoll_event ev;
+	r->epoll_wait = TRY(epoll_wait(-1, &ev, 1, 0));
+	int efd = eventfd(0, EFD_CLOEXEC);
+	r->eventfd = efd < 0 ? -errno : 0;
+	r->close = TRY(close(-1));
+	r->socket = TRY(socket(AF_UNIX, SOCK_DGRAM, 0));
+	r->open_file = TRY(open("/etc/passwd", O_RDONLY));
+	return NULL;
+}
+
+/* Runs fn on a thread of its own with stderr going to err_fd; returns what
+ * the thread wrote there. */
+static char *run_filtered(void *(*fn)(void *), struct results *r)
+{
+	memset(r, 0x55, sizeof(*r));
+	fflush(stderr);
+	int saved = dup(STDERR_FILENO);
+	ck_assert_int_ge(saved, 0);
+	ck_assert_int_eq(dup2(err_fd, STDERR_FILENO), STDERR_FILENO);
+	pthread_t t;
+	ck_assert_int_eq(pthread_create(&t, NULL, fn, r), 0);
+	ck_assert_int_eq(pthread_join(t, NULL), 0);
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	static char buf[8192];
+	ssize_t n = pread(err_fd, buf, sizeof(buf) - 1, 0);
+	buf[n > 0 ? n : 0] = '\0';
+	return buf;
+}
+
+static int count(const char *haystack, const char *needle)
+{
+	int n = 0;
+	for (const char *p = haystack; (p = strstr(p, needle)); p++)
+		n++;
+	return n;
+}
+
+START_TEST(test_vcpu_filter)
+{
+	struct results r;
+	const char *err = run_filtered(vcpu_like, &r);
+	ck_assert_int_eq(r.load, 0);
+	/* Through the filter: calls that work, and ioctls that reach /dev/null. */
+	ck_assert_int_eq(r.write_pipe, 0);
+	ck_assert_int_eq(r.read_pipe, 0);
+	ck_assert_int_eq(r.run_ioctl, -ENOTTY);
+	ck_assert_int_eq(r.regs_ioctl, -ENOTTY);
+	ck_assert_int_eq(r.irq_line, -ENOTTY);
+	ck_assert_int_eq(r.gsi_routing, -ENOTTY);
+	ck_assert_int_eq(r.ioeventfd, -ENOTTY);
+	ck_assert_int_eq(r.offload, -ENOTTY);
+	ck_assert_int_eq(r.eventfd, 0);
+	ck_assert_int_eq(r.clock, 0);
+	ck_assert_int_eq(r.small_malloc, 0);
+	ck_assert_int_eq(r.big_malloc, 0);
+	ck_assert_int_eq(r.mmap_rw, 0);
+	/* Refused. */
+	ck_assert_int_eq(r.socket, -EPERM);
+	ck_assert_int_eq(r.open_file, -EPERM);
+	ck_assert_int_eq(r.execve, -EPERM);
+	ck_assert_int_eq(r.fork, -EPERM);
+	ck_assert_int_eq(r.mmap_exec, -EPERM);
+	ck_assert_int_eq(r.mprotect_exec, -EPERM);
+	ck_assert_int_eq(r.other_fd_ioctl, -EPERM);
+	ck_assert_int_eq(r.vm_ioctl_on_vcpu, -EPERM);
+	ck_assert_int_eq(r.create_vcpu, -EPERM);
+	ck_assert_int_eq(r.epoll, -EPERM);
+	ck_assert_int_eq(r.kill_other, -EPERM);
+	/* One line for each refusal, naming the call and the thread, and none
+	 * for anything else the thread did, its exit included. */
+	ck_assert_int_eq(count(err, "minivmm: seccomp: refused system call "), 11);
+	char line[128];
+	snprintf(line, sizeof(line), "refused system call %d on the vCPU 0 thread (EPERM)",
+		 SYS_socket);
+	ck_assert_msg(strstr(err, line), "stderr lacks \"%s\": %s", line, err);
+
+	/* The filter was the thread's alone: this one may still do it all. */
+	int s = socket(AF_INET, SOCK_STREAM, 0);
+	ck_assert_int_ge(s, 0);
+	close(s);
+	int fd = open("/etc/passwd", O_RDONLY);
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+}
+END_TEST
+
+START_TEST(test_worker_filter)
+{
+	struct results r;
+	const char *err = run_filtered(worker_like, &r);
+	ck_assert_int_eq(r.load, 0);
+	ck_assert_int_eq(r.writev, 0);
+	ck_assert_int_eq(r.readv, 0);
+	ck_assert_int_eq(r.irq_line, -ENOTTY);
+	ck_assert_int_eq(r.epoll_ctl, -EBADF);
+	ck_assert_int_eq(r.epoll_wait, -EBADF);
+	/* Refused: what only a vCPU thread needs, and the rest. */
+	ck_assert_int_eq(r.run_on_vm, -EPERM);
+	ck_assert_int_eq(r.gsi_routing, -EPERM);
+	ck_assert_int_eq(r.epoll, -EPERM);
+	ck_assert_int_eq(r.eventfd, -EPERM);
+	ck_assert_int_eq(r.close, -EPERM);
+	ck_assert_int_eq(r.socket, -EPERM);
+	ck_assert_int_eq(r.open_file, -EPERM);
+	ck_assert_int_eq(count(err, "minivmm: seccomp: refused system call "), 7);
+	ck_assert_msg(strstr(err, "on the virtio-net worker thread"), "stderr: %s", err);
+}
+END_TEST
+
+/* A thread making the same forbidden call over and over says so only a few
+ * times, and every call is still refused. */
+static void *refuse_many(void *arg)
+{
+	struct results *r = arg;
+	struct errbuf e;
+	const struct seccomp_fds fds = {vcpu_fd, vm_fd, -1};
+	scmp_filter_ctx f = seccomp_vcpu_filter(&fds, &e);
+	r->load = f ? seccomp_apply(f, "vCPU 1", &e) : -1;
+	r->socket = 0;
+	for (int i = 0; i < 100 && !r->load; i++)
+		if (socket(AF_INET, SOCK_DGRAM, 0) >= 0 || errno != EPERM)
+			r->socket = -1;
+	/* No TAP: TUNSETOFFLOAD is refused on every fd. */
+	r->offload = TRY(ioctl(vcpu_fd, TUNSETOFFLOAD, 0UL));
+	return NULL;
+}
+
+START_TEST(test_refusals_are_reported_a_few_times)
+{
+	struct results r;
+	const char *err = run_filtered(refuse_many, &r);
+	ck_assert_int_eq(r.load, 0);
+	ck_assert_int_eq(r.socket, 0);
+	ck_assert_int_eq(r.offload, -EPERM);
+	ck_assert_int_eq(count(err, "refused system call"), 16);
+}
+END_TEST
+
+START_TEST(test_sizes)
+{
+	/* What --stats prints; the vCPU list is the longer one. */
+	ck_assert_int_gt(seccomp_vcpu_syscalls(), 15);
+	ck_assert_int_gt(seccomp_worker_syscalls(), 15);
+	ck_assert_int_lt(seccomp_vcpu_syscalls(), 40);
+	ck_assert_int_lt(seccomp_worker_syscalls(), 40);
+}
+END_TEST
+
+CHECK_MAIN_FIXTURE("seccomp", setup, teardown, test_vcpu_filter, test_worker_filter,
+		   test_refusals_are_reported_a_few_times, test_sizes)

@@ -1,0 +1,295 @@
+#define _GNU_SOURCE /* REG_RAX in ucontext_t */
+#include "vmm/seccomp.h"
+
+#include <errno.h>
+#include <linux/if_tun.h>
+#include <linux/kvm.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+/* ASan's runtime makes system calls of its own on every thread: sanitizer
+ * builds allow those too (sanitizer_extra), and the filters stay on. UBSan
+ * needs only write() for its reports. A report from a filtered thread cannot
+ * open /proc/self/maps or run llvm-symbolizer: use --no-seccomp for a
+ * symbolized one. */
+#if defined(__SANITIZE_ADDRESS__)
+#define SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SANITIZED 1
+#endif
+#endif
+#ifndef SANITIZED
+#define SANITIZED 0
+#endif
+
+/* si_code of a seccomp SIGSYS (<asm-generic/siginfo.h>, which clashes with
+ * glibc's <signal.h>). */
+#ifndef SYS_SECCOMP
+#define SYS_SECCOMP 1
+#endif
+
+/* What a rule checks besides the system call number. */
+enum arg_check {
+	ANY,
+	NO_EXEC,    /* mmap, mprotect: no PROT_EXEC in the protection (argument 2) */
+	ABORT_ONLY, /* tgkill: only SIGABRT (argument 2), what abort() sends itself */
+};
+
+struct allow {
+	int nr;
+	enum arg_check check;
+};
+
+/* Both kinds of thread. glibc's malloc may map, protect, trim and unmap a
+ * thread's arena (routing-table updates allocate on vCPU threads); a thread
+ * exiting advises its stack away and blocks signals. clock_gettime and
+ * friends are usually vDSO calls, but not on every clock source. */
+static const struct allow common[] = {
+    {SCMP_SYS(read), ANY},
+    {SCMP_SYS(write), ANY}, /* eventfds (irqfds, stop), the console, stderr */
+    {SCMP_SYS(futex), ANY},
+    {SCMP_SYS(clock_gettime), ANY},
+    {SCMP_SYS(gettimeofday), ANY},
+    {SCMP_SYS(time), ANY},
+    {SCMP_SYS(rt_sigreturn), ANY}, /* the kick signal's and SIGSYS's handlers */
+    {SCMP_SYS(rt_sigprocmask), ANY},
+    {SCMP_SYS(restart_syscall), ANY},
+    {SCMP_SYS(mmap), NO_EXEC},
+    {SCMP_SYS(mprotect), NO_EXEC},
+    {SCMP_SYS(munmap), ANY},
+    {SCMP_SYS(madvise), ANY},
+    {SCMP_SYS(brk), ANY},
+    {SCMP_SYS(getpid), ANY}, /* abort(): raise(SIGABRT) */
+    {SCMP_SYS(gettid), ANY},
+    {SCMP_SYS(tgkill), ABORT_ONLY},
+    {SCMP_SYS(exit), ANY},
+    {SCMP_SYS(exit_group), ANY},
+};
+
+/* A vCPU thread: exits (vmm/exit.c, insn_fixup.c), devices, the virtio
+ * transport's DRIVER_OK and reset, MSI-X routes (an eventfd and an irqfd per
+ * vector; close on failure). ioctl is limited further, below. */
+static const struct allow vcpu_only[] = {
+    {SCMP_SYS(ioctl), ANY},
+    {SCMP_SYS(eventfd2), ANY},
+    {SCMP_SYS(close), ANY},
+};
+
+/* The virtio-net worker: epoll, frames to and from the TAP. */
+static const struct allow worker_only[] = {
+    {SCMP_SYS(epoll_wait), ANY}, {SCMP_SYS(epoll_pwait), ANY},
+    {SCMP_SYS(epoll_ctl), ANY},	 {SCMP_SYS(readv), ANY},
+    {SCMP_SYS(writev), ANY},	 {SCMP_SYS(ioctl), ANY}, /* KVM_IRQ_LINE on the VM only: INTx */
+};
+
+/* ASan: each thread's alternate signal stack comes down as it exits, and the
+ * runtime's spin locks yield under contention. */
+static const struct allow sanitizer_extra[] = {
+    {SCMP_SYS(sigaltstack), ANY},
+    {SCMP_SYS(sched_yield), ANY},
+};
+
+/* The ioctls, each on one descriptor. */
+static const unsigned long vcpu_fd_ioctls[] = {
+    KVM_RUN,
+    KVM_GET_REGS,	 /* exit.c (guest linear -> physical), insn_fixup.c, dumps */
+    KVM_SET_REGS,	 /* insn_fixup.c */
+    KVM_GET_SREGS,	 /* the same */
+    KVM_TRANSLATE,	 /* exit.c: the faulting instruction's bytes */
+    KVM_GET_FPU,	 /* insn_fixup.c: fwait, fnclex */
+    KVM_SET_FPU,	 /* insn_fixup.c: fnclex */
+    KVM_GET_VCPU_EVENTS, /* insn_fixup.c: injecting #BP, #MF, #UD */
+    KVM_SET_VCPU_EVENTS,
+};
+static const unsigned long vcpu_vm_ioctls[] = {
+    KVM_IRQ_LINE,	 /* ISA interrupts (UART, i8042), PCI INTx */
+    KVM_SET_GSI_ROUTING, /* MSI-X vectors programmed by the guest (irq_routing.c) */
+    KVM_IRQFD,		 /* the same */
+    KVM_IOEVENTFD,	 /* doorbells, registered at DRIVER_OK, removed at reset */
+};
+static const unsigned long worker_vm_ioctls[] = {KVM_IRQ_LINE};
+static const unsigned long vcpu_tap_ioctls[] = {TUNSETOFFLOAD};
+
+#define N(a) (sizeof(a) / sizeof((a)[0]))
+
+static int add_allow(scmp_filter_ctx f, const struct allow *a, struct errbuf *e)
+{
+	int r;
+	switch (a->check) {
+	case NO_EXEC:
+		r = seccomp_rule_add(f, SCMP_ACT_ALLOW, a->nr, 1,
+				     SCMP_A2_32(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
+		break;
+	case ABORT_ONLY:
+		r = seccomp_rule_add(f, SCMP_ACT_ALLOW, a->nr, 1, SCMP_A2_32(SCMP_CMP_EQ, SIGABRT));
+		break;
+	default:
+		r = seccomp_rule_add(f, SCMP_ACT_ALLOW, a->nr, 0);
+	}
+	if (r)
+		return errorf(e, "seccomp: cannot add system call %d to a filter: %s", a->nr,
+			      strerror(-r));
+	return 0;
+}
+
+static int add_list(scmp_filter_ctx f, const struct allow *list, size_t n, struct errbuf *e)
+{
+	for (size_t i = 0; i < n; i++)
+		if (list[i].nr != SCMP_SYS(ioctl) && add_allow(f, &list[i], e))
+			return -1;
+	return 0;
+}
+
+/* ioctl(fd, request) for each request, on that fd only. The kernel reads
+ * both as 32-bit values (unsigned int fd, unsigned int cmd), so the filter
+ * compares the low 32 bits, as the kernel will use them. */
+static int add_ioctls(scmp_filter_ctx f, int fd, const unsigned long *reqs, size_t n,
+		      struct errbuf *e)
+{
+	if (fd < 0)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		int r = seccomp_rule_add(f, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 2,
+					 SCMP_A0_32(SCMP_CMP_EQ, (uint32_t)fd),
+					 SCMP_A1_32(SCMP_CMP_EQ, (uint32_t)reqs[i]));
+		if (r)
+			return errorf(e, "seccomp: cannot add ioctl %#lx: %s", reqs[i],
+				      strerror(-r));
+	}
+	return 0;
+}
+
+/* Everything not allowed traps to on_sigsys, which refuses it with EPERM. A
+ * system call of another ABI (int $0x80, x32) kills the process. */
+static scmp_filter_ctx new_filter(struct errbuf *e)
+{
+	scmp_filter_ctx f = seccomp_init(SCMP_ACT_TRAP);
+	if (!f) {
+		errorf(e, "seccomp: cannot create a filter (out of memory)");
+		return NULL;
+	}
+	int r = seccomp_attr_set(f, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
+	if (!r)
+		r = seccomp_attr_set(f, SCMP_FLTATR_CTL_NNP, 1);
+	if (!r)
+		r = add_list(f, common, N(common), e);
+	if (!r && SANITIZED)
+		r = add_list(f, sanitizer_extra, N(sanitizer_extra), e);
+	if (r) {
+		if (r != -1)
+			errorf(e, "seccomp: cannot set up a filter: %s", strerror(-r));
+		seccomp_release(f);
+		return NULL;
+	}
+	return f;
+}
+
+scmp_filter_ctx seccomp_vcpu_filter(const struct seccomp_fds *fds, struct errbuf *e)
+{
+	scmp_filter_ctx f = new_filter(e);
+	if (f && (add_list(f, vcpu_only, N(vcpu_only), e) ||
+		  add_ioctls(f, fds->vcpu_fd, vcpu_fd_ioctls, N(vcpu_fd_ioctls), e) ||
+		  add_ioctls(f, fds->vm_fd, vcpu_vm_ioctls, N(vcpu_vm_ioctls), e) ||
+		  add_ioctls(f, fds->tap_fd, vcpu_tap_ioctls, N(vcpu_tap_ioctls), e))) {
+		seccomp_release(f);
+		return NULL;
+	}
+	return f;
+}
+
+scmp_filter_ctx seccomp_worker_filter(const struct seccomp_fds *fds, struct errbuf *e)
+{
+	scmp_filter_ctx f = new_filter(e);
+	if (f && (add_list(f, worker_only, N(worker_only), e) ||
+		  add_ioctls(f, fds->vm_fd, worker_vm_ioctls, N(worker_vm_ioctls), e))) {
+		seccomp_release(f);
+		return NULL;
+	}
+	return f;
+}
+
+int seccomp_vcpu_syscalls(void)
+{
+	return (int)(N(common) + N(vcpu_only) + (SANITIZED ? N(sanitizer_extra) : 0));
+}
+
+int seccomp_worker_syscalls(void)
+{
+	return (int)(N(common) + N(worker_only) + (SANITIZED ? N(sanitizer_extra) : 0));
+}
+
+/* ---- refusing: SIGSYS -> one line on stderr, EPERM to the caller ---------- */
+
+static _Thread_local char thread_name[32];
+static _Thread_local unsigned reports;
+#define REPORTS_MAX 16 /* per thread: a refused call in a loop must not flood */
+
+/* Appends s to buf at *at; async-signal-safe (no stdio in a handler). */
+static void put(char *buf, size_t size, size_t *at, const char *s)
+{
+	while (*s && *at + 1 < size)
+		buf[(*at)++] = *s++;
+}
+
+static void put_uint(char *buf, size_t size, size_t *at, unsigned long v)
+{
+	char digits[24];
+	size_t n = 0;
+	do
+		digits[n++] = (char)('0' + v % 10);
+	while ((v /= 10) && n < sizeof(digits));
+	while (n && *at + 1 < size)
+		buf[(*at)++] = digits[--n];
+}
+
+static void on_sigsys(int sig, siginfo_t *si, void *ucontext)
+{
+	(void)sig;
+	if (si->si_code != SYS_SECCOMP)
+		return; /* a SIGSYS someone sent: nothing to refuse */
+	ucontext_t *uc = ucontext;
+	/* The system call did not run; this is what it returns. */
+	uc->uc_mcontext.gregs[REG_RAX] = -EPERM;
+	if (reports >= REPORTS_MAX)
+		return;
+	reports++;
+	int saved = errno;
+	char msg[200];
+	size_t at = 0;
+	put(msg, sizeof(msg), &at, "minivmm: seccomp: refused system call ");
+	put_uint(msg, sizeof(msg), &at, (unsigned long)(unsigned)si->si_syscall);
+	put(msg, sizeof(msg), &at, " on the ");
+	put(msg, sizeof(msg), &at, thread_name[0] ? thread_name : "filtered");
+	put(msg, sizeof(msg), &at, " thread (EPERM); --no-seccomp turns the filters off\n");
+	if (write(STDERR_FILENO, msg, at) < 0) {
+		/* nowhere else to say it */
+	}
+	errno = saved;
+}
+
+int seccomp_apply(scmp_filter_ctx f, const char *who, struct errbuf *e)
+{
+	snprintf(thread_name, sizeof(thread_name), "%s", who);
+	struct sigaction sa = {.sa_sigaction = on_sigsys, .sa_flags = SA_SIGINFO};
+	sigemptyset(&sa.sa_mask);
+	sigset_t sys;
+	sigemptyset(&sys);
+	sigaddset(&sys, SIGSYS);
+	/* A trap while SIGSYS is blocked would kill the process instead. */
+	if (sigaction(SIGSYS, &sa, NULL) || pthread_sigmask(SIG_UNBLOCK, &sys, NULL)) {
+		seccomp_release(f);
+		return errorf(e, "seccomp: cannot take SIGSYS");
+	}
+	int r = seccomp_load(f);
+	seccomp_release(f);
+	if (r)
+		return errorf(e, "seccomp: cannot load the filter: %s", strerror(-r));
+	return 0;
+}

@@ -1,0 +1,41 @@
+/*
+ * Seccomp allowlists for the threads a guest drives: every vCPU thread and
+ * the virtio-net worker. Each installs its own filter on itself once set up
+ * (seccomp without TSYNC filters the calling thread only); the main thread,
+ * which undoes the host's network set-up on exit with ovs-vsctl and netlink,
+ * stays unfiltered. docs/security.md, "Seccomp", has the lists and the why.
+ *
+ * A system call outside the list is refused, not fatal: it returns EPERM,
+ * and the thread prints one line naming it (through a SIGSYS handler) so a
+ * missing entry shows up. --no-seccomp turns the filters off.
+ */
+#ifndef MINIVMM_SECCOMP_H
+#define MINIVMM_SECCOMP_H
+
+#include <seccomp.h>
+
+#include "vmm/error.h"
+
+/* The descriptors ioctl() may reach, with the requests each thread kind
+ * uses on them; -1 leaves that descriptor's rules out. */
+struct seccomp_fds {
+	int vcpu_fd; /* this vCPU's (vCPU filter only) */
+	int vm_fd;   /* the VM's: interrupt lines, MSI routes, irqfds, ioeventfds */
+	int tap_fd;  /* the NIC's TAP: TUNSETOFFLOAD at DRIVER_OK and reset (vCPU only) */
+};
+
+/* The filter a vCPU thread loads; NULL with a message in e. */
+scmp_filter_ctx seccomp_vcpu_filter(const struct seccomp_fds *fds, struct errbuf *e);
+
+/* The filter the virtio-net worker loads; NULL with a message in e. */
+scmp_filter_ctx seccomp_worker_filter(const struct seccomp_fds *fds, struct errbuf *e);
+
+/* Loads f on the calling thread only, with no_new_privs, and releases it.
+ * who names the thread in the line a refused call prints ("vCPU 0"). */
+int seccomp_apply(scmp_filter_ctx f, const char *who, struct errbuf *e);
+
+/* How many distinct system calls each allowlist lets through. */
+int seccomp_vcpu_syscalls(void);
+int seccomp_worker_syscalls(void);
+
+#endif
