@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Runs every minivmm test, twice: with a plain build, then with one built
-# under AddressSanitizer + UndefinedBehaviorSanitizer (-DMINIVMM_SANITIZE=ON),
-# where any report fails the test that caused it. Each pass runs the Check
+# Runs every minivmm test: first a short run of each libFuzzer target
+# (scripts/fuzz.sh), then every test twice: with a plain build, and with one
+# built under AddressSanitizer + UndefinedBehaviorSanitizer
+# (-DMINIVMM_SANITIZE=ON), where any report fails the test that caused it.
+# Each pass runs the Check
 # unit tests, the network plumbing tests, and the KVM integration tests (the
 # project's guest payloads, and a real Linux kernel built from Debian's
 # linux-source-6.1 that boots and is pinged over virtio-net).
@@ -101,6 +103,11 @@ suite() {
 echo "== test guest kernel"
 kdir=$("$root/scripts/build-guest-kernel.sh")
 echo "kernel: $kdir"
+
+# libFuzzer + ASan/UBSan over the guest-facing parsers, a short budget each
+# (docs/security.md gives the long runs): a crash fails the run.
+echo "== fuzz targets (200000 executions each)"
+"$root/scripts/fuzz.sh"
 
 for pass in "${passes[@]}"; do
 	case $pass in

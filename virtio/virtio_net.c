@@ -21,6 +21,11 @@
 #define FRAME_MAX_PLAIN 1518
 #define RX_IOV_MAX	1024 /* UIO_MAXIOV: the most one readv() takes */
 #define INTERRUPT_BATCH 64   /* used buffers between interrupt checks in a burst */
+/* Frames one direction moves before the worker looks at its other events:
+ * a guest and a host that keep both rings busy must not make it deaf to a
+ * reset (the stop eventfd) or starve the other direction. */
+#define BURST 256
+_Static_assert(BURST % INTERRUPT_BATCH == 0, "a burst ends on an interrupt check");
 #define NUM_BUFFERS_OFF offsetof(struct virtio_net_hdr_mrg_rxbuf, num_buffers)
 #define FEATURE(b)	(1ULL << (b))
 #define OFFERED_FEATURES                                                                           \
@@ -184,11 +189,14 @@ static void rx_complete(struct virtio_net *n, const struct rx_batch *b, size_t l
 	virtq_unpop(q, (uint16_t)(b->nchains - used));
 }
 
-static void process_rx(struct virtio_net *n)
+/* Returns true if it stopped at BURST frames with more to do. */
+static bool process_rx(struct virtio_net *n)
 {
 	struct virtq *q = queue(n, VIRTIO_NET_RXQ);
 	unsigned delivered = 0;
 	while (!n->rx_needs_buffers && !n->broken && !n->backend_gone) {
+		if (delivered == BURST)
+			return true; /* its last INTERRUPT_BATCH was signalled */
 		struct rx_batch b;
 		if (rx_gather(n, &b)) {
 			mark_broken(n);
@@ -236,11 +244,13 @@ static void process_rx(struct virtio_net *n)
 	}
 	if (delivered)
 		interrupt_if_wanted(n, VIRTIO_NET_RXQ);
+	return false;
 }
 
 /* ---- transmit: guest -> backend ------------------------------------------ */
 
-static void process_tx(struct virtio_net *n)
+/* Returns true if it stopped at BURST chains with more to do. */
+static bool process_tx(struct virtio_net *n)
 {
 	struct virtq *q = queue(n, VIRTIO_NET_TXQ);
 	struct virtq_chain *c = n->chain;
@@ -248,6 +258,8 @@ static void process_tx(struct virtio_net *n)
 	/* No kicks while we drain the ring; re-enabled when it is empty. */
 	virtq_set_notify(q, false);
 	while (!n->tx_needs_room && !n->broken) {
+		if (returned == BURST)
+			return true; /* signalled as above; kicks stay off: we come back */
 		int r = virtq_pop(q, c);
 		if (r == 0) {
 			if (!virtq_wait_for_more(q, 0))
@@ -290,6 +302,7 @@ static void process_tx(struct virtio_net *n)
 	}
 	if (returned)
 		interrupt_if_wanted(n, VIRTIO_NET_TXQ);
+	return false;
 }
 
 /* ---- the worker ----------------------------------------------------------- */
@@ -351,19 +364,21 @@ static void work(struct virtio_net *n, uint32_t *watching)
 			*watching = EPOLLIN;
 	}
 	/* Buffers and kicks may predate DRIVER_OK's arrival here. */
-	bool rx = true, tx = true;
+	bool rx = true, tx = true, rx_more = false, tx_more = false;
 	for (;;) {
 		if (tx)
-			process_tx(n);
+			tx_more = process_tx(n);
 		if (rx)
-			process_rx(n);
+			rx_more = process_rx(n);
 		watch_backend(n, watching);
 
+		/* With a burst cut short, only look at the events, then go on. */
 		struct epoll_event ev[4];
-		int k = epoll_wait(n->epoll_fd, ev, 4, -1);
+		int k = epoll_wait(n->epoll_fd, ev, 4, rx_more || tx_more ? 0 : -1);
 		if (k < 0 && errno != EINTR)
 			return;
-		rx = tx = false;
+		rx = rx_more;
+		tx = tx_more;
 		for (int i = 0; i < k; i++) {
 			switch (ev[i].data.u32) {
 			case EV_STOP:

@@ -314,6 +314,14 @@ static void write_status(struct virtio_pci *vp, uint8_t v)
 		reset_locked(vp);
 		return;
 	}
+	/* §2.1.1: only a reset (0) clears status bits; the driver MUST NOT
+	 * clear one. Keep them if it tries: with DRIVER_OK cleared while the
+	 * device runs, reset_locked() would not stop the device (it stops
+	 * only a DRIVER_OK one) and wipe the queues under its worker, and a
+	 * second DRIVER_OK would activate it twice. With FEATURES_OK cleared,
+	 * the features could change under a running device. (Found by
+	 * tests/fuzz/fuzz_virtio_net_tx.) */
+	v |= status_of(vp) & (uint8_t)~VIRTIO_CONFIG_S_NEEDS_RESET;
 	uint8_t added = v & ~status_of(vp);
 	/* §3.1.1 step 5: FEATURES_OK sticks only if we accept the features;
 	 * the driver reads it back. minivmm is a modern-only device, so

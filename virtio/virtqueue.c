@@ -16,6 +16,11 @@ static inline void store16(volatile uint16_t *p, uint16_t v)
 	__atomic_store_n(p, v, __ATOMIC_RELEASE);
 }
 
+static bool ranges_overlap(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
+{
+	return a < b + blen && b < a + alen;
+}
+
 int virtq_init(struct virtq *q, const struct guest_mem *mem, uint16_t size, uint64_t desc_gpa,
 	       uint64_t avail_gpa, uint64_t used_gpa, bool event_idx, bool indirect)
 {
@@ -32,7 +37,17 @@ int virtq_init(struct virtq *q, const struct guest_mem *mem, uint16_t size, uint
 	q->desc = guest_ptr(mem, desc_gpa, desc_bytes);
 	q->avail = guest_ptr(mem, avail_gpa, avail_bytes);
 	q->used = guest_ptr(mem, used_gpa, used_bytes);
-	if (!q->desc || !q->avail || !q->used) {
+	/* The used ring is the only area the device writes. Laid over the
+	 * available index, the device's own writes would change how many
+	 * buffers it sees: with avail->idx on used->flags,
+	 * virtq_wait_for_more() clearing NO_NOTIFY announces a buffer that
+	 * virtq_set_notify(q, false) takes away again, and a device looping
+	 * on the two (virtio_net's process_tx) spins forever, deaf to reset.
+	 * Other overlaps only garble what the driver gets back. The ranges
+	 * did not wrap: guest_ptr() checked them. (Found by
+	 * tests/fuzz/fuzz_virtio_net_tx.) */
+	if (!q->desc || !q->avail || !q->used ||
+	    ranges_overlap(used_gpa, used_bytes, avail_gpa + 2, 2)) {
 		memset(q, 0, sizeof(*q));
 		return -1;
 	}

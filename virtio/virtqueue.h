@@ -46,7 +46,8 @@ struct virtq_chain {
 
 /* Checks the three areas (sizes and alignments of §2.7) lie in guest RAM and
  * maps them. Returns 0, or -1 if the driver gave a size that is not a power of
- * two up to VIRTQ_MAX_SIZE, or an address outside RAM or misaligned. */
+ * two up to VIRTQ_MAX_SIZE, an address outside RAM or misaligned, or a used
+ * ring over the available index (the device's writes would change it). */
 int virtq_init(struct virtq *q, const struct guest_mem *mem, uint16_t size, uint64_t desc_gpa,
 	       uint64_t avail_gpa, uint64_t used_gpa, bool event_idx, bool indirect);
 
