@@ -79,16 +79,18 @@ static void flush_pending(struct msix *m)
 	}
 }
 
-void msix_notify(struct msix *m, uint16_t vec)
+bool msix_notify(struct msix *m, uint16_t vec)
 {
-	if (vec >= m->nvec)
-		return;
 	pthread_mutex_lock(&m->lock);
-	if (deliverable(m, vec))
-		m->ops.fire(m->ops.ctx, vec);
-	else if (control(m) & MSIX_CTRL_ENABLE)
-		m->pba |= 1U << vec;
+	bool on = control(m) & MSIX_CTRL_ENABLE;
+	if (on && vec < m->nvec) {
+		if (deliverable(m, vec))
+			m->ops.fire(m->ops.ctx, vec);
+		else
+			m->pba |= 1U << vec;
+	}
 	pthread_mutex_unlock(&m->lock);
+	return on;
 }
 
 void msix_config_written(struct msix *m, uint32_t off, uint32_t len)

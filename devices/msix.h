@@ -55,7 +55,10 @@ void msix_config_written(struct msix *m, uint32_t off, uint32_t len);
 
 bool msix_enabled(struct msix *m);
 
-/* Raises vec: fires it now, or marks it pending while masked. */
-void msix_notify(struct msix *m, uint16_t vec);
+/* Raises vec: fires it now, or marks it pending while masked. Returns
+ * whether MSI-X is enabled: if not, nothing was sent and the device falls
+ * back to INTx. A vector the function lacks (virtio's NO_VECTOR) sends
+ * nothing, enabled or not. */
+bool msix_notify(struct msix *m, uint16_t vec);
 
 #endif

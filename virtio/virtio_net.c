@@ -194,6 +194,7 @@ static bool process_rx(struct virtio_net *n)
 {
 	struct virtq *q = queue(n, VIRTIO_NET_RXQ);
 	unsigned delivered = 0;
+	bool kicks_on = true; /* as far as we know: turned off before reading */
 	while (!n->rx_needs_buffers && !n->broken && !n->backend_gone) {
 		if (delivered == BURST)
 			return true; /* its last INTERRUPT_BATCH was signalled */
@@ -210,13 +211,17 @@ static bool process_rx(struct virtio_net *n)
 				     virtio_pci_has_feature(&n->vp, VIRTIO_NET_F_MRG_RXBUF);
 		if (b.nchains == 0 || short_of_room) {
 			virtq_unpop(q, b.nchains);
+			kicks_on = true;
 			if (virtq_wait_for_more(q, b.nchains))
 				continue; /* added while we looked (§2.7.10) */
 			n->rx_needs_buffers = true;
 			STAT_ADD(n, rx_waits, 1);
 			break;
 		}
-		virtq_set_notify(q, false);
+		if (kicks_on) {
+			virtq_set_notify(q, false);
+			kicks_on = false;
+		}
 		ssize_t got = readv(n->backend.fd, n->rx_iov, (int)b.niov);
 		if (got < 0 && errno == EINTR) {
 			virtq_unpop(q, b.nchains);
@@ -336,6 +341,7 @@ static void lose_backend(struct virtio_net *n)
 	if (n->backend_gone)
 		return;
 	n->backend_gone = true;
+	n->tx_needs_room = false; /* no EPOLLOUT will come: fail what waits */
 	epoll_ctl(n->epoll_fd, EPOLL_CTL_DEL, n->backend.fd, NULL);
 	fprintf(stderr, "minivmm: virtio-net %s: the device is gone; the guest's NIC is cut off\n",
 		n->backend.name);
@@ -358,6 +364,7 @@ static void work(struct virtio_net *n, uint32_t *watching)
 			*watching = EPOLLIN;
 		else
 			n->backend_gone = true;
+		n->tx_needs_room = false; /* no EPOLLOUT will come: fail what waits */
 	} else if (*watching != EPOLLIN) {
 		struct epoll_event ev = {.events = EPOLLIN, .data.u32 = EV_BACKEND};
 		if (epoll_ctl(n->epoll_fd, EPOLL_CTL_MOD, n->backend.fd, &ev) == 0)
@@ -398,6 +405,7 @@ static void work(struct virtio_net *n, uint32_t *watching)
 				if (ev[i].events & (EPOLLERR | EPOLLHUP)) {
 					lose_backend(n);
 					*watching = UNWATCHED;
+					tx = true;
 					break;
 				}
 				if (ev[i].events & EPOLLIN)
@@ -598,7 +606,7 @@ int virtio_net_init(struct virtio_net *n, const struct virtio_net_backend *backe
 	if (n->stop_fd < 0)
 		return errorf_errno(e, "virtio-net %s: eventfd", backend->name);
 	if (!n->rx_iov || !n->rx_heads || !n->rx_caps || !n->chain)
-		return errorf(e, "out of memory");
+		return errorf(e, "virtio-net %s: out of memory", backend->name);
 	if (virtio_pci_init(&n->vp, "virtio-net", &net_ops, n, mem, routing, vm_fd, e))
 		return -1;
 	return start_worker(n, e);

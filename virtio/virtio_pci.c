@@ -14,6 +14,18 @@
 
 /* ---- interrupts: MSI-X vector -> KVM MSI route -> irqfd ----------------- */
 
+/* route() and fire() run under the MSI-X lock, so a failure there cannot
+ * send the configuration interrupt virtio_pci_needs_reset() would (that
+ * takes the same lock): the driver finds DEVICE_NEEDS_RESET, the new
+ * config generation and the ISR bit when it next looks. These failures are
+ * the host's (no eventfd, no GSI), never the guest's doing. */
+static void needs_reset_silently(struct virtio_pci *vp)
+{
+	__atomic_or_fetch(&vp->status, VIRTIO_CONFIG_S_NEEDS_RESET, __ATOMIC_SEQ_CST);
+	__atomic_add_fetch(&vp->config_generation, 1, __ATOMIC_SEQ_CST);
+	__atomic_or_fetch(&vp->isr, VIRTIO_PCI_ISR_CONFIG, __ATOMIC_SEQ_CST);
+}
+
 static void route_vector(void *ctx, uint16_t vec, uint64_t address, uint32_t data)
 {
 	struct virtio_pci *vp = ctx;
@@ -27,14 +39,14 @@ static void route_vector(void *ctx, uint16_t vec, uint64_t address, uint32_t dat
 		if (gsi < 0 || fd < 0 || ioctl(vp->vm_fd, KVM_IRQFD, &irqfd) < 0) {
 			if (fd >= 0)
 				close(fd);
-			virtio_pci_needs_reset(vp);
+			needs_reset_silently(vp);
 			return;
 		}
 		vp->vectors[vec].gsi = gsi;
 		vp->vectors[vec].eventfd = fd;
 	}
 	if (irq_routing_set_msi(vp->routing, (uint32_t)vp->vectors[vec].gsi, address, data, &e))
-		virtio_pci_needs_reset(vp);
+		needs_reset_silently(vp);
 }
 
 static void fire_vector(void *ctx, uint16_t vec)
@@ -45,7 +57,7 @@ static void fire_vector(void *ctx, uint16_t vec)
 		uint64_t one = 1;
 		/* A full eventfd counter still means "pending": nothing lost. */
 		if (write(vp->vectors[vec].eventfd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-			virtio_pci_needs_reset(vp);
+			needs_reset_silently(vp);
 	}
 }
 
@@ -282,6 +294,9 @@ static void reset_locked(struct virtio_pci *vp)
 {
 	if (status_of(vp) & VIRTIO_CONFIG_S_DRIVER_OK)
 		vp->ops->reset(vp->ctx);
+	/* The worker has stopped: nothing asserts INTx again before ISR is
+	 * cleared below, so the line goes down with it. */
+	pci_set_intx(&vp->pci, 0);
 	unregister_kicks(vp);
 	vp->driver_features = 0;
 	vp->dfselect = vp->gfselect = 0;
@@ -553,11 +568,8 @@ void virtio_pci_bar_io(void *opaque, uint64_t off, uint8_t *data, uint32_t len, 
 static void interrupt(struct virtio_pci *vp, uint8_t isr_bit, uint16_t vec)
 {
 	__atomic_or_fetch(&vp->isr, isr_bit, __ATOMIC_SEQ_CST);
-	if (msix_enabled(&vp->msix)) {
-		if (vec != MSIX_NO_VECTOR)
-			msix_notify(&vp->msix, vec);
+	if (msix_notify(&vp->msix, vec))
 		return;
-	}
 	__atomic_add_fetch(&vp->interrupts, 1, __ATOMIC_RELAXED);
 	__atomic_add_fetch(&vp->intx_interrupts, 1, __ATOMIC_RELAXED);
 	pci_set_intx(&vp->pci, 1);

@@ -285,7 +285,7 @@ int seccomp_apply(scmp_filter_ctx f, const char *who, struct errbuf *e)
 	/* A trap while SIGSYS is blocked would kill the process instead. */
 	if (sigaction(SIGSYS, &sa, NULL) || pthread_sigmask(SIG_UNBLOCK, &sys, NULL)) {
 		seccomp_release(f);
-		return errorf(e, "seccomp: cannot take SIGSYS");
+		return errorf_errno(e, "seccomp: cannot install the SIGSYS handler");
 	}
 	int r = seccomp_load(f);
 	seccomp_release(f);

@@ -92,7 +92,6 @@ static int tap_offload(void *ctx, unsigned flags, struct errbuf *e)
  * bridge. vm_destroy() undoes exactly this. */
 static int open_network(struct vm *vm, struct errbuf *e)
 {
-	vm->tap.fd = -1;
 	if (!vm->cfg.tap)
 		return 0;
 	if (tap_open(&vm->tap, vm->cfg.tap, e))
