@@ -23,6 +23,9 @@
 # Run directly, `net_guest.sh selftest` checks the scaffolding without KVM:
 # a veth pair stands in for minivmm's TAP and the guest's NIC.
 
+# shellcheck source=tests/integration/ovs_private.sh
+. "$(dirname "${BASH_SOURCE[0]}")/ovs_private.sh"
+
 # (Several of these are only read by the scripts that source this file.)
 # shellcheck disable=SC2034
 {
@@ -51,13 +54,6 @@ ng_bad() {
 	return 1
 }
 ng_in_ns() { ip netns exec "$ng_ns" "$@"; }
-
-# ng_alive PID: exists and is not a zombie.
-ng_alive() {
-	local state
-	state=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) || return 1
-	[ -n "$state" ] && [ "$state" != Z ]
-}
 
 # ng_need TOOL...: all on PATH, else say which one is missing.
 ng_need() {
@@ -101,19 +97,8 @@ ng_setup() {
 # Its LOCAL port is then a TAP device named $ng_br that ovs-vswitchd holds;
 # the host side's address goes on it like on any link.
 ng_ovs_start() {
-	local d=$ng_dir i
-	ng_in_ns ovsdb-tool create "$d/conf.db" /usr/share/openvswitch/vswitch.ovsschema ||
-		ng_bad "ovsdb-tool create failed" || return 1
-	ng_in_ns ovsdb-server "$d/conf.db" --remote="punix:$d/db.sock" --pidfile="$d/ovsdb.pid" \
-		--unixctl="$d/ovsdb.ctl" --log-file="$d/ovsdb.log" --detach 2>>"$d/start.log" ||
-		ng_bad "ovsdb-server did not start: $(tail -n 2 "$d/start.log")" || return 1
-	ng_in_ns ovs-vsctl --no-wait init || ng_bad "ovs-vsctl init failed" || return 1
-	ng_in_ns ovs-vswitchd "unix:$d/db.sock" --pidfile="$d/vswitchd.pid" \
-		--unixctl="$d/vswitchd.ctl" --log-file="$d/vswitchd.log" --detach 2>>"$d/start.log" ||
-		ng_bad "ovs-vswitchd did not start: $(tail -n 2 "$d/start.log")" || return 1
-	# Without --no-wait, add-br returns once ovs-vswitchd has made the bridge.
-	ng_in_ns ovs-vsctl --timeout=20 add-br "$ng_br" -- set bridge "$ng_br" datapath_type=netdev ||
-		ng_bad "ovs-vsctl add-br $ng_br failed" || return 1
+	local i why
+	why=$(ovs_private_start "$ng_dir" "$ng_br" ng_in_ns) || ng_bad "$why" || return 1
 	for ((i = 0; i < 50; i++)); do
 		ng_in_ns ip link show "$ng_br" >/dev/null 2>&1 && return 0
 		sleep 0.1
@@ -176,7 +161,7 @@ ng_wait_for() {
 			awk -v s="$start" -v e="$now" 'BEGIN { printf "%.2f\n", e - s }'
 			return 0
 		fi
-		ng_alive "$ng_vmm_pid" || return 1
+		pid_alive "$ng_vmm_pid" || return 1
 		now=$(date +%s.%N)
 		awk -v s="$start" -v e="$now" -v l="$limit" 'BEGIN { exit !(e - s > l) }' && return 1
 		sleep 0.2
@@ -239,34 +224,11 @@ ng_ping() {
 
 # ---- teardown ----------------------------------------------------------------
 
-# ng_ovs_pids: our OVS daemons, from their pidfiles and from anything whose
-# command line names our temp dir (nothing else can).
-ng_ovs_pids() {
+# ng_ovs_stop: stops our OVS, if we started one (ovs_private_stop).
+ng_ovs_stop() {
 	local p
 	[ -n "$ng_dir" ] || return 0
-	for p in $(cat "$ng_dir"/*.pid 2>/dev/null) $(pgrep -f -- "$ng_dir" || true); do
-		ng_alive "$p" && echo "$p"
-	done | sort -u
-}
-
-# ng_ovs_stop: asks our daemons to exit, then TERM, then KILL, by pid only.
-ng_ovs_stop() {
-	local ctl p i sig
-	[ -n "$ng_dir" ] || return 0
-	for ctl in vswitchd ovsdb; do
-		[ -S "$ng_dir/$ctl.ctl" ] && ovs-appctl --timeout=5 -t "$ng_dir/$ctl.ctl" exit >/dev/null 2>&1
-	done
-	for sig in TERM KILL; do
-		for ((i = 0; i < 50; i++)); do
-			[ -z "$(ng_ovs_pids)" ] && return 0
-			sleep 0.1
-		done
-		for p in $(ng_ovs_pids); do
-			kill -"$sig" "$p" 2>/dev/null
-		done
-	done
-	p=$(ng_ovs_pids)
-	[ -z "$p" ] || ng_bad "OVS processes survived: $p"
+	p=$(ovs_private_stop "$ng_dir") || ng_bad "OVS processes survived: $p"
 }
 
 # ng_kill_ns NS: SIGKILL whatever still runs in NS, then delete it.

@@ -18,6 +18,8 @@
 # Ends with "net plumbing: N passed, N failed" (all phases); exits 1 if
 # anything failed.
 set -uo pipefail
+# shellcheck source=tests/integration/ovs_private.sh
+. "$(dirname "$0")/ovs_private.sh"
 
 if [ $# != 1 ]; then
 	echo "usage: $0 BUILD_DIR" >&2
@@ -38,7 +40,6 @@ for tool in ip ovsdb-tool ovsdb-server ovs-vswitchd ovs-vsctl ovs-appctl; do
 		exit 1
 	}
 done
-schema=/usr/share/openvswitch/vswitch.ovsschema
 
 ovs_br=mvbr0
 linux_br=mvlbr0
@@ -47,7 +48,6 @@ D=$(mktemp -d /tmp/minivmm-net.XXXXXX)
 # Every OVS default directory: nothing of ours lands in /var/run/openvswitch,
 # /var/log/openvswitch or /etc/openvswitch.
 export OVS_RUNDIR=$D OVS_LOGDIR=$D OVS_DBDIR=$D
-ovs_pids=()
 vswitchd_pid=
 passed=0
 failed=0
@@ -56,40 +56,10 @@ started=$(date +%s.%N)
 in_ns() { ip netns exec "$ns" "$@"; }
 say() { printf '%s\n' "$*"; }
 
-# alive PID: the process exists and is not a zombie waiting for init.
-alive() {
-	local state
-	state=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) || return 1
-	[ -n "$state" ] && [ "$state" != Z ]
-}
-
-# Our OVS processes: the pids their pidfiles gave, and anything whose
-# command line names our temp dir (which nothing else can).
-our_ovs_pids() {
-	local p
-	for p in "${ovs_pids[@]}" $(pgrep -f -- "$D" || true); do
-		alive "$p" && echo "$p"
-	done | sort -u
-}
-
-# stop_ovs: asks our daemons to exit, then TERM, then KILL, by pid only.
-# Returns 1 if one of them survives.
+# stop_ovs: stops our OVS (ovs_private_stop). Returns 1 if a daemon survives.
 stop_ovs() {
-	local ctl p i
-	for ctl in vswitchd ovsdb; do
-		[ -S "$D/$ctl.ctl" ] && in_ns ovs-appctl --timeout=5 -t "$D/$ctl.ctl" exit >/dev/null 2>&1
-	done
-	for sig in TERM KILL; do
-		for ((i = 0; i < 50; i++)); do
-			[ -z "$(our_ovs_pids)" ] && return 0
-			sleep 0.1
-		done
-		for p in $(our_ovs_pids); do
-			kill -"$sig" "$p" 2>/dev/null
-		done
-	done
-	p=$(our_ovs_pids)
-	[ -z "$p" ] && return 0
+	local p
+	p=$(ovs_private_stop "$D" in_ns) && return 0
 	say "net_plumbing.sh: OVS processes survived: $p"
 	return 1
 }
@@ -118,23 +88,9 @@ setup_fail() {
 }
 
 start_ovs() {
-	in_ns ovsdb-tool create "$D/conf.db" "$schema" ||
-		setup_fail "ovsdb-tool create"
-	in_ns ovsdb-server "$D/conf.db" --remote="punix:$D/db.sock" --pidfile="$D/ovsdb.pid" \
-		--unixctl="$D/ovsdb.ctl" --log-file="$D/ovsdb.log" --detach 2>>"$D/start.log" ||
-		setup_fail "ovsdb-server did not start"
-	ovs_pids+=("$(cat "$D/ovsdb.pid")")
-	in_ns ovs-vsctl --db="unix:$D/db.sock" --no-wait init ||
-		setup_fail "ovs-vsctl init"
-	in_ns ovs-vswitchd "unix:$D/db.sock" --pidfile="$D/vswitchd.pid" \
-		--unixctl="$D/vswitchd.ctl" --log-file="$D/vswitchd.log" --detach 2>>"$D/start.log" ||
-		setup_fail "ovs-vswitchd did not start"
+	local why
+	why=$(ovs_private_start "$D" "$ovs_br" in_ns) || setup_fail "$why"
 	vswitchd_pid=$(cat "$D/vswitchd.pid")
-	ovs_pids+=("$vswitchd_pid")
-	# No --db: this also checks that the default really is $OVS_RUNDIR/db.sock,
-	# the path minivmm relies on.
-	in_ns ovs-vsctl --timeout=10 add-br "$ovs_br" -- set bridge "$ovs_br" datapath_type=netdev ||
-		setup_fail "ovs-vsctl add-br $ovs_br (default database \$OVS_RUNDIR/db.sock)"
 }
 
 # run_phase NAME ARGS...: runs the test program in the namespace; adds its
@@ -169,7 +125,7 @@ run_phase "phase 1: Open vSwitch running" "$ovs_br" "$linux_br"
 # ovsdb-server alone: add-port commits, then times out waiting for vswitchd.
 in_ns ovs-appctl --timeout=5 -t "$D/vswitchd.ctl" exit || failed=$((failed + 1))
 for ((i = 0; i < 50; i++)); do
-	alive "$vswitchd_pid" || break
+	pid_alive "$vswitchd_pid" || break
 	sleep 0.1
 done
 run_phase "phase 2: ovs-vswitchd stopped" --vswitchd-stopped "$ovs_br" "$linux_br"
