@@ -46,6 +46,14 @@ static inline void fuzz_skip(struct fuzz_in *in, size_t n)
 	in->left -= n;
 }
 
+/* The next up to n bytes as an input of their own, skipped here. */
+static inline struct fuzz_in fuzz_sub(struct fuzz_in *in, size_t n)
+{
+	struct fuzz_in sub = fuzz_in(in->p, n < in->left ? n : in->left);
+	fuzz_skip(in, sub.left);
+	return sub;
+}
+
 /* Takes up to n bytes; returns how many there were. */
 static inline size_t fuzz_take(struct fuzz_in *in, void *dst, size_t n)
 {

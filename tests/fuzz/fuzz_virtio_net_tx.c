@@ -324,12 +324,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint8_t flags = fuzz_u8(&in);
 	struct fuzz_in setup = fuzz_in(in.p, in.left);
 	fuzz_skip(&in, 8 + 2 * 13); /* what setup_device() reads */
-	size_t script_len = fuzz_u16(&in);
-	if (script_len > in.left)
-		script_len = in.left;
-	struct fuzz_in script = fuzz_in(in.p, script_len);
-	in.p += script_len;
-	in.left -= script_len;
+	struct fuzz_in script = fuzz_sub(&in, fuzz_u16(&in));
 	memset(ram, 0, RAM);
 	fuzz_take(&in, ram, RAM);
 	/* A small send buffer makes the backend refuse frames (EAGAIN). */

@@ -101,12 +101,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint64_t desc = ring_addr(&in, flags, FLAG_DESC_HIGH);
 	uint64_t avail = ring_addr(&in, flags, FLAG_AVAIL_HIGH);
 	uint64_t used = ring_addr(&in, flags, FLAG_USED_HIGH);
-	size_t script_len = fuzz_u16(&in);
-	if (script_len > in.left)
-		script_len = in.left;
-	struct fuzz_in script = fuzz_in(in.p, script_len);
-	in.p += script_len;
-	in.left -= script_len;
+	struct fuzz_in script = fuzz_sub(&in, fuzz_u16(&in));
 	memset(ram, 0, RAM);
 	fuzz_take(&in, ram, RAM);
 	memcpy(shadow, ram, RAM);
