@@ -314,10 +314,8 @@ static bool process_tx(struct virtio_net *n)
 
 static void drain(int fd)
 {
-	uint64_t v;
-	if (read(fd, &v, sizeof(v)) < 0) {
-		/* EAGAIN: already drained */
-	}
+	eventfd_t v;
+	eventfd_read(fd, &v); /* EAGAIN: already drained */
 }
 
 /* Level-triggered interest in the backend: readable while we have buffers
@@ -522,10 +520,7 @@ static void net_reset(void *ctx)
 	struct virtio_net *n = ctx;
 	if (!n->running)
 		return;
-	uint64_t one = 1;
-	if (write(n->stop_fd, &one, sizeof(one)) < 0) {
-		/* cannot fail: the counter was zero */
-	}
+	eventfd_write(n->stop_fd, 1); /* cannot fail: the counter was zero */
 	pthread_mutex_lock(&n->worker_lock);
 	while (n->worker_state == WORKER_GO || n->worker_state == WORKER_BUSY)
 		pthread_cond_wait(&n->worker_cond, &n->worker_lock);

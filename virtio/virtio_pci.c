@@ -54,9 +54,8 @@ static void fire_vector(void *ctx, uint16_t vec)
 	struct virtio_pci *vp = ctx;
 	__atomic_add_fetch(&vp->interrupts, 1, __ATOMIC_RELAXED);
 	if (vec <= VIRTIO_PCI_MAX_QUEUES && vp->vectors[vec].eventfd >= 0) {
-		uint64_t one = 1;
 		/* A full eventfd counter still means "pending": nothing lost. */
-		if (write(vp->vectors[vec].eventfd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		if (eventfd_write(vp->vectors[vec].eventfd, 1) < 0 && errno != EAGAIN)
 			needs_reset_silently(vp);
 	}
 }
@@ -259,10 +258,9 @@ static void unregister_kicks(struct virtio_pci *vp)
 		if (q->ioeventfd_gpa)
 			ioeventfd(vp, q, q->ioeventfd_gpa, false);
 		q->ioeventfd_gpa = 0;
-		uint64_t stale;
-		if (q->kick_fd >= 0 && read(q->kick_fd, &stale, sizeof(stale)) < 0) {
-			/* EAGAIN: no kick was pending. */
-		}
+		eventfd_t stale;
+		if (q->kick_fd >= 0)
+			eventfd_read(q->kick_fd, &stale); /* EAGAIN: no kick was pending */
 	}
 }
 
@@ -523,10 +521,8 @@ void virtio_pci_bar_io(void *opaque, uint64_t off, uint8_t *data, uint32_t len, 
 		 * only before DRIVER_OK, or in a width KVM was not told about. */
 		uint64_t q = (off - VIRTIO_PCI_NOTIFY_OFF) / VIRTIO_PCI_NOTIFY_MULT;
 		if (is_write && q < vp->ops->num_queues && vp->queues[q].enabled) {
-			uint64_t one = 1;
-			if (write(vp->queues[q].kick_fd, &one, sizeof(one)) < 0) {
-				/* EAGAIN: the counter is full, so a kick is pending. */
-			}
+			/* EAGAIN: the counter is full, so a kick is pending. */
+			eventfd_write(vp->queues[q].kick_fd, 1);
 		} else if (!is_write) {
 			memset(data, 0, len);
 		}

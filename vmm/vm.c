@@ -35,10 +35,7 @@ void vm_request_stop(struct vm *vm, int status, const char *fmt, ...)
 		va_end(ap);
 		vm->exit_status = status;
 		atomic_store_explicit(&vm->stopping, true, memory_order_release);
-		uint64_t one = 1;
-		if (write(vm->stop_eventfd, &one, sizeof(one)) < 0) {
-			/* The counter cannot overflow with one write; nothing to do. */
-		}
+		eventfd_write(vm->stop_eventfd, 1); /* cannot fail: one write */
 	}
 	pthread_mutex_unlock(&vm->stop_lock);
 }
