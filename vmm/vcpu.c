@@ -130,27 +130,29 @@ void *vcpu_thread(void *arg)
 	if (enter_sandbox(v))
 		return NULL;
 
-	while (!atomic_load_explicit(&vm->stopping, memory_order_acquire)) {
-		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
-			if (errno == EINTR || errno == EAGAIN)
-				continue;
-			vm_request_stop(vm, 1, "vCPU %d: KVM_RUN: %s", v->id, strerror(errno));
+	while (!atomic_load_explicit(&vm->stopping, memory_order_acquire))
+		if (vcpu_run_once(v))
 			break;
-		}
-		if (!vm->stats_clock.timed) {
-			if (vcpu_handle_exit(v))
-				break;
-			continue;
-		}
-		/* The handling latency runs from here to the next KVM_RUN. */
-		uint64_t start = stats_now(&vm->stats_clock);
-		uint32_t reason = v->run->exit_reason;
-		int stop = vcpu_handle_exit(v);
-		stats_exit_done(&v->stats, &vm->stats_clock, reason, start);
-		if (stop)
-			break;
-	}
 	return NULL;
+}
+
+int vcpu_run_once(struct vcpu *v)
+{
+	struct vm *vm = v->vm;
+	if (ioctl(v->fd, KVM_RUN, 0) < 0) {
+		if (errno == EINTR || errno == EAGAIN)
+			return 0;
+		vm_request_stop(vm, 1, "vCPU %d: KVM_RUN: %s", v->id, strerror(errno));
+		return -1;
+	}
+	if (!vm->stats_clock.timed)
+		return vcpu_handle_exit(v);
+	/* The handling latency runs from here to the next KVM_RUN. */
+	uint64_t start = stats_now(&vm->stats_clock);
+	uint32_t reason = v->run->exit_reason;
+	int stop = vcpu_handle_exit(v);
+	stats_exit_done(&v->stats, &vm->stats_clock, reason, start);
+	return stop;
 }
 
 static void dump_segment(const char *name, const struct kvm_segment *s)

@@ -33,6 +33,12 @@ void *vcpu_thread(void *arg);
  * handler has already called vm_request_stop with the reason). */
 int vcpu_handle_exit(struct vcpu *v);
 
+/* One trip through the exit path, exactly as vcpu_thread takes it: KVM_RUN,
+ * then the exit's handler, timed when the VM's clock says so. Returns 0 to
+ * run again, -1 when the vCPU must stop. minivmm-bench drives this too, so
+ * the path it measures is this one. */
+int vcpu_run_once(struct vcpu *v);
+
 /* Prints registers, segments and control registers to stderr. */
 void vcpu_dump_registers(struct vcpu *v, const char *why);
 

@@ -152,6 +152,8 @@ static int add_devices(struct vm *vm, struct errbuf *e)
 	    legacy_ports_register(pio, e) || pci_host_register(&vm->pci, pio, &vm->mmio, e) ||
 	    add_nic(vm, e))
 		return -1;
+	if (vm->cfg.extra_devices && vm->cfg.extra_devices(vm, vm->cfg.extra_devices_ctx, e))
+		return -1;
 	bus_freeze(&vm->pio);
 	bus_freeze(&vm->mmio);
 	return 0;

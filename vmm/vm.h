@@ -40,6 +40,11 @@ struct vm_config {
 	/* --no-seccomp: the vCPU threads and the NIC's worker run without
 	 * their seccomp allowlists (vmm/seccomp.h). */
 	bool no_seccomp;
+	/* Devices of the embedding program, put on the buses after minivmm's
+	 * own and before they are frozen: minivmm-bench's null device and
+	 * control port (vmm/bench.c). NULL in minivmm itself. */
+	int (*extra_devices)(struct vm *vm, void *ctx, struct errbuf *e);
+	void *extra_devices_ctx;
 };
 
 struct vm {

@@ -524,6 +524,11 @@ all_tests=(hello unclaimed_reported_once triple_fault two_vcpus one_vcpu_has_no_
 	linux_bzimage_2cpus linux_vmlinux_pvh linux_reboot_via_i8042 \
 	virtio_net_ovs_ping virtio_net_linux_bridge_ping virtio_net_intx_ping virtio_net_bad_input \
 	virtio_net_seccomp)
+# Each of these adds its tests to all_tests.
+# shellcheck source=tests/integration/runtime_faults.sh
+. "$(dirname "$0")/runtime_faults.sh"
+# shellcheck source=tests/integration/guest_misbehaviour.sh
+. "$(dirname "$0")/guest_misbehaviour.sh"
 
 if [ "$only" = --list ]; then
 	printf '%s\n' "${all_tests[@]}"
