@@ -20,6 +20,7 @@ enum ovs_answer {
 	OVS_HAS_BRIDGE,
 	OVS_NO_BRIDGE,
 	OVS_NOT_RUNNING, /* ovs-vsctl cannot reach the database */
+	OVS_NO_ANSWER,	 /* it connected, but the database did not answer in time */
 	OVS_NOT_INSTALLED,
 };
 
@@ -42,6 +43,11 @@ static enum ovs_answer ovs_br_exists(const char *bridge)
 		return errno == ENOENT ? OVS_NOT_INSTALLED : OVS_NOT_RUNNING;
 	if (st == 0)
 		return OVS_HAS_BRIDGE;
+	/* --timeout ends it with SIGALRM: a database that accepts connections
+	 * and never answers (ovsdb-server stopped or wedged), not a missing one,
+	 * which fails at once. */
+	if (st == 128 + SIGALRM)
+		return OVS_NO_ANSWER;
 	return st == 2 ? OVS_NO_BRIDGE : OVS_NOT_RUNNING;
 }
 
@@ -166,6 +172,11 @@ int bridge_attach(struct bridge_port *p, const char *bridge, const char *port, s
 		return errorf(e,
 			      "--bridge %s: Open vSwitch is not running (cannot reach its "
 			      "database at %s/db.sock) and %s is not a Linux bridge",
+			      bridge, ovs_rundir(), bridge);
+	case OVS_NO_ANSWER:
+		return errorf(e,
+			      "--bridge %s: Open vSwitch's database at %s/db.sock did not answer "
+			      "within 5 s, and %s is not a Linux bridge",
 			      bridge, ovs_rundir(), bridge);
 	default:
 		if (is_link)

@@ -1,13 +1,16 @@
 #include "net/tap.h"
 
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/if_tun.h>
 #include <linux/virtio_net.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "net/link.h"
@@ -72,6 +75,90 @@ static int explain_not_tap(const char *name, struct errbuf *e)
 		return errorf(e, "--tap %s: is a multi-queue TAP; minivmm opens single-queue TAPs",
 			      name);
 	return errorf(e, "--tap %s: exists but cannot be opened as a single-queue TAP", name);
+}
+
+/* Whether /proc/PID/fd/FD is a TUN/TAP fd attached to NAME. The fd is
+ * the TUN device (tun, its rdev) if stat() through the link finds it: the
+ * link's text depends on the holder's root and mount namespace. tun shows
+ * the device the fd is attached to as "iff:\tNAME" in its fdinfo
+ * (tun_chr_show_fdinfo() in drivers/net/tun.c). */
+static bool fd_holds(const char *pid, const char *fd, dev_t tun, const char *name)
+{
+	char path[64 + 2 * NAME_MAX];
+	struct stat st;
+	snprintf(path, sizeof(path), "/proc/%s/fd/%s", pid, fd);
+	if (stat(path, &st) < 0 || !S_ISCHR(st.st_mode) || st.st_rdev != tun)
+		return false;
+	snprintf(path, sizeof(path), "/proc/%s/fdinfo/%s", pid, fd);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return false;
+	char line[64];
+	size_t len = strlen(name);
+	bool found = false;
+	while (!found && fgets(line, sizeof(line), f))
+		found = !strncmp(line, "iff:\t", 5) && !strncmp(line + 5, name, len) &&
+			line[5 + len] == '\n';
+	fclose(f);
+	return found;
+}
+
+/* TUNSETIFF said EBUSY: a single-queue TAP takes one fd, and another
+ * process has it. Name that process if /proc lets us find it: nothing else
+ * (not fuser, not lsof) maps a TAP name to its holder. Only other processes
+ * in our network namespace are looked at, since TAP names are per
+ * namespace; one we may not look into (another user's, without root) is not
+ * found, and the message then says only "another process". */
+static int explain_busy(const char *name, struct errbuf *e)
+{
+	struct stat self_ns, tun;
+	DIR *proc = opendir("/proc");
+	if (!proc || stat("/proc/self/ns/net", &self_ns) < 0 || stat(TUN_DEV, &tun) < 0) {
+		if (proc)
+			closedir(proc);
+		return errorf(e, "--tap %s: busy (another process has it open)", name);
+	}
+	char self[32], holder[NAME_MAX + 1] = "";
+	snprintf(self, sizeof(self), "%d", (int)getpid());
+	struct dirent *p;
+	while (!*holder && (p = readdir(proc))) {
+		if (!isdigit((unsigned char)p->d_name[0]) || !strcmp(p->d_name, self))
+			continue;
+		char path[64 + NAME_MAX];
+		struct stat ns;
+		snprintf(path, sizeof(path), "/proc/%s/ns/net", p->d_name);
+		if (stat(path, &ns) < 0 || ns.st_ino != self_ns.st_ino ||
+		    ns.st_dev != self_ns.st_dev)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/fd", p->d_name);
+		DIR *fds = opendir(path);
+		if (!fds)
+			continue;
+		struct dirent *fd;
+		while ((fd = readdir(fds)))
+			if (fd->d_name[0] != '.' &&
+			    fd_holds(p->d_name, fd->d_name, tun.st_rdev, name)) {
+				snprintf(holder, sizeof(holder), "%s", p->d_name);
+				break;
+			}
+		closedir(fds);
+	}
+	closedir(proc);
+	if (!*holder)
+		return errorf(e, "--tap %s: busy (another process has it open)", name);
+	char path[64 + NAME_MAX], comm[32] = "?";
+	snprintf(path, sizeof(path), "/proc/%s/comm", holder);
+	FILE *f = fopen(path, "re");
+	if (f) {
+		if (fgets(comm, sizeof(comm), f))
+			comm[strcspn(comm, "\n")] = '\0';
+		fclose(f);
+	}
+	/* A process picks its own name: keep its bytes off our terminal. */
+	for (char *c = comm; *c; c++)
+		if (!isprint((unsigned char)*c))
+			*c = '?';
+	return errorf(e, "--tap %s: busy (pid %s, %s, has it open)", name, holder, comm);
 }
 
 /* EPERM/EACCES from TUNSETIFF. Creating a device needs CAP_NET_ADMIN.
@@ -141,7 +228,7 @@ int tap_open(struct tap *t, const char *name, struct errbuf *e)
 		close(fd);
 		switch (err) {
 		case EBUSY:
-			return errorf(e, "--tap %s: busy (another process has it open)", name);
+			return explain_busy(name, e);
 		case EPERM:
 		case EACCES:
 			return explain_denied(name, existed, e);

@@ -2,10 +2,13 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 int cli_parse_size(const char *s, uint64_t *out, struct errbuf *e)
 {
@@ -50,14 +53,17 @@ int cli_parse_size(const char *s, uint64_t *out, struct errbuf *e)
 	return 0;
 }
 
+/* A number that is out of range ("-1", "999", or too long for a long) gets
+ * the range in its message: the user typed a number, just not a valid one. */
 static int parse_cpus(const char *s, int *out, struct errbuf *e)
 {
+	const char *digits = s[0] == '-' ? s + 1 : s;
 	char *end;
 	errno = 0;
 	long v = strtol(s, &end, 10);
-	if (!isdigit((unsigned char)*s) || *end || errno)
+	if (!isdigit((unsigned char)*digits) || *end)
 		return errorf(e, "--cpus %s: not a number", s);
-	if (v < 1 || v > CLI_MAX_CPUS)
+	if (errno == ERANGE || v < 1 || v > CLI_MAX_CPUS)
 		return errorf(e, "--cpus %s: must be between 1 and %d", s, CLI_MAX_CPUS);
 	*out = (int)v;
 	return 0;
@@ -212,4 +218,35 @@ int cli_parse(int argc, char **argv, struct vm_config *cfg, struct errbuf *e)
 	if (cfg->mac_set && !cfg->tap)
 		return errorf(e, "--mac: needs --tap (there is no NIC without one)");
 	return CLI_RUN;
+}
+
+/* The file is written when the VM stops, which may be hours after start: a
+ * path that cannot be written is refused now, before anything is set up.
+ * print_final_stats() (vm.c) opens it with fopen("w"), create or truncate;
+ * this probes the same without changing anything: an existing file is
+ * asked about with access(), a new one is created and removed again, so that
+ * a missing directory, a read-only file system or a directory without
+ * write permission all show up. A dangling symlink is accepted: fopen()
+ * will create its target. */
+int cli_check_stats_path(const char *path, struct errbuf *e)
+{
+	struct stat st;
+	if (stat(path, &st) == 0) {
+		if (S_ISDIR(st.st_mode))
+			return errorf(e, "--stats=json:%s: is a directory", path);
+		if (access(path, W_OK) < 0)
+			return errorf_errno(e, "--stats=json:%s: cannot write to it", path);
+		return 0;
+	}
+	if (errno != ENOENT)
+		return errorf_errno(e, "--stats=json:%s", path);
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOCTTY, 0666);
+	if (fd < 0) {
+		if (errno == EEXIST)
+			return 0; /* a dangling symlink, or made since the stat() */
+		return errorf_errno(e, "--stats=json:%s: cannot create it", path);
+	}
+	close(fd);
+	unlink(path);
+	return 0;
 }

@@ -26,6 +26,10 @@ int cli_parse_size(const char *s, uint64_t *out, struct errbuf *e);
 /* Fills cfg; returns the action, or -1 with a one-line message in e. */
 int cli_parse(int argc, char **argv, struct vm_config *cfg, struct errbuf *e);
 
+/* --stats=json:PATH: can PATH be written? Checked before the VM is built,
+ * so a typo is not found only when the VM stops. Leaves no file behind. */
+int cli_check_stats_path(const char *path, struct errbuf *e);
+
 void cli_usage(FILE *out);
 
 #endif

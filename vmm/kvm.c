@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -10,6 +11,7 @@
 #include <unistd.h>
 
 #include "boot/layout.h"
+#include "vmm/guest_mem.h"
 
 /* Every capability some part of minivmm depends on, checked up front so a
  * host that lacks one fails at start with its name, not mid-boot. */
@@ -38,19 +40,38 @@ int kvm_open(struct kvm *k, const char *path, struct errbuf *e)
 
 	k->sys_fd = open(path, O_RDWR | O_CLOEXEC);
 	if (k->sys_fd < 0) {
-		if (errno == ENOENT)
+		switch (errno) {
+		case ENOENT:
 			return errorf(e,
-				      "%s: no such device (KVM not available: is the kvm module "
-				      "loaded and virtualization enabled?)",
+				      "%s: no such device (KVM not available: is the kvm_intel or "
+				      "kvm_amd module loaded, and virtualization enabled in the "
+				      "firmware?)",
 				      path);
+		case EACCES:
+			return errorf(e,
+				      "%s: permission denied (is this user in the device's group, "
+				      "usually kvm?)",
+				      path);
+		case ENXIO:
+		case ENODEV:
+			/* A device node whose driver is not loaded. */
+			return errorf(e, "%s: no driver behind this device node (KVM not loaded?)",
+				      path);
+		case EISDIR:
+			return errorf(e, "%s: a directory, not the KVM device", path);
+		}
 		return errorf_errno(e, "%s", path);
 	}
 	struct stat st;
-	if (fstat(k->sys_fd, &st) < 0 || !S_ISCHR(st.st_mode))
-		return errorf(e, "%s: not a character device (not KVM)", path);
+	if (fstat(k->sys_fd, &st) < 0)
+		return errorf_errno(e, "%s", path);
+	if (!S_ISCHR(st.st_mode))
+		return errorf(e, "%s: not a character device, so not the KVM device", path);
+	/* Any other character device (/dev/null, a tty) fails its first KVM
+	 * ioctl; say what that means before what the kernel said. */
 	int version = ioctl(k->sys_fd, KVM_GET_API_VERSION, 0);
 	if (version < 0)
-		return errorf_errno(e, "%s: KVM_GET_API_VERSION (not a KVM device?)", path);
+		return errorf_errno(e, "%s: not the KVM device (KVM_GET_API_VERSION failed)", path);
 	if (version != KVM_API_VERSION)
 		return errorf(e, "%s: KVM API version %d, minivmm needs %d", path, version,
 			      KVM_API_VERSION);
@@ -100,6 +121,56 @@ int kvm_open(struct kvm *k, const char *path, struct errbuf *e)
 	if (ioctl(k->vm_fd, KVM_CREATE_PIT2, &pit) < 0)
 		return errorf_errno(e, "KVM_CREATE_PIT2");
 	return 0;
+}
+
+/* The guest-physical address width KVM gives a guest: CPUID 0x80000008
+ * EAX[7:0] in KVM_GET_SUPPORTED_CPUID, the host's own width unless memory
+ * encryption takes bits. x86 says 36 when the leaf is missing. */
+static int kvm_phys_bits(const struct kvm *k)
+{
+	const struct kvm_cpuid2 *c = k->supported_cpuid;
+	for (uint32_t i = 0; c && i < c->nent; i++)
+		if (c->entries[i].function == 0x80000008 && (c->entries[i].eax & 0xff))
+			return (int)(c->entries[i].eax & 0xff);
+	return 36;
+}
+
+/* "1T", "1025G", "3584M": the largest unit that divides v exactly. */
+static void size_str(uint64_t v, char *buf, size_t n)
+{
+	static const char units[] = "KMGT";
+	int u = -1;
+	while (u < 3 && v && !(v & 0x3ff)) {
+		v >>= 10;
+		u++;
+	}
+	if (u < 0)
+		snprintf(buf, n, "%llu bytes", (unsigned long long)v);
+	else
+		snprintf(buf, n, "%llu%c", (unsigned long long)v, units[u]);
+}
+
+int kvm_check_mem(const struct kvm *k, uint64_t mem_size, struct errbuf *e)
+{
+	struct guest_mem m;
+	guest_mem_layout(&m, mem_size);
+	uint64_t high = guest_mem_high_size(&m);
+	uint64_t top = high ? GUEST_HIGH_RAM_START + high : mem_size;
+	int bits = kvm_phys_bits(k);
+	if (bits >= 64 || top <= 1ULL << bits)
+		return 0;
+	/* KVM would refuse the memory slot with a bare EINVAL
+	 * (kvm_arch_prepare_memory_region()), and a guest could not reach
+	 * that RAM anyway: say which limit --mem ran into. */
+	char size[32], end[32], max[32];
+	size_str(mem_size, size, sizeof(size));
+	size_str(top, end, sizeof(end));
+	size_str(1ULL << bits, max, sizeof(max));
+	return errorf(e,
+		      "--mem %s: guest RAM would end at %s%s, above the %s a guest can address "
+		      "on this host (%d physical address bits)",
+		      size, end, high ? " (RAM above 3G moves above the PCI hole at 3G-4G)" : "",
+		      max, bits);
 }
 
 void kvm_close(struct kvm *k)

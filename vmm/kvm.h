@@ -4,6 +4,7 @@
 
 #include <linux/kvm.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "vmm/error.h"
 
@@ -20,6 +21,11 @@ struct kvm {
  * in kvm.c's table, and creates the VM. One-line errors name what is missing. */
 int kvm_open(struct kvm *k, const char *path, struct errbuf *e);
 void kvm_close(struct kvm *k);
+
+/* Whether mem_size bytes of guest RAM, laid out around the PCI hole, fit in
+ * the guest-physical addresses KVM offers on this host; else a one-line
+ * "--mem ..." error. */
+int kvm_check_mem(const struct kvm *k, uint64_t mem_size, struct errbuf *e);
 
 /* PVM answers a read of its own MSR 0x4b564d11 with "PVM"; hardware KVM does
  * not have that MSR. Needs any vCPU fd. */

@@ -25,6 +25,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "minivmm: %s\n", e.msg);
 		return 1;
 	}
+	if (cfg.stats_path && cli_check_stats_path(cfg.stats_path, &e)) {
+		fprintf(stderr, "minivmm: %s\n", e.msg);
+		return 1;
+	}
 
 	struct vm vm;
 	if (vm_create(&vm, &cfg, &e)) {

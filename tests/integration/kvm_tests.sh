@@ -225,34 +225,138 @@ test_sigint_stops() { stop_with INT; }
 test_sigterm_stops() { stop_with TERM; }
 
 # ---- bad input: one line, status 1 -------------------------------------------
+#
+# Every wrong input is refused before the guest runs: status 1, one line on
+# stderr naming the option (or file) and the reason, and nothing left
+# behind. The whole table, with each message, is in docs/security.md (Bad
+# input). TAPs, bridges and OVS: the virtio_net_bad_* tests below.
+
+# refused NAME REGEX ARGS...: minivmm with ARGS must fail with one line
+# matching REGEX.
+refused() {
+	local name=$1 re=$2
+	shift 2
+	run "$name" 60 "$@"
+	expect_one_line_error "$name" "$re"
+}
 
 test_bad_kernels() {
 	head -c 100000 /dev/urandom >"$out/garbage.bin"
 	head -c 700 "$pl/hello.bzImage" >"$out/truncated.bzImage"
 	: >"$out/empty.bin"
-	run bad_missing 30 --kernel "$out/does-not-exist"
-	expect_one_line_error bad_missing "--kernel .*does-not-exist: No such file" || return 1
-	run bad_empty 30 --kernel "$out/empty.bin"
-	expect_one_line_error bad_empty "found an empty file" || return 1
-	run bad_garbage 30 --kernel "$out/garbage.bin"
-	expect_one_line_error bad_garbage "not a bzImage or ELF vmlinux" || return 1
-	run bad_trunc 30 --kernel "$out/truncated.bzImage"
-	expect_one_line_error bad_trunc "truncated" || return 1
-	run bad_nopvh 30 --kernel "$pl/nopvh.elf"
-	expect_one_line_error bad_nopvh "no PVH entry note"
+	refused bad_missing "--kernel .*does-not-exist: No such file" --kernel "$out/does-not-exist" &&
+		refused bad_empty "found an empty file" --kernel "$out/empty.bin" &&
+		refused bad_garbage "not a bzImage or ELF vmlinux" --kernel "$out/garbage.bin" &&
+		refused bad_trunc "truncated" --kernel "$out/truncated.bzImage" &&
+		refused bad_nopvh "no PVH entry note" --kernel "$pl/nopvh.elf" &&
+		refused bad_kernel_dir "--kernel $out: not a regular file" --kernel "$out"
 }
 
 test_bad_values() {
-	run bad_cpus 30 --kernel "$pl/hello.bzImage" --cpus 0
-	expect_one_line_error bad_cpus "--cpus 0: must be between 1 and" || return 1
-	run bad_mem 30 --kernel "$pl/hello.bzImage" --mem 12Q
-	expect_one_line_error bad_mem "--mem 12Q: unknown unit" || return 1
+	local k=$pl/hello.bzImage
+	# --cpus: 1 to 32 (the MP table's size; KVM's own limit, checked when
+	# /dev/kvm is open, is larger on any current kernel).
+	refused bad_cpus "--cpus 0: must be between 1 and 32$" --kernel "$k" --cpus 0 &&
+		refused bad_cpus_999 "--cpus 999: must be between 1 and 32$" --kernel "$k" --cpus 999 &&
+		refused bad_cpus_neg "--cpus -1: must be between 1 and 32$" --kernel "$k" --cpus -1 &&
+		refused bad_cpus_abc "--cpus abc: not a number$" --kernel "$k" --cpus abc || return 1
+	# --mem: 2M to 1T, page-sized. More than the host has is allowed (the
+	# mapping is MAP_NORESERVE and the guest only takes what it touches,
+	# as with QEMU); more than the host can map, or than a guest can
+	# address, is refused (below and bad_mem_beyond_host).
+	refused bad_mem "--mem 12Q: unknown unit" --kernel "$k" --mem 12Q &&
+		refused bad_mem_0 "--mem 0: less than the 2M minimum$" --kernel "$k" --mem 0 &&
+		refused bad_mem_abc "--mem abc: not a size" --kernel "$k" --mem abc &&
+		refused bad_mem_100t "--mem 100T: more than the 1T minivmm supports$" --kernel "$k" --mem 100T &&
+		refused bad_mem_1e "--mem 1E: unknown unit 'E'" --kernel "$k" --mem 1E &&
+		refused bad_mem_huge "--mem 99999999999999999999G: too large$" --kernel "$k" --mem 99999999999999999999G || return 1
+	# A host that cannot map the RAM (here: an address-space limit) says so
+	# in one line. ASan reserves terabytes of shadow memory, so a sanitized
+	# minivmm cannot start at all under such a limit.
+	if ! grep -q '^MINIVMM_SANITIZE:BOOL=ON' "$build/CMakeCache.txt" 2>/dev/null; then
+		(
+			ulimit -v $((1 << 20)) # KiB: 1 GiB of address space
+			run bad_mem_unmappable 60 --kernel "$k" --mem 4G
+			expect_one_line_error bad_mem_unmappable "--mem: cannot map 4096 MiB of guest RAM: Cannot allocate memory$"
+		) || return 1
+	fi
 	head -c $((20 << 20)) /dev/zero >"$out/big.initrd"
-	run bad_initrd 60 --kernel "$pl/hello.bzImage" --mem 16M --initrd "$out/big.initrd"
-	expect_one_line_error bad_initrd "--initrd: .*does not fit" || return 1
-	run bad_small_mem 60 --kernel "$kdir/bzImage" --mem 8M
-	expect_one_line_error bad_small_mem "--mem: 8 MiB is too small"
+	refused bad_initrd "--initrd: .*does not fit" --kernel "$k" --mem 16M --initrd "$out/big.initrd" &&
+		refused bad_initrd_missing "--initrd $out/no-such.initrd: No such file or directory$" \
+			--kernel "$k" --initrd "$out/no-such.initrd" &&
+		refused bad_small_mem "--mem: 8 MiB is too small" --kernel "$kdir/bzImage" --mem 8M || return 1
+	# The command line itself.
+	refused bad_option "--bogus: unknown option \(see --help\)$" --kernel "$k" --bogus &&
+		refused bad_no_value "--mem: needs a value$" --kernel "$k" --mem &&
+		refused bad_extra_arg "extra: unexpected argument" --kernel "$k" extra &&
+		refused bad_no_kernel "--kernel: missing" --mem 64M || return 1
+	# --stats=json:PATH is written when the VM stops, so it is checked at
+	# start: a path that cannot be written is refused before the guest runs,
+	# and the check creates nothing.
+	refused bad_stats "--stats=bogus: unknown format" --kernel "$k" --stats=bogus &&
+		refused bad_stats_dir "--stats=json:/nonexistent-dir/x: cannot create it: No such file or directory$" \
+			--kernel "$k" --stats=json:/nonexistent-dir/x &&
+		refused bad_stats_is_dir "--stats=json:$out: is a directory$" --kernel "$k" --stats="json:$out" &&
+		refused bad_stats_then_kernel "--kernel $out/does-not-exist: No such file" \
+			--kernel "$out/does-not-exist" --stats="json:$out/never.json" || return 1
+	[ ! -e "$out/never.json" ] || bad "a refused run left $out/never.json behind" || return 1
+	# ... while a good path still gets the JSON when the VM stops.
+	run stats_json_ok 60 --kernel "$k" --stats="json:$out/stats.json"
+	expect_rc 0 || return 1
+	grep -q '^{' "$out/stats.json" || bad "--stats=json:$out/stats.json: no JSON in it"
 	# (--tap, --bridge and --mac: virtio_net_bad_input, inside a namespace.)
+}
+
+# More RAM than a guest can address: KVM refuses a memory slot above the
+# host's physical address width (CPUID 0x80000008, 40 bits in
+# kvm-in-qemu.sh's L1, 46 or more on most servers), where --mem 1T already
+# fails. Skipped where every --mem minivmm accepts fits.
+test_bad_mem_beyond_host() {
+	local bits
+	bits=$(sed -nE 's/^address sizes\s*: ([0-9]+) bits physical.*/\1/p' /proc/cpuinfo | head -n 1)
+	if [ -z "$bits" ] || ((bits > 40)); then
+		say "    skipped: this host addresses ${bits:-?} bits, more than --mem's 1T limit needs"
+		return 0
+	fi
+	# 2^bits bytes of RAM end 1 GiB above 2^bits (the PCI hole).
+	refused bad_mem_phys "--mem [0-9]+[GT]: guest RAM would end at [0-9]+G \(RAM above 3G moves above the PCI hole at 3G-4G\), above the [0-9]+[GT] a guest can address on this host \($bits physical address bits\)$" \
+		--kernel "$pl/hello.bzImage" --mem "$((1 << (bits - 30)))G"
+}
+
+# No usable /dev/kvm. MINIVMM_KVM_DEVICE (tests only) points minivmm at
+# another path; the kernel and the options are good, so the device is the
+# only thing wrong. Needs no KVM at all.
+test_bad_kvm_device() {
+	local k=$pl/hello.bzImage
+	: >"$out/not-kvm"
+	kvm_refused() {
+		local name=$1 dev=$2 re=$3
+		shift 3
+		MINIVMM_KVM_DEVICE=$dev timeout -k 10 60 "$@" "$vmm" --kernel "$k" </dev/null \
+			>"$out/$name.out" 2>"$out/$name.err"
+		rc=$?
+		expect_one_line_error "$name" "$re"
+	}
+	kvm_refused kvm_missing /nonexistent/kvm \
+		"/nonexistent/kvm: no such device \(KVM not available: is the kvm_intel or kvm_amd module loaded" &&
+		kvm_refused kvm_devnull /dev/null \
+			"/dev/null: not the KVM device \(KVM_GET_API_VERSION failed\): Inappropriate ioctl for device$" &&
+		kvm_refused kvm_regular "$out/not-kvm" \
+			"$out/not-kvm: not a character device, so not the KVM device$" &&
+		kvm_refused kvm_dir "$out" "$out: a directory, not the KVM device$" || return 1
+	# A KVM device node this user may not open (the real one's numbers,
+	# 10:232, mode 0600, and minivmm run as nobody): in a directory, with a
+	# copy of the kernel, that nobody can reach.
+	# (Not local: the EXIT trap of this test's subshell removes it.)
+	kvmdev_dir=$(mktemp -d /tmp/minivmm-kvmdev.XXXXXX) || return 1
+	trap 'rm -rf "$kvmdev_dir"' EXIT
+	local d=$kvmdev_dir
+	chmod 755 "$d" && cp "$k" "$d/" && chmod 644 "$d/${k##*/}" && mknod -m 600 "$d/kvm" c 10 232 ||
+		bad "cannot make $d/kvm" || return 1
+	k=$d/${k##*/}
+	kvm_refused kvm_denied "$d/kvm" \
+		"$d/kvm: permission denied \(is this user in the device's group, usually kvm\?\)$" \
+		setpriv --reuid=65534 --regid=65534 --clear-groups
 }
 
 # ---- a real Linux kernel -----------------------------------------------------
@@ -518,11 +622,173 @@ test_virtio_net_bad_input() {
 	ng_teardown || bad "teardown failed"
 }
 
+# net_state: what a refused minivmm must leave as it was: every link in
+# the namespace with its bridge (or "-"), and for OVS the bridge's ports
+# (only while its database runs: $1 = noovs skips them).
+net_state() {
+	ng_in_ns ip -o link show | awk '{ n = $2; sub(/:$/, "", n); sub(/@.*/, "", n); m = "-"
+		for (i = 3; i < NF; i++) if ($i == "master") m = $(i + 1)
+		print n, m }' | sort
+	[ "$ng_kind" != ovs ] || [ "${1:-}" = noovs ] || ng_ports | sed 's/^/ovs-port /'
+}
+
+# net_refused NAME REGEX ARGS...: like net_bad, but the namespace may hold
+# anything (a busy TAP in the bridge, OVS stopped): it must be exactly as
+# before. $net_prefix (an array, may be empty) goes between timeout and
+# minivmm (setpriv, env, ...); $net_state_arg is passed to net_state.
+net_refused() {
+	local name=$1 re=$2 before after
+	shift 2
+	before=$(net_state "${net_state_arg:-}")
+	ng_in_ns timeout -k 10 60 "${net_prefix[@]}" "$vmm" --kernel "$pl/hello.bzImage" "$@" \
+		</dev/null >"$out/$name.out" 2>"$out/$name.err"
+	rc=$?
+	expect_one_line_error "$name" "$re" || return 1
+	after=$(net_state "${net_state_arg:-}")
+	[ "$before" = "$after" ] || bad "$name changed the namespace: before: $(xargs <<<"$before"); after: $(xargs <<<"$after")"
+}
+
+# A tiny process that holds a TAP, as QEMU or another minivmm would: it
+# creates NAME (not persistent: it lives as long as this fd) and sleeps.
+tap_holder_py='
+import fcntl, os, struct, sys, time
+fd = os.open("/dev/net/tun", os.O_RDWR)
+fcntl.ioctl(fd, 0x400454CA, struct.pack("16sH", sys.argv[1].encode(), 0x0002 | 0x1000))  # TUNSETIFF, IFF_TAP | IFF_NO_PI
+print("holding", sys.argv[1], flush=True)
+time.sleep(3600)
+'
+
+# A TAP minivmm cannot use. --tap NAME opens the TAP NAME, or creates it
+# when no link has that name: that is a feature (the ping tests use it, and
+# minivmm removes a TAP it made). So "does not exist" is only an error
+# when it also cannot be created. What is left:
+#   busy       a TAP another process holds (a single-queue TAP takes one
+#              fd): a python3 holder, and another minivmm on it
+#   not a TAP  the name is another kind of link: the bridge itself (--tap
+#              and --bridge swapped), a veth, a TUN, a multi-queue TAP
+#   refused    creating needs CAP_NET_ADMIN; a TAP owned by another user
+#   no driver  no /dev/net/tun
+# Each fails with one line naming --tap and why, and leaves every link as
+# it was: the holder keeps its TAP, in its bridge. Also refused: a TAP
+# already in another bridge, and a set-up that fails after the TAP was
+# made (no KVM), which must take that TAP away again.
+test_virtio_net_bad_tap() {
+	local hpid net_prefix=() i
+	net_setup linux bad_tap || return 1
+
+	ng_in_ns python3 -c "$tap_holder_py" mvgbusy0 </dev/null >"$out/tap_holder.out" 2>&1 &
+	hpid=$!
+	for ((i = 0; i < 100; i++)); do
+		grep -q holding "$out/tap_holder.out" && break
+		pid_alive "$hpid" || break
+		sleep 0.2
+	done
+	grep -q holding "$out/tap_holder.out" || bad "the TAP holder did not start: $(cat "$out/tap_holder.out")" || return 1
+	# Its pid, from the kernel's view of who holds the TAP (python3 may be
+	# a child of the `ip netns exec` pid, through a version manager's shim).
+	hpid=$(grep -lx "iff:.mvgbusy0" /proc/[0-9]*/fdinfo/* 2>/dev/null | cut -d/ -f3 | sort -u)
+	[[ $hpid =~ ^[0-9]+$ ]] || bad "cannot tell which process holds mvgbusy0: '$hpid'" || return 1
+	ng_in_ns ip link set mvgbusy0 master "$ng_br" || return 1
+	net_refused bad_tap_busy "--tap mvgbusy0: busy \(pid $hpid, python3[.0-9]*, has it open\)$" \
+		--tap mvgbusy0 --bridge "$ng_br" || return 1
+	pid_alive "$hpid" && grep -qx "iff:.mvgbusy0" /proc/"$hpid"/fdinfo/* 2>/dev/null ||
+		bad "the holder lost its TAP mvgbusy0" || return 1
+
+	# A running minivmm's TAP (one it made): the second one is refused, the
+	# first runs on with its TAP in the bridge, and removes both on exit.
+	ng_vmm_start "$out/bad_tap_first" "$vmm" --kernel "$pl/spin.bzImage" --tap "$ng_tap" --bridge "$ng_br"
+	ng_wait_for "$out/bad_tap_first.out" "^spinning$" 120 >/dev/null || bad "the first minivmm did not start" || return 1
+	net_refused bad_tap_busy_vmm "--tap $ng_tap: busy \(pid $ng_vmm_pid, minivmm, has it open\)$" \
+		--tap "$ng_tap" --bridge "$ng_br" || return 1
+	pid_alive "$ng_vmm_pid" || bad "the first minivmm died" || return 1
+	ng_vmm_stop 30 || return 1
+	[ "$ng_vmm_rc" = 0 ] || bad "the first minivmm exited with $ng_vmm_rc" || return 1
+	! ng_in_ns ip link show "$ng_tap" >/dev/null 2>&1 || bad "$ng_tap outlived the minivmm that made it" || return 1
+
+	ng_in_ns ip link add mvgveth0 type veth peer name mvgveth1 &&
+		ng_in_ns ip tuntap add dev mvgtun0 mode tun &&
+		ng_in_ns ip tuntap add dev mvgmq0 mode tap multi_queue &&
+		ng_in_ns ip tuntap add dev mvgown0 mode tap user 4242 || bad "cannot make the test links" || return 1
+	net_refused bad_tap_bridge "--tap $ng_br: exists but is not a TAP device \(it is a bridge\)$" --tap "$ng_br" &&
+		net_refused bad_tap_veth "--tap mvgveth0: exists but is not a TAP device \(it is a veth\)$" --tap mvgveth0 &&
+		net_refused bad_tap_tun "--tap mvgtun0: exists but is a TUN device \(IP packets\), not a TAP$" --tap mvgtun0 &&
+		net_refused bad_tap_mq "--tap mvgmq0: is a multi-queue TAP; minivmm opens single-queue TAPs$" --tap mvgmq0 || return 1
+
+	# Without CAP_NET_ADMIN (root, minus that capability).
+	net_prefix=(setpriv --bounding-set=-net_admin --inh-caps=-net_admin)
+	net_refused bad_tap_nocap "--tap mvgnew0: no such TAP device and no permission to create one \(needs CAP_NET_ADMIN\)$" \
+		--tap mvgnew0 &&
+		net_refused bad_tap_owner "--tap mvgown0: permission denied: the TAP belongs to uid 4242 and minivmm lacks CAP_NET_ADMIN$" \
+			--tap mvgown0 || return 1
+	# No /dev/net/tun (an empty /dev/net in a mount namespace of its own).
+	net_prefix=(unshare -m --propagation private sh -c 'mount -t tmpfs tmpfs /dev/net && exec "$@"' sh)
+	net_refused bad_tap_nodev "--tap mvgnew0: /dev/net/tun does not exist \(no TUN/TAP support\?\)$" --tap mvgnew0 || return 1
+	net_prefix=()
+
+	# A TAP that is a port of another bridge: moving it could not be undone.
+	ng_in_ns ip link add mvgbr1 type bridge && ng_in_ns ip tuntap add dev mvgtap1 mode tap &&
+		ng_in_ns ip link set mvgtap1 master mvgbr1 || bad "cannot make mvgbr1 and mvgtap1" || return 1
+	net_refused bad_tap_other_bridge "--bridge $ng_br: mvgtap1 is already a port of mvgbr1$" \
+		--tap mvgtap1 --bridge "$ng_br" || return 1
+	# Everything set up (a new TAP, in the bridge), then no KVM: all undone.
+	net_prefix=(env MINIVMM_KVM_DEVICE=/nonexistent/kvm)
+	net_refused bad_tap_then_no_kvm "/nonexistent/kvm: no such device" --tap "$ng_tap" --bridge "$ng_br" || return 1
+	net_prefix=()
+	ng_teardown || bad "teardown failed"
+}
+
+# Open vSwitch down while its bridge is named: ovs-vswitchd stopped (the
+# database answers, nobody applies the change), ovsdb-server hung
+# (SIGSTOP: it accepts connections and never answers), then both stopped.
+# minivmm gives up on its own after ovs-vsctl's --timeout=5 (net/bridge.c),
+# says which, removes the TAP it made and leaves no port in the database.
+test_virtio_net_ovs_down() {
+	local t0 net_prefix=() net_state_arg='' p
+	net_setup ovs ovs_down || return 1
+	ovs_daemon_exit() {
+		local pid i
+		pid=$(cat "$ng_dir/$1.pid") || return 1
+		ng_in_ns ovs-appctl --timeout=5 -t "$ng_dir/$1.ctl" exit >/dev/null 2>&1
+		for ((i = 0; i < 100; i++)); do
+			pid_alive "$pid" || return 0
+			sleep 0.1
+		done
+		bad "$1 did not exit"
+	}
+
+	ovs_daemon_exit vswitchd || return 1
+	t0=$SECONDS
+	net_refused ovs_down_vswitchd "--bridge $ng_br: Open vSwitch did not add $ng_tap within 5 s \(is ovs-vswitchd running\?\)$" \
+		--tap "$ng_tap" --bridge "$ng_br" || return 1
+	((SECONDS - t0 <= 20)) || bad "minivmm took $((SECONDS - t0)) s to give up" || return 1
+
+	p=$(cat "$ng_dir/ovsdb.pid") || return 1
+	kill -STOP "$p"
+	net_state_arg=noovs
+	t0=$SECONDS
+	net_refused ovs_down_hung "--bridge $ng_br: Open vSwitch's database at $ng_dir/db.sock did not answer within 5 s, and $ng_br is not a Linux bridge$" \
+		--tap "$ng_tap" --bridge "$ng_br"
+	local ok=$?
+	kill -CONT "$p"
+	((ok == 0)) || return 1
+	((SECONDS - t0 <= 20)) || bad "minivmm took $((SECONDS - t0)) s to give up" || return 1
+
+	ovs_daemon_exit ovsdb || return 1
+	t0=$SECONDS
+	net_refused ovs_down_stopped "--bridge $ng_br: Open vSwitch is not running \(cannot reach its database at $ng_dir/db.sock\) and $ng_br is not a Linux bridge$" \
+		--tap "$ng_tap" --bridge "$ng_br" || return 1
+	((SECONDS - t0 <= 10)) || bad "minivmm took $((SECONDS - t0)) s to give up" || return 1
+	# Nothing runs in the namespace any more: no ovs-vsctl left waiting.
+	[ -z "$(ip netns pids "$ng_ns")" ] || bad "processes left in $ng_ns: $(ip netns pids "$ng_ns" | xargs)" || return 1
+	ng_teardown || bad "teardown failed"
+}
+
 all_tests=(hello unclaimed_reported_once triple_fault two_vcpus one_vcpu_has_no_ap \
 	pvh_elf_entry insn_fixups_on_real_vcpu console_input_and_ctrl_a_x piped_input_reaches_guest \
-	sigint_stops sigterm_stops bad_kernels bad_values \
+	sigint_stops sigterm_stops bad_kernels bad_values bad_mem_beyond_host bad_kvm_device \
 	linux_bzimage_2cpus linux_vmlinux_pvh linux_reboot_via_i8042 \
 	virtio_net_ovs_ping virtio_net_linux_bridge_ping virtio_net_intx_ping virtio_net_bad_input \
+	virtio_net_bad_tap virtio_net_ovs_down \
 	virtio_net_seccomp)
 # Each of these adds its tests to all_tests.
 # shellcheck source=tests/integration/runtime_faults.sh

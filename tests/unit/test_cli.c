@@ -1,6 +1,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "check_main.h"
 #include "vmm/cli.h"
@@ -241,6 +243,16 @@ START_TEST(test_bad_cpus)
 	ARGS_BAD("between 1 and 32", "--kernel", "k", "--cpus", "0");
 	ARGS_BAD("between 1 and 32", "--kernel", "k", "--cpus", "33");
 	ARGS_BAD("not a number", "--kernel", "k", "--cpus", "abc");
+	/* A number out of range, negative or past a long, is still a number. */
+	ARGS_BAD("--cpus -1: must be between 1 and 32", "--kernel", "k", "--cpus", "-1");
+	ARGS_BAD("--cpus 999: must be between 1 and 32", "--kernel", "k", "--cpus", "999");
+	ARGS_BAD("must be between 1 and 32", "--kernel", "k", "--cpus", "99999999999999999999");
+	ARGS_BAD("must be between 1 and 32", "--kernel", "k", "--cpus", "-99999999999999999999");
+	ARGS_BAD("not a number", "--kernel", "k", "--cpus", "-");
+	ARGS_BAD("not a number", "--kernel", "k", "--cpus", "-abc");
+	ARGS_BAD("not a number", "--kernel", "k", "--cpus", "--1");
+	ARGS_BAD("not a number", "--kernel", "k", "--cpus", "+1");
+	ARGS_BAD("not a number", "--kernel", "k", "--cpus", " 1");
 	struct vm_config cfg;
 	struct errbuf e = {""};
 	ck_assert_int_eq(PARSE(&cfg, &e, "--kernel", "k", "--cpus", "1"), CLI_RUN);
@@ -413,6 +425,75 @@ START_TEST(test_bad_stats)
 }
 END_TEST
 
+/* --stats=json:PATH is checked before the VM is built, and the check leaves
+ * the file system as it was. */
+START_TEST(test_stats_path_check)
+{
+	char dir[] = "/tmp/test_cli.XXXXXX";
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	char path[sizeof(dir) + 64];
+	struct errbuf e = {""};
+	struct stat st;
+
+	/* A new file in an existing directory: fine, and not left behind. */
+	snprintf(path, sizeof(path), "%s/new.json", dir);
+	ck_assert_msg(cli_check_stats_path(path, &e) == 0, "%s", e.msg);
+	ck_assert_int_eq(stat(path, &st), -1);
+
+	/* An existing file: fine, and not truncated. */
+	FILE *f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs("{}", f);
+	fclose(f);
+	ck_assert_msg(cli_check_stats_path(path, &e) == 0, "%s", e.msg);
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert_int_eq(st.st_size, 2);
+	unlink(path);
+
+	/* A directory that does not exist. */
+	snprintf(path, sizeof(path), "%s/no-such-dir/x.json", dir);
+	ck_assert_int_eq(cli_check_stats_path(path, &e), -1);
+	ck_assert_msg_has(e, "--stats=json:");
+	ck_assert_msg_has(e, path);
+	ck_assert_msg_has(e, "cannot create it: No such file or directory");
+
+	/* A directory where the file should be. */
+	ck_assert_int_eq(cli_check_stats_path(dir, &e), -1);
+	ck_assert_msg_has(e, "is a directory");
+
+	/* A path through a regular file. */
+	snprintf(path, sizeof(path), "%s/file", dir);
+	f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	fclose(f);
+	snprintf(path, sizeof(path), "%s/file/x.json", dir);
+	ck_assert_int_eq(cli_check_stats_path(path, &e), -1);
+	ck_assert_msg_has(e, "Not a directory");
+	snprintf(path, sizeof(path), "%s/file", dir);
+	unlink(path);
+
+	/* A dangling symlink: fopen("w") creates its target, so it is fine,
+	 * and the check does not create the target itself. */
+	char target[sizeof(dir) + 64];
+	snprintf(target, sizeof(target), "%s/target.json", dir);
+	snprintf(path, sizeof(path), "%s/link.json", dir);
+	ck_assert_int_eq(symlink(target, path), 0);
+	ck_assert_msg(cli_check_stats_path(path, &e) == 0, "%s", e.msg);
+	ck_assert_int_eq(stat(target, &st), -1);
+	unlink(path);
+
+	/* Permissions only hold for a user without CAP_DAC_OVERRIDE. */
+	if (geteuid() != 0) {
+		ck_assert_int_eq(chmod(dir, 0500), 0);
+		snprintf(path, sizeof(path), "%s/new.json", dir);
+		ck_assert_int_eq(cli_check_stats_path(path, &e), -1);
+		ck_assert_msg_has(e, "Permission denied");
+		ck_assert_int_eq(chmod(dir, 0700), 0);
+	}
+	ck_assert_int_eq(rmdir(dir), 0);
+}
+END_TEST
+
 /* --no-seccomp takes no value, and a later parse starts with seccomp on. */
 START_TEST(test_no_seccomp)
 {
@@ -436,4 +517,4 @@ CHECK_MAIN("cli", test_size_units, test_size_limits, test_size_syntax, test_defa
 	   test_bad_network_options, test_default_mac_is_stable_and_unicast, test_unknown_option,
 	   test_unknown_option_in_group, test_missing_value, test_extra_argument,
 	   test_reparse_after_errors, test_reparse_after_option_group, test_stats_formats,
-	   test_bad_stats, test_no_seccomp)
+	   test_bad_stats, test_stats_path_check, test_no_seccomp)
