@@ -333,7 +333,10 @@ static void watch_backend(struct virtio_net *n, uint32_t *watching)
 
 /* The TAP was deleted under us (tun then reports EPOLLERR for good, whatever
  * we ask for): stop watching it, or epoll_wait would return at once forever.
- * The guest's NIC stays; what it sends fails and is counted in tx_errors. */
+ * The guest's NIC stays; what it sends fails (EBADFD) and is counted in
+ * tx_errors. Saying so is the main thread's job: it sees the deletion on
+ * rtnetlink even while no driver runs (net/link_watch.c), and one line is
+ * enough. */
 static void lose_backend(struct virtio_net *n)
 {
 	if (n->backend_gone)
@@ -341,8 +344,6 @@ static void lose_backend(struct virtio_net *n)
 	n->backend_gone = true;
 	n->tx_needs_room = false; /* no EPOLLOUT will come: fail what waits */
 	epoll_ctl(n->epoll_fd, EPOLL_CTL_DEL, n->backend.fd, NULL);
-	fprintf(stderr, "minivmm: virtio-net %s: the device is gone; the guest's NIC is cut off\n",
-		n->backend.name);
 }
 
 /* The worker's life: started by virtio_net_init, idle until DRIVER_OK,
@@ -493,9 +494,12 @@ static unsigned tun_offloads(const struct virtio_net *n)
 static void set_offload(struct virtio_net *n, unsigned flags)
 {
 	struct errbuf e;
-	if (n->backend.set_offload && n->backend.set_offload(n->backend.ctx, flags, &e))
-		/* Not fatal: the kernel then checksums and segments frames
-		 * before we read them, which the guest accepts as well. */
+	/* Not fatal: the kernel then checksums and segments frames before we
+	 * read them, which the guest accepts as well. EBADFD is a TAP deleted
+	 * under us (tun's answer on a detached file), which the main thread
+	 * has reported already (net/link_watch.c). */
+	if (n->backend.set_offload && n->backend.set_offload(n->backend.ctx, flags, &e) &&
+	    errno != EBADFD)
 		fprintf(stderr, "minivmm: virtio-net %s: %s\n", n->backend.name, e.msg);
 }
 

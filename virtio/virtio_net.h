@@ -35,7 +35,9 @@ struct virtio_net_backend {
 	const char *name; /* for messages and stats, e.g. the TAP's name */
 	/* Which offloads the guest accepts on received frames (TUN_F_* flags of
 	 * <linux/if_tun.h>), so the backend may hand over unchecksummed or
-	 * unsegmented frames. NULL: the backend never does. */
+	 * unsegmented frames. NULL: the backend never does. On failure it
+	 * leaves errno set; EBADFD means the backend is gone (a deleted TAP)
+	 * and goes unreported here. */
 	int (*set_offload)(void *ctx, unsigned tun_flags, struct errbuf *e);
 	void *ctx;
 };

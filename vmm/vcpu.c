@@ -96,7 +96,7 @@ int vcpu_set_cpuid(struct vcpu *v, struct errbuf *e)
  * it under the vCPU allowlist before it first enters the guest: from here on
  * it can reach only its own vCPU, the VM's interrupt ioctls and the fds it
  * already has. */
-static int enter_sandbox(struct vcpu *v)
+int vcpu_enter_sandbox(struct vcpu *v)
 {
 	struct vm *vm = v->vm;
 	char name[16];
@@ -127,7 +127,7 @@ void *vcpu_thread(void *arg)
 	sigfillset(&set);
 	sigdelset(&set, vm->kick_signal);
 	pthread_sigmask(SIG_SETMASK, &set, NULL);
-	if (enter_sandbox(v))
+	if (vcpu_enter_sandbox(v))
 		return NULL;
 
 	while (!atomic_load_explicit(&vm->stopping, memory_order_acquire))

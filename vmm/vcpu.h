@@ -33,6 +33,10 @@ void *vcpu_thread(void *arg);
  * handler has already called vm_request_stop with the reason). */
 int vcpu_handle_exit(struct vcpu *v);
 
+/* Names the calling thread after the vCPU and, unless --no-seccomp, loads
+ * the vCPU allowlist on it; on failure stops the VM and returns -1. */
+int vcpu_enter_sandbox(struct vcpu *v);
+
 /* One trip through the exit path, exactly as vcpu_thread takes it: KVM_RUN,
  * then the exit's handler, timed when the VM's clock says so. Returns 0 to
  * run again, -1 when the vCPU must stop. minivmm-bench drives this too, so

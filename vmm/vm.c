@@ -268,6 +268,8 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct errbuf *e)
 
 	if (read_boot_files(vm, e) || open_network(vm, e))
 		return -1;
+	if (cfg->tap && link_watch_open(&vm->link_watch, vm->tap.name, &vm->bridge, stderr, e))
+		return -1;
 
 	/* Our own copy of the routing table from the start, so that devices
 	 * adding MSI routes later re-send exactly KVM's defaults plus theirs. */
@@ -280,7 +282,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct errbuf *e)
 	if (cfg->cpus > vm->kvm.max_vcpus)
 		return errorf(e, "--cpus %d: this host's KVM allows at most %d", cfg->cpus,
 			      vm->kvm.max_vcpus);
-	if (set_memory(vm, e) || add_devices(vm, e))
+	if (kvm_check_mem(&vm->kvm, cfg->mem_size, e) || set_memory(vm, e) || add_devices(vm, e))
 		return -1;
 
 	vm->vcpus = calloc((size_t)cfg->cpus, sizeof(*vm->vcpus));
@@ -433,15 +435,16 @@ int vm_run(struct vm *vm)
 	uint8_t pending[256];
 	size_t npending = 0;
 	while (!atomic_load(&vm->stopping)) {
-		struct pollfd p[3] = {
+		struct pollfd p[4] = {
 		    {.fd = vm->stop_eventfd, .events = POLLIN},
 		    {.fd = sfd, .events = POLLIN},
 		    {.fd = vm->console.input_closed || npending ? -1 : vm->console.in_fd,
 		     .events = POLLIN},
+		    {.fd = link_watch_fd(&vm->link_watch), .events = POLLIN},
 		};
 		/* With input waiting for room in the UART FIFO, poll briefly and
 		 * retry rather than read more. */
-		int r = poll(p, 3, npending ? 10 : -1);
+		int r = poll(p, 4, npending ? 10 : -1);
 		if (r < 0 && errno != EINTR)
 			break;
 		if (p[1].revents & POLLIN) {
@@ -451,6 +454,9 @@ int vm_run(struct vm *vm)
 		}
 		if ((p[2].revents & (POLLIN | POLLHUP | POLLERR)) || npending)
 			pump_console_input(vm, pending, &npending);
+		/* POLLERR: the kernel dropped notifications (ENOBUFS). */
+		if (p[3].revents & (POLLIN | POLLERR))
+			link_watch_read(&vm->link_watch);
 	}
 	stop_vcpus(vm);
 	console_restore(&vm->console);
@@ -479,6 +485,7 @@ void vm_destroy(struct vm *vm)
 	/* The NIC's worker and doorbells go before KVM; the bridge port before
 	 * the TAP it names. */
 	virtio_net_destroy(&vm->net);
+	link_watch_close(&vm->link_watch);
 	bridge_detach(&vm->bridge);
 	tap_close(&vm->tap);
 	if (vm->i8042.ops.reset) {

@@ -13,6 +13,7 @@
 #include "devices/pci_host.h"
 #include "devices/uart8250.h"
 #include "net/bridge.h"
+#include "net/link_watch.h"
 #include "net/tap.h"
 #include "virtio/virtio_net.h"
 #include "vmm/bus.h"
@@ -68,6 +69,9 @@ struct vm {
 	struct tap tap;
 	struct bridge_port bridge;
 	struct virtio_net net;
+	/* The main thread's eye on the TAP and its bridge port while the guest
+	 * runs: says when either goes away or comes back. */
+	struct link_watch link_watch;
 
 	/* Lifecycle: the first vm_request_stop() wins and wakes the main loop. */
 	atomic_bool stopping;
