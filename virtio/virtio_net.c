@@ -121,7 +121,10 @@ static void iov_write_at(const struct iovec *iov, size_t niov, size_t off, const
 	}
 }
 
-/* The receive buffers one frame goes into, taken from the ring. */
+/* The receive buffers the next frame goes into, taken from the ring. With
+ * mergeable buffers a frame may need many (room for a 64 KiB GSO frame is
+ * 43 of Linux's 1536-byte buffers) and mostly uses one; the rest carry over
+ * to the next frame rather than go back to the ring and be walked again. */
 struct rx_batch {
 	size_t niov;
 	uint16_t nchains;
@@ -130,15 +133,15 @@ struct rx_batch {
 	bool ring_exhausted; /* the driver has nothing more on offer right now */
 };
 
-/* Takes chains until they hold a largest-possible frame: one chain without
- * VIRTIO_NET_F_MRG_RXBUF (§5.1.6.3.2), as many as needed with it (§5.1.6.4).
- * Returns -1 if the driver broke the ring. */
+/* Adds chains to b until it holds a largest-possible frame: one chain
+ * without VIRTIO_NET_F_MRG_RXBUF (§5.1.6.3.2), as many as needed with it
+ * (§5.1.6.4). Returns -1 if the driver broke the ring. */
 static int rx_gather(struct virtio_net *n, struct rx_batch *b)
 {
 	struct virtq *q = queue(n, VIRTIO_NET_RXQ);
 	bool mrg = virtio_pci_has_feature(&n->vp, VIRTIO_NET_F_MRG_RXBUF);
 	size_t need = rx_frame_max(n);
-	*b = (struct rx_batch){0};
+	b->ring_exhausted = false;
 	while (b->nchains == 0 || (mrg && b->cap < need && b->nchains < VIRTIO_NET_QUEUE_MAX)) {
 		struct virtq_chain *c = n->chain;
 		int r = virtq_pop(q, c);
@@ -160,6 +163,7 @@ static int rx_gather(struct virtio_net *n, struct rx_batch *b)
 		b->niov += c->n_in;
 		n->rx_heads[b->nchains] = c->head;
 		n->rx_caps[b->nchains] = c->in_len;
+		n->rx_niovs[b->nchains] = c->n_in;
 		b->nchains++;
 		b->ndesc += c->n_in;
 		b->cap = b->cap + c->in_len < b->cap ? UINT32_MAX : b->cap + c->in_len;
@@ -167,9 +171,17 @@ static int rx_gather(struct virtio_net *n, struct rx_batch *b)
 	return 0;
 }
 
+/* Chains popped but not used go back to the ring: they are the most recent
+ * pops, so virtq_unpop() returns exactly them. */
+static void rx_give_back(struct virtio_net *n, struct rx_batch *b)
+{
+	virtq_unpop(queue(n, VIRTIO_NET_RXQ), b->nchains);
+	*b = (struct rx_batch){0};
+}
+
 /* Returns a frame of len bytes (header included) spread over the batch's
- * chains in order, and gives back the chains it did not need. */
-static void rx_complete(struct virtio_net *n, const struct rx_batch *b, size_t len)
+ * first chains, and keeps the rest, moved to the front, for the next. */
+static void rx_complete(struct virtio_net *n, struct rx_batch *b, size_t len)
 {
 	struct virtq *q = queue(n, VIRTIO_NET_RXQ);
 	uint16_t used = 0;
@@ -186,7 +198,21 @@ static void rx_complete(struct virtio_net *n, const struct rx_batch *b, size_t l
 		virtq_push(q, n->rx_heads[i], part);
 		left -= part;
 	}
-	virtq_unpop(q, (uint16_t)(b->nchains - used));
+	size_t iovs = 0;
+	uint32_t cap = 0;
+	for (uint16_t i = 0; i < used; i++) {
+		iovs += n->rx_niovs[i];
+		cap += n->rx_caps[i];
+	}
+	uint16_t rest = (uint16_t)(b->nchains - used);
+	memmove(n->rx_iov, n->rx_iov + iovs, (b->niov - iovs) * sizeof(*n->rx_iov));
+	memmove(n->rx_heads, n->rx_heads + used, rest * sizeof(*n->rx_heads));
+	memmove(n->rx_caps, n->rx_caps + used, rest * sizeof(*n->rx_caps));
+	memmove(n->rx_niovs, n->rx_niovs + used, rest * sizeof(*n->rx_niovs));
+	b->niov -= iovs;
+	b->nchains = rest;
+	b->cap -= cap;
+	b->ndesc -= (uint32_t)iovs; /* one buffer per iovec */
 }
 
 /* Returns true if it stopped at BURST frames with more to do. */
@@ -195,12 +221,17 @@ static bool process_rx(struct virtio_net *n)
 	struct virtq *q = queue(n, VIRTIO_NET_RXQ);
 	unsigned delivered = 0;
 	bool kicks_on = true; /* as far as we know: turned off before reading */
+	bool more = false;
+	struct rx_batch b = {0};
 	while (!n->rx_needs_buffers && !n->broken && !n->backend_gone) {
-		if (delivered == BURST)
-			return true; /* its last INTERRUPT_BATCH was signalled */
-		struct rx_batch b;
+		if (delivered == BURST) {
+			more = true; /* its last INTERRUPT_BATCH was signalled */
+			break;
+		}
 		if (rx_gather(n, &b)) {
+			/* NEEDS_RESET: the ring is the driver's to rebuild. */
 			mark_broken(n);
+			b = (struct rx_batch){0};
 			break;
 		}
 		/* With mergeable buffers, wait for enough room for the largest
@@ -210,9 +241,10 @@ static bool process_rx(struct virtio_net *n)
 				     b.ndesc < q->size &&
 				     virtio_pci_has_feature(&n->vp, VIRTIO_NET_F_MRG_RXBUF);
 		if (b.nchains == 0 || short_of_room) {
-			virtq_unpop(q, b.nchains);
+			uint16_t have = b.nchains;
+			rx_give_back(n, &b);
 			kicks_on = true;
-			if (virtq_wait_for_more(q, b.nchains))
+			if (virtq_wait_for_more(q, have))
 				continue; /* added while we looked (§2.7.10) */
 			n->rx_needs_buffers = true;
 			STAT_ADD(n, rx_waits, 1);
@@ -223,19 +255,14 @@ static bool process_rx(struct virtio_net *n)
 			kicks_on = false;
 		}
 		ssize_t got = readv(n->backend.fd, n->rx_iov, (int)b.niov);
-		if (got < 0 && errno == EINTR) {
-			virtq_unpop(q, b.nchains);
+		if (got < 0 && errno == EINTR)
 			continue;
-		}
-		if (got < 0 && errno == EAGAIN) {
-			virtq_unpop(q, b.nchains);
+		if (got < 0 && errno == EAGAIN)
 			break; /* nothing to read: epoll says when there is */
-		}
 		if (got < (ssize_t)VIRTIO_NET_HDR_LEN) {
 			/* The kernel dropped a frame too big for the buffers
 			 * (EFAULT), or the TAP is gone (EBADFD): keep the
 			 * buffers for the next frame. */
-			virtq_unpop(q, b.nchains);
 			STAT_ADD(n, rx_dropped, 1);
 			if (got < 0 ? errno != EFAULT && errno != EINVAL : got == 0)
 				break;
@@ -247,9 +274,12 @@ static bool process_rx(struct virtio_net *n)
 		if (++delivered % INTERRUPT_BATCH == 0)
 			interrupt_if_wanted(n, VIRTIO_NET_RXQ);
 	}
-	if (delivered)
+	/* Between calls the ring keeps only what the driver can see: a reset
+	 * or a BAR move may come before the next. */
+	rx_give_back(n, &b);
+	if (delivered && !more)
 		interrupt_if_wanted(n, VIRTIO_NET_RXQ);
-	return false;
+	return more;
 }
 
 /* ---- transmit: guest -> backend ------------------------------------------ */
@@ -601,10 +631,11 @@ int virtio_net_init(struct virtio_net *n, const struct virtio_net_backend *backe
 	n->rx_iov = calloc(RX_IOV_MAX, sizeof(*n->rx_iov));
 	n->rx_heads = calloc(VIRTIO_NET_QUEUE_MAX, sizeof(*n->rx_heads));
 	n->rx_caps = calloc(VIRTIO_NET_QUEUE_MAX, sizeof(*n->rx_caps));
+	n->rx_niovs = calloc(VIRTIO_NET_QUEUE_MAX, sizeof(*n->rx_niovs));
 	n->chain = malloc(sizeof(*n->chain));
 	if (n->stop_fd < 0)
 		return errorf_errno(e, "virtio-net %s: eventfd", backend->name);
-	if (!n->rx_iov || !n->rx_heads || !n->rx_caps || !n->chain)
+	if (!n->rx_iov || !n->rx_heads || !n->rx_caps || !n->rx_niovs || !n->chain)
 		return errorf(e, "virtio-net %s: out of memory", backend->name);
 	if (virtio_pci_init(&n->vp, "virtio-net", &net_ops, n, mem, routing, vm_fd, e))
 		return -1;
@@ -632,6 +663,7 @@ void virtio_net_destroy(struct virtio_net *n)
 	free(n->rx_iov);
 	free(n->rx_heads);
 	free(n->rx_caps);
+	free(n->rx_niovs);
 	free(n->chain);
 	memset(n, 0, sizeof(*n));
 }

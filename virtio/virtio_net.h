@@ -82,6 +82,7 @@ struct virtio_net {
 	struct iovec *rx_iov;	   /* RX scatter list across merged buffers */
 	uint16_t *rx_heads;	   /* the chains behind rx_iov */
 	uint32_t *rx_caps;	   /* their writable bytes */
+	uint16_t *rx_niovs;	   /* their entries in rx_iov */
 	struct virtq_chain *chain; /* scratch for one chain */
 };
 
