@@ -457,11 +457,12 @@ static void json_nics(const struct vm *vm, FILE *out)
 		fprintf(out,
 			", \"rx_packets\": %llu, \"rx_bytes\": %llu, \"tx_packets\": %llu, "
 			"\"tx_bytes\": %llu, \"rx_dropped\": %llu, \"tx_errors\": %llu, "
-			"\"interrupts\": %llu, \"kicks\": %llu, \"rx_waits\": %llu, "
-			"\"tx_waits\": %llu}\n  ",
+			"\"interrupts\": %llu, \"intx\": %llu, \"kicks\": %llu, "
+			"\"rx_waits\": %llu, \"tx_waits\": %llu}\n  ",
 			F(rx_packets), F(rx_bytes), F(tx_packets), F(tx_bytes), F(rx_dropped),
-			F(tx_errors), (unsigned long long)LOAD(n->vp.interrupts), F(kicks),
-			F(rx_waits), F(tx_waits));
+			F(tx_errors), (unsigned long long)LOAD(n->vp.interrupts),
+			(unsigned long long)LOAD(n->vp.intx_interrupts), F(kicks), F(rx_waits),
+			F(tx_waits));
 #undef F
 	}
 	fputs("],\n", out);
