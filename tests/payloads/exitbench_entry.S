@@ -5,15 +5,10 @@
  * pointing at hvm_start_info, the same on minivmm and on QEMU's -kernel, so
  * both run these very bytes.
  */
+#include "tests/payloads/pvh_note.h"
 #include "vmm/bench_abi.h"
 
-	.section .note.pvh, "a"
-	.balign 4
-	.long 4                 /* namesz: "Xen\0" */
-	.long 4                 /* descsz */
-	.long 18                /* XEN_ELFNOTE_PHYS32_ENTRY */
-	.asciz "Xen"
-	.long pvh_entry
+	PVH_NOTE pvh_entry
 
 	.section .text
 	.code32

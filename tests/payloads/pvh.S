@@ -5,16 +5,11 @@
  * prints the verdict and resets. Built without the note (-DNO_PVH_NOTE) it is
  * the "ELF but not PVH" bad kernel.
  */
+#include "tests/payloads/pvh_note.h"
 #define HVM_START_MAGIC 0x336ec578
 
 #ifndef NO_PVH_NOTE
-	.section .note.pvh, "a"
-	.balign 4
-	.long 4                 /* namesz: "Xen\0" */
-	.long 4                 /* descsz */
-	.long 18                /* XEN_ELFNOTE_PHYS32_ENTRY */
-	.asciz "Xen"
-	.long pvh_entry
+	PVH_NOTE pvh_entry
 #endif
 
 	.section .text
