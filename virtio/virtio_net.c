@@ -153,8 +153,12 @@ static int rx_gather(struct virtio_net *n, struct rx_batch *b)
 		}
 		/* §5.1.6.3: receive buffers are device-writable only; one with
 		 * no room at all cannot take even the header. */
-		if (c->n_out || c->in_len < VIRTIO_NET_HDR_LEN)
+		if (c->n_out || c->in_len < VIRTIO_NET_HDR_LEN) {
+			snprintf(q->error, sizeof(q->error), "receive chain %u %s", c->head,
+				 c->n_out ? "has device-readable buffers"
+					  : "cannot hold even the 12-byte header");
 			return -1;
+		}
 		if (b->niov + c->n_in > RX_IOV_MAX) {
 			virtq_unpop(q, 1);
 			break;

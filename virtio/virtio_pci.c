@@ -2,7 +2,9 @@
 
 #include <errno.h>
 #include <linux/kvm.h>
+#include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
@@ -12,6 +14,40 @@
 #define COMMON_CFG_LEN	sizeof(struct virtio_pci_common_cfg)
 #define ISR_QUEUE	0x1 /* §4.1.4.5; the UAPI header names only the config bit */
 
+/* ---- reports on stderr ---------------------------------------------------- */
+
+/* One line each time a device enters DEVICE_NEEDS_RESET, saying why. A
+ * guest that breaks and resets its device in a loop must not flood the
+ * host's log: after COMPLAINTS_MAX lines in the process's life, one more
+ * says so and the rest are dropped (the status bit still tells the driver). */
+#define COMPLAINTS_MAX 32
+static unsigned complaints;
+
+static void complain(const struct virtio_pci *vp, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void complain(const struct virtio_pci *vp, const char *fmt, ...)
+{
+	unsigned n = __atomic_fetch_add(&complaints, 1, __ATOMIC_RELAXED);
+	if (n > COMPLAINTS_MAX)
+		return;
+	char why[200], line[300];
+	if (n == COMPLAINTS_MAX) {
+		snprintf(line, sizeof(line),
+			 "minivmm: %s: more than %d device errors reported; no further reports\n",
+			 vp->pci.name, COMPLAINTS_MAX);
+	} else {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(why, sizeof(why), fmt, ap);
+		va_end(ap);
+		snprintf(line, sizeof(line),
+			 "minivmm: %s: DEVICE_NEEDS_RESET: %s; the device waits for the driver to "
+			 "reset it\n",
+			 vp->pci.name, why);
+	}
+	fputs(line, stderr); /* one write: lines from two threads do not mix */
+}
+
 /* ---- interrupts: MSI-X vector -> KVM MSI route -> irqfd ----------------- */
 
 /* route() and fire() run under the MSI-X lock, so a failure there cannot
@@ -19,11 +55,13 @@
  * takes the same lock): the driver finds DEVICE_NEEDS_RESET, the new
  * config generation and the ISR bit when it next looks. These failures are
  * the host's (no eventfd, no GSI), never the guest's doing. */
-static void needs_reset_silently(struct virtio_pci *vp)
+static void needs_reset_silently(struct virtio_pci *vp, uint16_t vec, const char *what)
 {
-	__atomic_or_fetch(&vp->status, VIRTIO_CONFIG_S_NEEDS_RESET, __ATOMIC_SEQ_CST);
+	uint8_t was = __atomic_fetch_or(&vp->status, VIRTIO_CONFIG_S_NEEDS_RESET, __ATOMIC_SEQ_CST);
 	__atomic_add_fetch(&vp->config_generation, 1, __ATOMIC_SEQ_CST);
 	__atomic_or_fetch(&vp->isr, VIRTIO_PCI_ISR_CONFIG, __ATOMIC_SEQ_CST);
+	if (!(was & VIRTIO_CONFIG_S_NEEDS_RESET))
+		complain(vp, "MSI-X vector %u: the host could not %s it", vec, what);
 }
 
 static void route_vector(void *ctx, uint16_t vec, uint64_t address, uint32_t data)
@@ -39,14 +77,14 @@ static void route_vector(void *ctx, uint16_t vec, uint64_t address, uint32_t dat
 		if (gsi < 0 || fd < 0 || ioctl(vp->vm_fd, KVM_IRQFD, &irqfd) < 0) {
 			if (fd >= 0)
 				close(fd);
-			needs_reset_silently(vp);
+			needs_reset_silently(vp, vec, "set up an interrupt for");
 			return;
 		}
 		vp->vectors[vec].gsi = gsi;
 		vp->vectors[vec].eventfd = fd;
 	}
 	if (irq_routing_set_msi(vp->routing, (uint32_t)vp->vectors[vec].gsi, address, data, &e))
-		needs_reset_silently(vp);
+		needs_reset_silently(vp, vec, "route");
 }
 
 static void fire_vector(void *ctx, uint16_t vec)
@@ -56,7 +94,7 @@ static void fire_vector(void *ctx, uint16_t vec)
 	if (vec <= VIRTIO_PCI_MAX_QUEUES && vp->vectors[vec].eventfd >= 0) {
 		/* A full eventfd counter still means "pending": nothing lost. */
 		if (eventfd_write(vp->vectors[vec].eventfd, 1) < 0 && errno != EAGAIN)
-			needs_reset_silently(vp);
+			needs_reset_silently(vp, vec, "send");
 	}
 }
 
@@ -151,6 +189,8 @@ int virtio_pci_init(struct virtio_pci *vp, const char *name, const struct virtio
 		vp->queues[q].kick_fd = -1;
 	}
 	for (int q = 0; q < ops->num_queues; q++) {
+		/* §4.1.4.3: the maximum until the driver writes its own. */
+		vp->queues[q].size = ops->queue_max;
 		vp->queues[q].kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		if (vp->queues[q].kick_fd < 0)
 			return errorf_errno(e, "%s: eventfd", name);
@@ -283,9 +323,11 @@ static void set_status(struct virtio_pci *vp, uint8_t v)
 		;
 }
 
-static void raise_needs_reset(struct virtio_pci *vp)
+/* Returns true if NEEDS_RESET was not set before: the caller says why. */
+static bool raise_needs_reset(struct virtio_pci *vp)
 {
-	__atomic_or_fetch(&vp->status, VIRTIO_CONFIG_S_NEEDS_RESET, __ATOMIC_SEQ_CST);
+	uint8_t was = __atomic_fetch_or(&vp->status, VIRTIO_CONFIG_S_NEEDS_RESET, __ATOMIC_SEQ_CST);
+	return !(was & VIRTIO_CONFIG_S_NEEDS_RESET);
 }
 
 static void reset_locked(struct virtio_pci *vp)
@@ -303,16 +345,32 @@ static void reset_locked(struct virtio_pci *vp)
 	vp->queue_select = 0;
 	vp->msix_config = MSIX_NO_VECTOR;
 	for (int q = 0; q < VIRTIO_PCI_MAX_QUEUES; q++)
-		vp->queues[q] = (struct virtio_pci_queue){.msix_vector = MSIX_NO_VECTOR,
-							  .kick_fd = vp->queues[q].kick_fd};
+		vp->queues[q] = (struct virtio_pci_queue){
+		    .size = q < vp->ops->num_queues ? vp->ops->queue_max : 0,
+		    .msix_vector = MSIX_NO_VECTOR,
+		    .kick_fd = vp->queues[q].kick_fd};
 }
 
 void virtio_pci_needs_reset(struct virtio_pci *vp)
 {
 	/* §2.1.2: set DEVICE_NEEDS_RESET and tell the driver through a
-	 * configuration change notification. */
-	raise_needs_reset(vp);
+	 * configuration change notification, then say why on stderr (slow,
+	 * so not between the two). */
+	bool fresh = raise_needs_reset(vp);
 	virtio_pci_notify_config(vp);
+	if (!fresh)
+		return;
+	/* The queue whose last pop refused says why. Every pop clears the
+	 * reason first, so a queue whose refused chain was merely dropped has
+	 * none once its device went on; the caller is the thread that pops,
+	 * so the text is stable. */
+	for (int q = 0; q < vp->ops->num_queues; q++) {
+		if (vp->queues[q].enabled && vp->queues[q].vq.error[0]) {
+			complain(vp, "queue %d: %s", q, vp->queues[q].vq.error);
+			return;
+		}
+	}
+	complain(vp, "the device cannot use what the driver put in its queues");
 }
 
 static bool features_acceptable(const struct virtio_pci *vp)
@@ -345,22 +403,53 @@ static void write_status(struct virtio_pci *vp, uint8_t v)
 		v &= (uint8_t)~VIRTIO_CONFIG_S_DRIVER_OK;
 	set_status(vp, v);
 	if ((added & VIRTIO_CONFIG_S_DRIVER_OK) && (v & VIRTIO_CONFIG_S_DRIVER_OK)) {
+		/* A driver may have enabled queues before it settled the
+		 * features (§3.1.1 has it the other way round): the rings
+		 * follow the features as negotiated, now frozen. */
+		bool event_idx = virtio_pci_has_feature(vp, VIRTIO_RING_F_EVENT_IDX);
+		bool indirect = virtio_pci_has_feature(vp, VIRTIO_RING_F_INDIRECT_DESC);
+		int idle = -1;
+		for (int i = 0; i < vp->ops->num_queues; i++) {
+			vp->queues[i].vq.event_idx = event_idx;
+			vp->queues[i].vq.indirect = indirect;
+			if (!vp->queues[i].enabled && idle < 0)
+				idle = i;
+		}
 		register_kicks(vp);
-		if (vp->ops->activate(vp->ctx))
-			raise_needs_reset(vp);
+		if (vp->ops->activate(vp->ctx)) {
+			/* §2.1.2: with DRIVER_OK set, NEEDS_RESET comes with a
+			 * configuration change notification. (The transport's
+			 * lock, then MSI-X's: nothing takes them the other way
+			 * round.) */
+			bool fresh = raise_needs_reset(vp);
+			virtio_pci_notify_config(vp);
+			if (fresh && idle >= 0)
+				complain(vp, "DRIVER_OK with queue %d not enabled", idle);
+			else if (fresh)
+				complain(vp, "DRIVER_OK, but the device could not start");
+		}
 	}
 }
 
 static void enable_queue(struct virtio_pci *vp, struct virtio_pci_queue *q)
 {
+	unsigned index = (unsigned)(q - vp->queues);
 	if (q->enabled)
 		return;
+	/* §4.1.4.3: size 0 marks a queue that is not available. */
+	if (q->size == 0 || q->size > vp->ops->queue_max) {
+		if (raise_needs_reset(vp))
+			complain(vp, "queue %u: enabled with size %u (the device offers 1 to %u)",
+				 index, q->size, vp->ops->queue_max);
+		return;
+	}
 	bool event_idx = virtio_pci_has_feature(vp, VIRTIO_RING_F_EVENT_IDX);
 	bool indirect = virtio_pci_has_feature(vp, VIRTIO_RING_F_INDIRECT_DESC);
 	if (virtq_init(&q->vq, vp->mem, q->size, q->desc, q->avail, q->used, event_idx, indirect)) {
 		/* Rings outside RAM, misaligned, or a bad size: the driver
 		 * cannot use this device until it resets it. */
-		raise_needs_reset(vp);
+		if (raise_needs_reset(vp))
+			complain(vp, "queue %u: %s", index, q->vq.error);
 		return;
 	}
 	q->enabled = true;
@@ -390,7 +479,7 @@ static void common_snapshot(struct virtio_pci *vp, struct virtio_pci_common_cfg 
 	struct virtio_pci_queue *q = selected(vp);
 	if (!q)
 		return; /* §4.1.4.3: a queue that does not exist reads size 0 */
-	c->queue_size = q->size ? q->size : vp->ops->queue_max;
+	c->queue_size = q->size;
 	c->queue_msix_vector = q->msix_vector;
 	c->queue_enable = q->enabled;
 	c->queue_notify_off = vp->queue_select;
@@ -441,7 +530,8 @@ static void common_write(struct virtio_pci *vp, uint32_t off, uint32_t v)
 			set_half(&vp->driver_features, vp->gfselect == 1, v);
 		break;
 	case FIELD(msix_config):
-		vp->msix_config = valid_vector(vp, (uint16_t)v);
+		/* Atomic: a device worker reads it to interrupt. */
+		__atomic_store_n(&vp->msix_config, valid_vector(vp, (uint16_t)v), __ATOMIC_RELAXED);
 		break;
 	case FIELD(device_status):
 		write_status(vp, (uint8_t)v);
@@ -455,17 +545,12 @@ static void common_write(struct virtio_pci *vp, uint32_t off, uint32_t v)
 		break;
 	case FIELD(queue_msix_vector):
 		if (q)
-			q->msix_vector = valid_vector(vp, (uint16_t)v);
+			__atomic_store_n(&q->msix_vector, valid_vector(vp, (uint16_t)v),
+					 __ATOMIC_RELAXED);
 		break;
 	case FIELD(queue_enable):
-		if (q_writable && (uint16_t)v == 1) {
-			if (!q->size)
-				q->size = vp->ops->queue_max;
-			if (q->size > vp->ops->queue_max)
-				raise_needs_reset(vp);
-			else
-				enable_queue(vp, q);
-		}
+		if (q_writable && (uint16_t)v == 1)
+			enable_queue(vp, q);
 		break;
 	case FIELD(queue_desc_lo):
 	case FIELD(queue_desc_hi):

@@ -56,7 +56,7 @@ struct virtio_device_ops {
 };
 
 struct virtio_pci_queue {
-	uint16_t size;
+	uint16_t size; /* queue_max after reset (§4.1.4.3); 0 if the driver says so */
 	uint16_t msix_vector;
 	bool enabled;
 	uint64_t desc, avail, used;
@@ -113,7 +113,10 @@ void virtio_pci_notify_queue(struct virtio_pci *vp, uint16_t q);
 /* Something in the device config changed (e.g. link status): §4.1.4.3. */
 void virtio_pci_notify_config(struct virtio_pci *vp);
 
-/* The device found the driver's rings unusable (§2.1.2). */
+/* The device found the driver's rings unusable (§2.1.2). Sets
+ * DEVICE_NEEDS_RESET, notifies the driver, and says once on stderr why: the
+ * reason a queue's last virtq_pop() gave, if one did (call it from the
+ * thread that pops, right after the pop that failed). */
 void virtio_pci_needs_reset(struct virtio_pci *vp);
 
 bool virtio_pci_has_feature(const struct virtio_pci *vp, unsigned bit);

@@ -1,6 +1,8 @@
 #include "virtio/virtqueue.h"
 
+#include <stdarg.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <string.h>
 
 /* The guest updates the rings concurrently: read and write the shared index
@@ -21,22 +23,46 @@ static bool ranges_overlap(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
 	return a < b + blen && b < a + alen;
 }
 
+/* Records why the driver's input is refused (q->error, for the device's
+ * one-line report) and returns -1. Only malformed input gets here, so the
+ * formatting costs nothing on the data path. */
+static int refuse(struct virtq *q, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int refuse(struct virtq *q, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(q->error, sizeof(q->error), fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
 int virtq_init(struct virtq *q, const struct guest_mem *mem, uint16_t size, uint64_t desc_gpa,
 	       uint64_t avail_gpa, uint64_t used_gpa, bool event_idx, bool indirect)
 {
 	memset(q, 0, sizeof(*q));
 	if (size == 0 || (size & (size - 1)) || size > VIRTQ_MAX_SIZE)
-		return -1;
+		return refuse(q, "size %u is not a power of 2 up to %u", size, VIRTQ_MAX_SIZE);
 	/* §2.7: descriptor table 16-byte aligned, available ring 2, used ring 4;
 	 * the trailing event fields are included in the sizes. */
 	if ((desc_gpa & 15) || (avail_gpa & 1) || (used_gpa & 3))
-		return -1;
+		return refuse(q, "rings misaligned (desc 0x%llx, avail 0x%llx, used 0x%llx)",
+			      (unsigned long long)desc_gpa, (unsigned long long)avail_gpa,
+			      (unsigned long long)used_gpa);
 	uint64_t desc_bytes = 16ULL * size;
 	uint64_t avail_bytes = 6 + 2ULL * size;
 	uint64_t used_bytes = 6 + 8ULL * size;
 	q->desc = guest_ptr(mem, desc_gpa, desc_bytes);
 	q->avail = guest_ptr(mem, avail_gpa, avail_bytes);
 	q->used = guest_ptr(mem, used_gpa, used_bytes);
+	const char *outside = !q->desc	  ? "descriptor table"
+			      : !q->avail ? "available ring"
+					  : "used ring";
+	uint64_t outside_at = !q->desc ? desc_gpa : !q->avail ? avail_gpa : used_gpa;
+	if (!q->desc || !q->avail || !q->used) {
+		memset(q, 0, sizeof(*q));
+		return refuse(q, "%s at 0x%llx is not all in guest RAM", outside,
+			      (unsigned long long)outside_at);
+	}
 	/* The used ring is the only area the device writes. Laid over the
 	 * available index, the device's own writes would change how many
 	 * buffers it sees: with avail->idx on used->flags,
@@ -46,10 +72,10 @@ int virtq_init(struct virtq *q, const struct guest_mem *mem, uint16_t size, uint
 	 * Other overlaps only garble what the driver gets back. The ranges
 	 * did not wrap: guest_ptr() checked them. (Found by
 	 * tests/fuzz/fuzz_virtio_net_tx.) */
-	if (!q->desc || !q->avail || !q->used ||
-	    ranges_overlap(used_gpa, used_bytes, avail_gpa + 2, 2)) {
+	if (ranges_overlap(used_gpa, used_bytes, avail_gpa + 2, 2)) {
 		memset(q, 0, sizeof(*q));
-		return -1;
+		return refuse(q, "used ring at 0x%llx covers the available index at 0x%llx",
+			      (unsigned long long)used_gpa, (unsigned long long)avail_gpa + 2);
 	}
 	q->mem = mem;
 	q->size = size;
@@ -73,15 +99,19 @@ static int add_buffer(struct virtq *q, struct virtq_chain *c, uint64_t addr, uin
 		      bool writable)
 {
 	if (!writable && c->n_in)
-		return -1; /* §2.7.4: device-readable after device-writable */
+		return refuse(q, "chain %u: a device-readable buffer after a writable one (§2.7.4)",
+			      c->head);
 	if (len == 0)
 		return 0; /* legal, and nothing to transfer */
 	void *p = guest_ptr(q->mem, addr, len);
-	if (!p || c->n_out + c->n_in == VIRTQ_MAX_SEGS)
-		return -1;
+	if (!p)
+		return refuse(q, "chain %u: buffer 0x%llx+%u is not all in guest RAM", c->head,
+			      (unsigned long long)addr, len);
+	if (c->n_out + c->n_in == VIRTQ_MAX_SEGS)
+		return refuse(q, "chain %u: more than %u buffers", c->head, VIRTQ_MAX_SEGS);
 	uint32_t *total = writable ? &c->in_len : &c->out_len;
 	if (*total + len < *total)
-		return -1;
+		return refuse(q, "chain %u: buffers add up to 4 GiB or more", c->head);
 	*total += len;
 	c->iov[c->n_out + c->n_in] = (struct iovec){p, len};
 	if (writable)
@@ -96,26 +126,37 @@ static int add_buffer(struct virtq *q, struct virtq_chain *c, uint64_t addr, uin
 static int walk_indirect(struct virtq *q, struct virtq_chain *c, const struct vring_desc *d)
 {
 	uint32_t len = d->len;
-	if (!q->indirect || (d->flags & VRING_DESC_F_NEXT) || len == 0 || len % 16)
-		return -1;
+	if (!q->indirect)
+		return refuse(q,
+			      "chain %u: indirect descriptor, VIRTIO_F_INDIRECT_DESC not "
+			      "negotiated",
+			      c->head);
+	if (d->flags & VRING_DESC_F_NEXT)
+		return refuse(q, "chain %u: indirect descriptor with NEXT set (§2.7.5.3.1)",
+			      c->head);
+	if (len == 0 || len % 16)
+		return refuse(q, "chain %u: indirect table of %u bytes, not a multiple of 16",
+			      c->head, len);
 	uint32_t n = len / 16;
 	const struct vring_desc *table = guest_ptr(q->mem, d->addr, len);
 	if (!table)
-		return -1;
+		return refuse(q, "chain %u: indirect table 0x%llx+%u is not all in guest RAM",
+			      c->head, (unsigned long long)d->addr, len);
 	uint32_t i = 0;
 	for (uint32_t seen = 0;; seen++) {
 		if (seen == n)
-			return -1; /* longer than the table: a loop */
+			return refuse(q, "chain %u: indirect table loops", c->head);
 		struct vring_desc e;
 		memcpy(&e, &table[i], sizeof(e)); /* one snapshot: the guest may change it */
 		if (e.flags & VRING_DESC_F_INDIRECT)
-			return -1;
+			return refuse(q, "chain %u: nested indirect table (§2.7.5.3.1)", c->head);
 		if (add_buffer(q, c, e.addr, e.len, e.flags & VRING_DESC_F_WRITE))
 			return -1;
 		if (!(e.flags & VRING_DESC_F_NEXT))
 			return 0;
 		if (e.next >= n)
-			return -1;
+			return refuse(q, "chain %u: indirect next %u outside its %u-entry table",
+				      c->head, e.next, n);
 		i = e.next;
 	}
 }
@@ -125,6 +166,7 @@ int virtq_pop(struct virtq *q, struct virtq_chain *c)
 	c->head = 0xffff;
 	c->n_out = c->n_in = 0;
 	c->out_len = c->in_len = 0;
+	q->error[0] = '\0';
 	if (!q->size)
 		return 0;
 
@@ -133,33 +175,42 @@ int virtq_pop(struct virtq *q, struct virtq_chain *c)
 	if (pending == 0)
 		return 0;
 	if (pending > q->size)
-		return -1; /* the driver claims more buffers than the ring holds */
+		return refuse(q,
+			      "available index %u is %u ahead of the device's %u, more than "
+			      "the %u entries the ring holds",
+			      avail_idx, pending, q->last_avail, q->size);
 
 	uint16_t head = load16(&q->avail->ring[q->last_avail & (q->size - 1)]);
 	q->last_avail++;
 	if (head >= q->size)
-		return -1;
+		return refuse(q, "available ring entry %u is outside the %u-entry table", head,
+			      q->size);
 	c->head = head;
 
 	uint16_t i = head;
 	for (uint32_t seen = 0;; seen++) {
 		if (seen == q->size)
-			return -1; /* more links than descriptors: a loop */
+			return refuse(q, "chain %u loops (more links than the %u descriptors)",
+				      head, q->size);
 		struct vring_desc d;
 		memcpy(&d, &q->desc[i], sizeof(d));
 		if (d.flags & VRING_DESC_F_INDIRECT) {
 			/* §2.7.5.3.1: an indirect descriptor is the only one in
 			 * its chain... */
-			if (seen != 0 || walk_indirect(q, c, &d))
-				return -1;
-			return 1;
+			if (seen != 0)
+				return refuse(q,
+					      "chain %u: indirect descriptor inside a chain "
+					      "(§2.7.5.3.1)",
+					      head);
+			return walk_indirect(q, c, &d) ? -1 : 1;
 		}
 		if (add_buffer(q, c, d.addr, d.len, d.flags & VRING_DESC_F_WRITE))
 			return -1;
 		if (!(d.flags & VRING_DESC_F_NEXT))
 			return 1;
 		if (d.next >= q->size)
-			return -1;
+			return refuse(q, "chain %u: next %u outside the %u-entry table", head,
+				      d.next, q->size);
 		i = d.next;
 	}
 }

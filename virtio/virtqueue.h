@@ -33,6 +33,9 @@ struct virtq {
 	uint16_t used_idx;   /* our copy of used->idx */
 	uint16_t signalled;  /* used_idx when the driver was last notified */
 	bool signalled_valid;
+	/* Why the last virtq_init() or virtq_pop() refused, for the device's
+	 * report; "" when the last pop did not refuse. */
+	char error[96];
 };
 
 /* A chain as scatter-gather lists over guest memory: first the buffers the
@@ -47,16 +50,18 @@ struct virtq_chain {
 /* Checks the three areas (sizes and alignments of §2.7) lie in guest RAM and
  * maps them. Returns 0, or -1 if the driver gave a size that is not a power of
  * two up to VIRTQ_MAX_SIZE, an address outside RAM or misaligned, or a used
- * ring over the available index (the device's writes would change it). */
+ * ring over the available index (the device's writes would change it); then
+ * q->error says which. */
 int virtq_init(struct virtq *q, const struct guest_mem *mem, uint16_t size, uint64_t desc_gpa,
 	       uint64_t avail_gpa, uint64_t used_gpa, bool event_idx, bool indirect);
 
 /* Takes the next available chain. Returns 1 with *c filled, 0 if there is
  * none, -1 if the driver published something impossible (a chain that loops,
  * points outside RAM or the table, mixes the order of readable and writable
- * buffers, or an available index more than size ahead). A malformed chain's
- * head, when known (c->head != 0xffff), has been consumed; the caller returns
- * it with length 0 or marks the device as needing reset (§2.1.2). */
+ * buffers, or an available index more than size ahead); then q->error says
+ * what, until the next pop. A malformed chain's head, when known
+ * (c->head != 0xffff), has been consumed; the caller returns it with length 0
+ * or marks the device as needing reset (§2.1.2). */
 int virtq_pop(struct virtq *q, struct virtq_chain *c);
 
 /* Gives back the last n chains taken with virtq_pop() and not pushed, so the

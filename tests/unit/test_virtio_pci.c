@@ -1,5 +1,6 @@
 /* The virtio-pci transport driven the way Linux's virtio_pci_modern does. */
 #include <linux/virtio_ids.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -240,8 +241,14 @@ START_TEST(test_bad_queues_need_reset)
 	negotiate(1ULL << VIRTIO_F_VERSION_1);
 	activate_result = -1;
 	setup_queue(0, 64, 0x10000, 0x11000, 0x12000);
+	ck_assert_uint_eq(r(VIRTIO_PCI_ISR_OFF, 1), 0);
+	uint8_t gen = (uint8_t)r(F(config_generation), 1);
 	w(F(device_status), status() | VIRTIO_CONFIG_S_DRIVER_OK, 1);
 	ck_assert(status() & VIRTIO_CONFIG_S_NEEDS_RESET);
+	/* §2.1.2: after DRIVER_OK, NEEDS_RESET comes with a configuration
+	 * change notification (it used to come without). */
+	ck_assert_uint_eq(r(VIRTIO_PCI_ISR_OFF, 1), VIRTIO_PCI_ISR_CONFIG);
+	ck_assert_uint_ne(r(F(config_generation), 1), gen);
 }
 END_TEST
 
@@ -333,6 +340,125 @@ START_TEST(test_pci_cfg_capability_reaches_bar0)
 }
 END_TEST
 
+/* Everything the device prints on stderr while fn runs. */
+static char captured[8192];
+static const char *capture(void (*fn)(void))
+{
+	fflush(stderr);
+	FILE *f = tmpfile();
+	ck_assert_ptr_nonnull(f);
+	int saved = dup(STDERR_FILENO);
+	dup2(fileno(f), STDERR_FILENO);
+	fn();
+	fflush(stderr);
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	rewind(f);
+	size_t n = fread(captured, 1, sizeof(captured) - 1, f);
+	captured[n] = '\0';
+	fclose(f);
+	return captured;
+}
+
+/* Lines of s that contain part ("" counts every line). */
+static int count_lines(const char *s, const char *part)
+{
+	char copy[sizeof(captured)], *save = NULL;
+	int n = 0;
+	snprintf(copy, sizeof(copy), "%s", s);
+	for (char *l = strtok_r(copy, "\n", &save); l; l = strtok_r(NULL, "\n", &save))
+		n += strstr(l, part) != NULL;
+	return n;
+}
+
+/* §4.1.4.3: queue_size 0 means "no queue"; enabling it used to get the
+ * largest queue instead, over rings the driver sized for none. */
+START_TEST(test_queue_size_zero_needs_reset)
+{
+	negotiate(1ULL << VIRTIO_F_VERSION_1);
+	setup_queue(0, 0, 0x10000, 0x11000, 0x12000);
+	ck_assert(status() & VIRTIO_CONFIG_S_NEEDS_RESET);
+	w(F(queue_select), 0, 2);
+	ck_assert_uint_eq(r(F(queue_enable), 2), 0);
+	ck_assert_uint_eq(r(F(queue_size), 2), 0);
+	w(F(device_status), 0, 1);
+	ck_assert_uint_eq(r(F(queue_size), 2), 256); /* reset offers the maximum again */
+}
+END_TEST
+
+/* A driver that enables its queues before it settles the features gets
+ * rings that follow the features it ended up with. */
+START_TEST(test_ring_features_follow_negotiation)
+{
+	w(F(device_status), VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER, 1);
+	setup_queue(0, 64, 0x10000, 0x11000, 0x12000);
+	setup_queue(1, 64, 0x20000, 0x21000, 0x22000);
+	ck_assert(!vp.queues[0].vq.event_idx);
+	virtio_driver_negotiate(&vp,
+				(1ULL << VIRTIO_F_VERSION_1) | (1ULL << VIRTIO_RING_F_EVENT_IDX));
+	w(F(device_status), status() | VIRTIO_CONFIG_S_DRIVER_OK, 1);
+	ck_assert_int_eq(activated, 1);
+	ck_assert(vp.queues[0].vq.event_idx && vp.queues[1].vq.event_idx);
+	ck_assert(!vp.queues[0].vq.indirect);
+}
+END_TEST
+
+static void break_two_queues(void)
+{
+	negotiate(1ULL << VIRTIO_F_VERSION_1);
+	setup_queue(0, 64, RAM - 0x100, 0x11000, 0x12000); /* desc table past RAM */
+	setup_queue(1, 100, 0x20000, 0x21000, 0x22000);	   /* and a bad size */
+	virtio_pci_needs_reset(&vp);
+}
+
+static void break_a_ring(void)
+{
+	negotiate(1ULL << VIRTIO_F_VERSION_1);
+	setup_queue(0, 64, 0x10000, 0x11000, 0x12000);
+	setup_queue(1, 64, 0x20000, 0x21000, 0x22000);
+	w(F(device_status), status() | VIRTIO_CONFIG_S_DRIVER_OK, 1);
+	/* Queue 1's chain 0 points at itself; the device pops it and gives up. */
+	struct vring_desc *d = (struct vring_desc *)(mem.host + 0x20000);
+	struct vring_avail *a = (struct vring_avail *)(mem.host + 0x21000);
+	d[0] = (struct vring_desc){0x30000, 64, VRING_DESC_F_NEXT, 0};
+	a->ring[0] = 0;
+	a->idx = 1;
+	struct virtq_chain *c = malloc(sizeof(*c));
+	ck_assert_int_eq(virtq_pop(&vp.queues[0].vq, c), 0);
+	ck_assert_int_eq(virtq_pop(&vp.queues[1].vq, c), -1);
+	free(c);
+	virtio_pci_needs_reset(&vp);
+}
+
+static void break_in_a_loop(void)
+{
+	for (int i = 0; i < 100; i++)
+		break_two_queues();
+}
+
+/* Each time the device enters DEVICE_NEEDS_RESET, stderr gets one line
+ * saying why; never a flood. */
+START_TEST(test_needs_reset_reported_once)
+{
+	const char *out = capture(break_two_queues);
+	ck_assert_int_eq(count_lines(out, ""), 1);
+	ck_assert_int_eq(count_lines(out, "minivmm: virtio-net: DEVICE_NEEDS_RESET: queue 0: "
+					  "descriptor table at 0xfff00 is not all in guest RAM"),
+			 1);
+
+	out = capture(break_a_ring);
+	ck_assert_int_eq(count_lines(out, ""), 1);
+	ck_assert_int_eq(count_lines(out, "DEVICE_NEEDS_RESET: queue 1: chain 0 loops"), 1);
+
+	/* 100 more: 32 lines in the process's life, then one that says so. */
+	out = capture(break_in_a_loop);
+	ck_assert_int_eq(count_lines(out, ""), 32 - 2 + 1);
+	ck_assert_int_eq(count_lines(out, "more than 32 device errors reported; no further"), 1);
+	out = capture(break_two_queues);
+	ck_assert_str_eq(out, "");
+}
+END_TEST
+
 START_TEST(test_needs_reset_from_device)
 {
 	negotiate(1ULL << VIRTIO_F_VERSION_1);
@@ -347,4 +473,5 @@ CHECK_MAIN_FIXTURE("virtio-pci", setup, teardown, test_pci_identity_and_caps,
 		   test_queue_setup_and_driver_ok, test_bad_queues_need_reset,
 		   test_nonexistent_queue_reads_zero, test_device_config_window,
 		   test_isr_and_msix_delivery, test_pci_cfg_capability_reaches_bar0,
-		   test_needs_reset_from_device)
+		   test_needs_reset_from_device, test_queue_size_zero_needs_reset,
+		   test_ring_features_follow_negotiation, test_needs_reset_reported_once)

@@ -302,6 +302,60 @@ START_TEST(test_overlong_chain_refused)
 }
 END_TEST
 
+/* Each refusal says why in q.error, for the device's report, and the next
+ * pop clears it: a reason is only ever the last pop's. */
+static void expect_reason(const char *part)
+{
+	ck_assert_int_eq(virtq_pop(&q, &chain), -1);
+	ck_assert_msg(strstr(q.error, part), "reason '%s' lacks '%s'", q.error, part);
+	ck_assert_int_eq(virtq_pop(&q, &chain), 0);
+	ck_assert_str_eq(q.error, "");
+}
+
+START_TEST(test_refusals_say_why)
+{
+	struct vring_desc *table = (struct vring_desc *)(ram + 0x4000);
+	set_desc(0, BUF_AT, 4, VRING_DESC_F_NEXT, 1);
+	set_desc(1, BUF_AT, 4, VRING_DESC_F_NEXT, 0);
+	publish(0);
+	expect_reason("chain 0 loops");
+	set_desc(0, RAM - 8, 16, 0, 0);
+	publish(0);
+	expect_reason("chain 0: buffer 0xffff8+16 is not all in guest RAM");
+	set_desc(0, BUF_AT, 4, VRING_DESC_F_NEXT, QSIZE);
+	publish(0);
+	expect_reason("next 8 outside");
+	set_desc(0, BUF_AT, 4, VRING_DESC_F_WRITE | VRING_DESC_F_NEXT, 1);
+	set_desc(1, BUF_AT, 4, 0, 0);
+	publish(0);
+	expect_reason("readable buffer after a writable one");
+	table[0] = (struct vring_desc){0x4000, 16, VRING_DESC_F_INDIRECT, 0};
+	set_desc(0, 0x4000, 16, VRING_DESC_F_INDIRECT, 0);
+	publish(0);
+	expect_reason("nested indirect");
+	table[0] = (struct vring_desc){BUF_AT, 4, VRING_DESC_F_NEXT, 1};
+	table[1] = (struct vring_desc){BUF_AT, 4, VRING_DESC_F_NEXT, 0};
+	set_desc(0, 0x4000, 32, VRING_DESC_F_INDIRECT, 0);
+	publish(0);
+	expect_reason("indirect table loops");
+	publish(QSIZE + 3);
+	expect_reason("entry 11 is outside");
+	avail()->idx = (uint16_t)(avail()->idx + 1000);
+	ck_assert_int_eq(virtq_pop(&q, &chain), -1);
+	ck_assert_msg(strstr(q.error, "1000 ahead"), "%s", q.error);
+
+	struct virtq v;
+	ck_assert_int_eq(virtq_init(&v, &mem, 6, DESC_AT, AVAIL_AT, USED_AT, 0, 0), -1);
+	ck_assert_str_eq(v.error, "size 6 is not a power of 2 up to 32768");
+	ck_assert_int_eq(virtq_init(&v, &mem, 8, RAM - 64, AVAIL_AT, USED_AT, 0, 0), -1);
+	ck_assert_str_eq(v.error, "descriptor table at 0xfffc0 is not all in guest RAM");
+	ck_assert_int_eq(virtq_init(&v, &mem, 8, DESC_AT, AVAIL_AT, AVAIL_AT, 0, 0), -1);
+	ck_assert_msg(strstr(v.error, "covers the available index"), "%s", v.error);
+	ck_assert_int_eq(virtq_init(&v, &mem, 8, DESC_AT, AVAIL_AT, USED_AT, 0, 0), 0);
+	ck_assert_str_eq(v.error, "");
+}
+END_TEST
+
 START_TEST(test_init_validation)
 {
 	struct virtq v;
@@ -385,5 +439,6 @@ CHECK_MAIN_FIXTURE("virtqueue", setup, teardown, test_empty_queue, test_single_r
 		   test_head_out_of_range_refused, test_address_outside_ram_refused,
 		   test_readable_after_writable_refused, test_avail_index_too_far_ahead_refused,
 		   test_indirect_not_negotiated_refused, test_indirect_bad_tables_refused,
-		   test_overlong_chain_refused, test_init_validation, test_need_event_arithmetic,
-		   test_notify_flags_without_event_idx, test_notify_with_event_idx)
+		   test_overlong_chain_refused, test_refusals_say_why, test_init_validation,
+		   test_need_event_arithmetic, test_notify_flags_without_event_idx,
+		   test_notify_with_event_idx)
