@@ -56,6 +56,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "guest_console.h"
+
 #define PAGE		   4096
 #define QSIZE		   16 /* our rings: each area fits in one page */
 #define GOOD_HEAD	   15 /* the descriptor a well-formed frame uses */
@@ -78,44 +80,6 @@
 #define BASE_FEATURES (F(VIRTIO_F_VERSION_1) | F(VIRTIO_RING_F_INDIRECT_DESC))
 
 /* ---- output and small helpers --------------------------------------------- */
-
-static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void say(const char *fmt, ...)
-{
-	char buf[512];
-	va_list ap;
-	va_start(ap, fmt);
-	int n = vsnprintf(buf, sizeof(buf) - 1, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return;
-	if (n > (int)sizeof(buf) - 2)
-		n = sizeof(buf) - 2;
-	buf[n++] = '\n';
-	/* One write per line, so lines never interleave with kernel output. */
-	if (write(STDOUT_FILENO, buf, (size_t)n) < 0) {
-		/* Nowhere else to report it. */
-	}
-}
-
-/* The kernel opens /dev/console for init's stdio only if the initramfs has
- * that node; without it, mount devtmpfs and open the console ourselves. */
-static void setup_console(void)
-{
-	if (fcntl(STDOUT_FILENO, F_GETFD) >= 0)
-		return;
-	mkdir("/dev", 0755);
-	if (mount("devtmpfs", "/dev", "devtmpfs", 0, NULL) < 0)
-		mknod("/dev/console", S_IFCHR | 0600, makedev(5, 1));
-	int fd = open("/dev/console", O_RDWR | O_NOCTTY);
-	if (fd < 0)
-		return;
-	dup2(fd, STDIN_FILENO);
-	dup2(fd, STDOUT_FILENO);
-	dup2(fd, STDERR_FILENO);
-	if (fd > STDERR_FILENO)
-		close(fd);
-}
 
 static double now(void)
 {

@@ -37,28 +37,8 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include "guest_console.h"
 #include "udp_rate.h"
-
-static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void say(const char *fmt, ...)
-{
-	char buf[256];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(buf, sizeof(buf) - 1, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return;
-	if (n > (int)sizeof(buf) - 2)
-		n = sizeof(buf) - 2;
-	buf[n++] = '\n';
-	/* One write per line, so lines never interleave with kernel output. */
-	if (write(STDOUT_FILENO, buf, (size_t)n) < 0) {
-		/* Nowhere else to report it. */
-	}
-}
 
 /* udp_rate.h's failures, as "netbench: ..." lines. */
 static void udp_rate_error(const char *fmt, ...)
@@ -70,30 +50,6 @@ static void udp_rate_error(const char *fmt, ...)
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
 	say("netbench: %s", buf);
-}
-
-/*
- * The kernel opens /dev/console for init's stdio only if the initramfs has
- * that node (make-initramfs.sh can make it only when run as root); without
- * it, mount devtmpfs and open the console ourselves.
- */
-static void setup_console(void)
-{
-	int fd;
-
-	if (fcntl(STDOUT_FILENO, F_GETFD) >= 0)
-		return;
-	mkdir("/dev", 0755);
-	if (mount("devtmpfs", "/dev", "devtmpfs", 0, NULL) < 0)
-		mknod("/dev/console", S_IFCHR | 0600, makedev(5, 1));
-	fd = open("/dev/console", O_RDWR | O_NOCTTY);
-	if (fd < 0)
-		return;
-	dup2(fd, STDIN_FILENO);
-	dup2(fd, STDOUT_FILENO);
-	dup2(fd, STDERR_FILENO);
-	if (fd > STDERR_FILENO)
-		close(fd);
 }
 
 /* "netbench: WHAT per second: a b c ..." for the seconds R measured. */
