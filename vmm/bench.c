@@ -68,7 +68,7 @@ struct bench {
 	pthread_cond_t cond;
 	unsigned floor_exits; /* set by the control port: the next round's exits */
 	bool floor_go, vcpu_done;
-	pthread_t main_thread, vcpu_thread;
+	pthread_t main_thread; /* runs the floor; the vCPU thread is vcpus[0].thread */
 
 	/* The payload's report, from port 0xe9. */
 	char report[REPORT_MAX];
@@ -201,21 +201,12 @@ static void remove_doorbells(struct bench *b)
 
 /* ---- running it: the vCPU thread and the floor on the main thread ---- */
 
-static void kick_handler(int sig)
-{
-	(void)sig; /* only to make KVM_RUN return EINTR */
-}
-
 static void *vcpu_main(void *arg)
 {
 	struct bench *b = arg;
 	struct vm *vm = &b->vm;
 	struct vcpu *v = &vm->vcpus[0];
-	sigset_t set;
-	sigfillset(&set);
-	sigdelset(&set, vm->kick_signal);
-	pthread_sigmask(SIG_SETMASK, &set, NULL);
-	if (vcpu_enter_sandbox(v) == 0) {
+	if (vcpu_thread_init(v) == 0) {
 		while (!atomic_load(&vm->stopping)) {
 			if (b->floor_exits) {
 				pthread_mutex_lock(&b->lock);
@@ -316,9 +307,8 @@ static void *watchdog(void *arg)
 		    mp.mp_state, (irr >> (v % 32)) & 1, (isr >> (v % 32)) & 1, lvt, tmict, tmcct);
 	}
 	vm_request_stop(&b->vm, 1, "timed out after %u s (--timeout), %s", b->opt.timeout, where);
-	/* immediate_exit covers a signal landing just before KVM_RUN. */
-	b->vm.vcpus[0].run->immediate_exit = 1;
-	pthread_kill(b->vcpu_thread, b->vm.kick_signal);
+	/* The vCPU thread, and the main thread in case it runs the floor. */
+	vcpu_kick(&b->vm.vcpus[0]);
 	pthread_kill(b->main_thread, b->vm.kick_signal);
 	return NULL;
 }
@@ -332,18 +322,19 @@ static int run_minivmm(struct bench *b)
 	sigfillset(&set);
 	sigdelset(&set, vm->kick_signal);
 	pthread_sigmask(SIG_SETMASK, &set, NULL);
-	struct sigaction sa = {.sa_handler = kick_handler};
-	sigaction(vm->kick_signal, &sa, NULL);
+	vcpu_kick_install(vm->kick_signal);
 	/* The clock and its use exactly as vm_run sets them. */
 	stats_clock_init(&vm->stats_clock, true);
 	vm->stats_clock.timed = vm->stats_clock.tsc;
 
 	b->main_thread = pthread_self();
-	int r = pthread_create(&b->vcpu_thread, NULL, vcpu_main, b);
+	struct vcpu *v = &vm->vcpus[0];
+	int r = pthread_create(&v->thread, NULL, vcpu_main, b);
 	if (r) {
 		fprintf(stderr, "minivmm-bench: cannot start the vCPU thread: %s\n", strerror(r));
 		return -1;
 	}
+	v->thread_started = 1;
 	pthread_t wd;
 	bool wd_started = pthread_create(&wd, NULL, watchdog, b) == 0;
 	pthread_mutex_lock(&b->lock);
@@ -361,7 +352,8 @@ static int run_minivmm(struct bench *b)
 		pthread_cond_wait(&b->cond, &b->lock);
 	}
 	pthread_mutex_unlock(&b->lock);
-	pthread_join(b->vcpu_thread, NULL);
+	pthread_join(v->thread, NULL);
+	v->thread_started = 0;
 	if (wd_started) {
 		pthread_mutex_lock(&b->lock);
 		pthread_cond_broadcast(&b->cond);
@@ -507,12 +499,6 @@ static const char *kvm_kind(const struct vm *vm)
 	if (__get_cpuid(1, &a, &b, &c, &d) && (c & (1u << 31)))
 		return "nested KVM (this host is itself a virtual machine)";
 	return "hardware KVM";
-}
-
-static bool tsc_invariant(void)
-{
-	unsigned a, b, c, d;
-	return __get_cpuid(0x80000007, &a, &b, &c, &d) && (d & (1u << 8));
 }
 
 /* ---- command line ---- */
@@ -674,13 +660,12 @@ int main(int argc, char **argv)
 	snprintf(kernel_path, sizeof(kernel_path), "/proc/self/fd/%d", memfd);
 	payload_cmdline(&b.opt, cmdline, sizeof(cmdline));
 
-	const char *kvm_path = getenv(CLI_KVM_DEV_ENV);
 	struct vm_config cfg = {
 	    .kernel_path = kernel_path,
 	    .cmdline = cmdline,
 	    .mem_size = 64ULL << 20,
 	    .cpus = 1,
-	    .kvm_path = kvm_path && *kvm_path ? kvm_path : "/dev/kvm",
+	    .kvm_path = cli_kvm_path(),
 	    .no_seccomp = !b.opt.seccomp,
 	    .extra_devices = add_bench_devices,
 	    .extra_devices_ctx = &b,
@@ -715,7 +700,7 @@ int main(int argc, char **argv)
 	    .cpu = cpu,
 	    .kvm = kvm_kind(&b.vm),
 	    .ns_per_tick = tsc1 > tsc0 ? (double)(ns1 - ns0) / (double)(tsc1 - tsc0) : 1.0,
-	    .tsc_invariant = tsc_invariant(),
+	    .tsc_invariant = stats_tsc_invariant(),
 	    .exits = b.opt.exits,
 	    .rounds = b.opt.rounds,
 	    .timer_count = b.opt.timer_count,

@@ -89,6 +89,12 @@ static int parse_stats(const char *arg, struct vm_config *cfg, struct errbuf *e)
 	return errorf(e, "--stats=%s: unknown format (use text, json or json:PATH)", arg);
 }
 
+const char *cli_kvm_path(void)
+{
+	const char *p = getenv(CLI_KVM_DEV_ENV);
+	return p && *p ? p : "/dev/kvm";
+}
+
 void cli_usage(FILE *out)
 {
 	fprintf(
@@ -150,9 +156,7 @@ int cli_parse(int argc, char **argv, struct vm_config *cfg, struct errbuf *e)
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->mem_size = CLI_DEFAULT_MEM;
 	cfg->cpus = 1;
-	cfg->kvm_path = getenv(CLI_KVM_DEV_ENV);
-	if (!cfg->kvm_path || !*cfg->kvm_path)
-		cfg->kvm_path = "/dev/kvm";
+	cfg->kvm_path = cli_kvm_path();
 
 	/* 0, not 1: glibc only forgets a half-parsed option group ("-hV")
 	 * from an earlier call when optind is 0. */

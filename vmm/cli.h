@@ -14,6 +14,9 @@
 #define CLI_MAX_CPUS	32		     /* what the MP table holds */
 #define CLI_KVM_DEV_ENV "MINIVMM_KVM_DEVICE" /* tests only: another path for /dev/kvm */
 
+/* The KVM device to open: $MINIVMM_KVM_DEVICE if set, else /dev/kvm. */
+const char *cli_kvm_path(void);
+
 enum cli_action {
 	CLI_RUN,
 	CLI_HELP,

@@ -119,7 +119,7 @@ uint64_t stats_monotonic_ns(void)
 	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
 }
 
-static bool invariant_tsc(void)
+bool stats_tsc_invariant(void)
 {
 	unsigned a, b, c, d;
 	return __get_cpuid(0x80000007, &a, &b, &c, &d) && (d & (1u << 8));
@@ -127,7 +127,7 @@ static bool invariant_tsc(void)
 
 void stats_clock_init(struct stats_clock *c, bool allow_tsc)
 {
-	c->tsc = allow_tsc && invariant_tsc();
+	c->tsc = allow_tsc && stats_tsc_invariant();
 	c->tsc0 = __rdtsc();
 	c->ns0 = stats_monotonic_ns();
 }

@@ -87,6 +87,9 @@ struct stats_clock {
 };
 
 void stats_clock_init(struct stats_clock *c, bool allow_tsc);
+/* Whether the CPU says its TSC ticks at a constant rate (CPUID 0x80000007
+ * EDX[8]). */
+bool stats_tsc_invariant(void);
 /* ns per tick now (1.0 for CLOCK_MONOTONIC). */
 double stats_clock_ns_per_tick(const struct stats_clock *c);
 uint64_t stats_monotonic_ns(void);

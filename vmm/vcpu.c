@@ -92,13 +92,18 @@ int vcpu_set_cpuid(struct vcpu *v, struct errbuf *e)
 	return r < 0 ? errorf_errno(e, "vCPU %d: KVM_SET_CPUID2", v->id) : 0;
 }
 
-/* Names the thread ("vcpu0", in ps and /proc) and, unless --no-seccomp, puts
- * it under the vCPU allowlist before it first enters the guest: from here on
- * it can reach only its own vCPU, the VM's interrupt ioctls and the fds it
- * already has. */
-int vcpu_enter_sandbox(struct vcpu *v)
+/* Only the kick signal is let through, so it is what interrupts KVM_RUN
+ * when the VM stops; everything else is for the main thread. The thread is
+ * named ("vcpu0", in ps and /proc) and, unless --no-seccomp, put under the
+ * vCPU allowlist before it first enters the guest: from here on it can reach
+ * only its own vCPU, the VM's interrupt ioctls and the fds it already has. */
+int vcpu_thread_init(struct vcpu *v)
 {
 	struct vm *vm = v->vm;
+	sigset_t set;
+	sigfillset(&set);
+	sigdelset(&set, vm->kick_signal);
+	pthread_sigmask(SIG_SETMASK, &set, NULL);
 	char name[16];
 	snprintf(name, sizeof(name), "vcpu%d", v->id);
 	prctl(PR_SET_NAME, name, 0, 0, 0);
@@ -120,20 +125,33 @@ void *vcpu_thread(void *arg)
 {
 	struct vcpu *v = arg;
 	struct vm *vm = v->vm;
-
-	/* Only the kick signal is let through, so it is what interrupts KVM_RUN
-	 * when the VM stops; everything else is for the main thread. */
-	sigset_t set;
-	sigfillset(&set);
-	sigdelset(&set, vm->kick_signal);
-	pthread_sigmask(SIG_SETMASK, &set, NULL);
-	if (vcpu_enter_sandbox(v))
+	if (vcpu_thread_init(v))
 		return NULL;
 
 	while (!atomic_load_explicit(&vm->stopping, memory_order_acquire))
 		if (vcpu_run_once(v))
 			break;
 	return NULL;
+}
+
+static void kick_handler(int sig)
+{
+	(void)sig; /* its only job is to make KVM_RUN return EINTR */
+}
+
+void vcpu_kick_install(int signal)
+{
+	struct sigaction sa = {.sa_handler = kick_handler};
+	sigaction(signal, &sa, NULL);
+}
+
+void vcpu_kick(struct vcpu *v)
+{
+	/* immediate_exit covers the race where the signal lands just before
+	 * KVM_RUN: KVM then returns EINTR at once. */
+	v->run->immediate_exit = 1;
+	if (v->thread_started)
+		pthread_kill(v->thread, v->vm->kick_signal);
 }
 
 int vcpu_run_once(struct vcpu *v)

@@ -33,9 +33,18 @@ void *vcpu_thread(void *arg);
  * handler has already called vm_request_stop with the reason). */
 int vcpu_handle_exit(struct vcpu *v);
 
-/* Names the calling thread after the vCPU and, unless --no-seccomp, loads
- * the vCPU allowlist on it; on failure stops the VM and returns -1. */
-int vcpu_enter_sandbox(struct vcpu *v);
+/* Readies the calling thread to run v: only the VM's kick signal let
+ * through, named after the vCPU and, unless --no-seccomp, under the vCPU
+ * allowlist. On failure stops the VM and returns -1. */
+int vcpu_thread_init(struct vcpu *v);
+
+/* The kick signal's handler, installed once per process: it does nothing
+ * but make a KVM_RUN in progress return EINTR. */
+void vcpu_kick_install(int signal);
+
+/* Makes v's KVM_RUN return now or, if it is not in one, the next one at
+ * once, so its thread sees that the VM is stopping. */
+void vcpu_kick(struct vcpu *v);
 
 /* One trip through the exit path, exactly as vcpu_thread takes it: KVM_RUN,
  * then the exit's handler, timed when the VM's clock says so. Returns 0 to

@@ -309,21 +309,10 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct errbuf *e)
 	return load_kernel(vm, e);
 }
 
-static void kick_handler(int sig)
-{
-	(void)sig; /* its only job is to make KVM_RUN return EINTR */
-}
-
 static void stop_vcpus(struct vm *vm)
 {
-	for (int i = 0; i < vm->ncpus; i++) {
-		struct vcpu *v = &vm->vcpus[i];
-		/* immediate_exit covers the race where the signal lands just
-		 * before KVM_RUN: KVM then returns EINTR at once. */
-		v->run->immediate_exit = 1;
-		if (v->thread_started)
-			pthread_kill(v->thread, vm->kick_signal);
-	}
+	for (int i = 0; i < vm->ncpus; i++)
+		vcpu_kick(&vm->vcpus[i]);
 	for (int i = 0; i < vm->ncpus; i++)
 		if (vm->vcpus[i].thread_started) {
 			pthread_join(vm->vcpus[i].thread, NULL);
@@ -412,8 +401,7 @@ int vm_run(struct vm *vm)
 	sigfillset(&all);
 	/* Threads inherit this mask; each vCPU then lets the kick signal in. */
 	pthread_sigmask(SIG_BLOCK, &all, NULL);
-	struct sigaction sa = {.sa_handler = kick_handler};
-	sigaction(vm->kick_signal, &sa, NULL);
+	vcpu_kick_install(vm->kick_signal);
 	int sfd = signalfd(-1, &main_signals, SFD_CLOEXEC | SFD_NONBLOCK);
 
 	if (console_enter_raw(&vm->console) < 0)
