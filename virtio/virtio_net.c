@@ -196,15 +196,12 @@ static void rx_complete(struct virtio_net *n, struct rx_batch *b, size_t len)
 	 * makes the buffers the driver's. */
 	uint16_t num_buffers = used;
 	iov_write_at(n->rx_iov, b->niov, NUM_BUFFERS_OFF, &num_buffers, sizeof(num_buffers));
-	size_t left = len;
+	size_t left = len, iovs = 0;
+	uint32_t cap = 0;
 	for (uint16_t i = 0; i < used; i++) {
 		uint32_t part = left < n->rx_caps[i] ? (uint32_t)left : n->rx_caps[i];
 		virtq_push(q, n->rx_heads[i], part);
 		left -= part;
-	}
-	size_t iovs = 0;
-	uint32_t cap = 0;
-	for (uint16_t i = 0; i < used; i++) {
 		iovs += n->rx_niovs[i];
 		cap += n->rx_caps[i];
 	}

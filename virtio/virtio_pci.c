@@ -166,6 +166,16 @@ static int add_vendor_cap(struct virtio_pci *vp, uint8_t cfg_type, uint32_t offs
 	return 0;
 }
 
+/* Linux writes the 16-bit queue index (§4.1.5.2); other drivers may write
+ * another width, which without ANY_LENGTH would still work, just through an
+ * MMIO exit. */
+uint32_t virtio_pci_doorbell_len(int vm_fd)
+{
+	if (vm_fd >= 0 && ioctl(vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_IOEVENTFD_ANY_LENGTH) > 0)
+		return 0;
+	return 2;
+}
+
 int virtio_pci_init(struct virtio_pci *vp, const char *name, const struct virtio_device_ops *ops,
 		    void *ctx, const struct guest_mem *mem, struct irq_routing *routing, int vm_fd,
 		    struct errbuf *e)
@@ -195,12 +205,7 @@ int virtio_pci_init(struct virtio_pci *vp, const char *name, const struct virtio
 		if (vp->queues[q].kick_fd < 0)
 			return errorf_errno(e, "%s: eventfd", name);
 	}
-	/* Linux writes the 16-bit queue index (§4.1.5.2); other drivers may
-	 * write another width, which without ANY_LENGTH would still work, just
-	 * through an MMIO exit. */
-	vp->ioeventfd_len = 2;
-	if (vm_fd >= 0 && ioctl(vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_IOEVENTFD_ANY_LENGTH) > 0)
-		vp->ioeventfd_len = 0;
+	vp->ioeventfd_len = virtio_pci_doorbell_len(vm_fd);
 
 	/* §4.1.2.1: modern devices are 0x1040 + device id, revision 1 or more,
 	 * subsystem ids free (we repeat the device id). */

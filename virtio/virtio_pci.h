@@ -98,6 +98,10 @@ struct virtio_pci {
 	uint64_t intx_interrupts; /* of which INTx (the guest left MSI-X off) */
 };
 
+/* The KVM_IOEVENTFD length for a doorbell on vm_fd: 0 (any access width)
+ * where KVM allows it, else 2, the width of virtio-pci's notify write. */
+uint32_t virtio_pci_doorbell_len(int vm_fd);
+
 int virtio_pci_init(struct virtio_pci *vp, const char *name, const struct virtio_device_ops *ops,
 		    void *ctx, const struct guest_mem *mem, struct irq_routing *routing, int vm_fd,
 		    struct errbuf *e);

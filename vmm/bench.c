@@ -168,7 +168,7 @@ static void *doorbell_waiter(void *arg)
 static int add_doorbells(struct bench *b, struct errbuf *e)
 {
 	int vm_fd = b->vm.kvm.vm_fd;
-	uint32_t len = ioctl(vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_IOEVENTFD_ANY_LENGTH) > 0 ? 0 : 2;
+	uint32_t len = virtio_pci_doorbell_len(vm_fd);
 	const uint64_t addr[2] = {BENCH_DOORBELL_FLOOR, BENCH_DOORBELL_MINIVMM};
 	for (int i = 0; i < 2; i++) {
 		b->bell_fd[i] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
