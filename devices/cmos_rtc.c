@@ -43,6 +43,38 @@ static uint8_t encode(const struct cmos_rtc *r, int v)
 	return (uint8_t)(((v / 10) << 4) | (v % 10));
 }
 
+/* Broken-down UTC time of t, by arithmetic alone. Not gmtime_r(): glibc's
+ * first gmtime_r() in a process sets up time zones, which opens
+ * /etc/localtime, and this runs on a vCPU thread whose seccomp allowlist
+ * has no open (vmm/seccomp.c). Days to a civil date in the proleptic
+ * Gregorian calendar, counting 400-year eras of 146097 days from
+ * 0000-03-01 (H. Hinnant, "chrono-Compatible Low-Level Date Algorithms"). */
+struct utc {
+	int sec, min, hour, wday, mday, mon, year; /* wday 0 = Sunday, mon 1-12 */
+};
+
+static struct utc utc_of(time_t t)
+{
+	int64_t days = (int64_t)t / 86400, secs = (int64_t)t % 86400;
+	if (secs < 0) {
+		secs += 86400;
+		days--;
+	}
+	struct utc u = {
+	    .sec = (int)(secs % 60), .min = (int)(secs / 60 % 60), .hour = (int)(secs / 3600)};
+	u.wday = (int)((days % 7 + 11) % 7); /* 1970-01-01 was a Thursday */
+	int64_t z = days + 719468;	     /* days since 0000-03-01 */
+	int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+	int64_t doe = z - era * 146097;					     /* 0-146096 */
+	int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365; /* 0-399 */
+	int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);		     /* from March 1 */
+	int64_t mp = (5 * doy + 2) / 153;				     /* 0 = March */
+	u.mday = (int)(doy - (153 * mp + 2) / 5 + 1);
+	u.mon = (int)(mp < 10 ? mp + 3 : mp - 9);
+	u.year = (int)(yoe + era * 400 + (u.mon <= 2));
+	return u;
+}
+
 static uint8_t read_reg(struct cmos_rtc *r, uint8_t reg)
 {
 	if (reg > REG_YEAR && reg != REG_CENTURY)
@@ -50,26 +82,24 @@ static uint8_t read_reg(struct cmos_rtc *r, uint8_t reg)
 	if (reg == REG_SECONDS + 1 || reg == REG_MINUTES + 1 || reg == REG_HOURS + 1)
 		return r->ram[reg]; /* alarm registers */
 
-	time_t t = r->now ? r->now(r->ctx) : time(NULL);
-	struct tm tm;
-	gmtime_r(&t, &tm);
+	struct utc u = utc_of(r->now ? r->now(r->ctx) : time(NULL));
 	switch (reg) {
 	case REG_SECONDS:
-		return encode(r, tm.tm_sec);
+		return encode(r, u.sec);
 	case REG_MINUTES:
-		return encode(r, tm.tm_min);
+		return encode(r, u.min);
 	case REG_HOURS:
-		return encode(r, tm.tm_hour);
+		return encode(r, u.hour);
 	case REG_WEEKDAY:
-		return encode(r, tm.tm_wday + 1);
+		return encode(r, u.wday + 1);
 	case REG_DAY:
-		return encode(r, tm.tm_mday);
+		return encode(r, u.mday);
 	case REG_MONTH:
-		return encode(r, tm.tm_mon + 1);
+		return encode(r, u.mon);
 	case REG_YEAR:
-		return encode(r, tm.tm_year % 100);
+		return encode(r, u.year % 100);
 	case REG_CENTURY:
-		return encode(r, 19 + tm.tm_year / 100);
+		return encode(r, u.year / 100);
 	}
 	return 0xff;
 }

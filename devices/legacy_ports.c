@@ -11,6 +11,13 @@ static const struct {
     {0x80, 1, "post code (0x80)"},
     /* The ISA DMA page register Linux reads while probing legacy devices. */
     {0x87, 1, "dma page (absent)"},
+    /* The other three PC serial ports. Linux's 8250 driver probes all four
+     * at boot (serial8250_isa_init_ports: 8250_core.nr_uarts); its
+     * autoconfig() sees no UART when the interrupt enable register reads
+     * back all-ones (8250 datasheet: bits 4-7 always read 0). */
+    {0x2f8, 8, "COM2 (absent)"},
+    {0x3e8, 8, "COM3 (absent)"},
+    {0x2e8, 8, "COM4 (absent)"},
 };
 
 static void quiet_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write)

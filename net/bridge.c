@@ -104,6 +104,58 @@ static int ovs_add_port(struct bridge_port *p, struct errbuf *e)
 	return 0;
 }
 
+/* ovs-vsctl prints a string value bare, or in double quotes where it could
+ * be read as another type ("true") or has special characters
+ * (ovs-vsctl(8), "Database Values"). Takes one line off *text, unquoted. */
+static char *next_value(char **text)
+{
+	char *v = *text;
+	size_t len = strcspn(v, "\n");
+	*text = v[len] ? v + len + 1 : v + len;
+	v[len] = '\0';
+	if (len >= 2 && v[0] == '"' && v[len - 1] == '"') {
+		v[len - 1] = '\0';
+		v++;
+	}
+	return v;
+}
+
+int bridge_ovs_datapath(const char *bridge, struct ovs_datapath *d, struct errbuf *e)
+{
+	memset(d, 0, sizeof(*d));
+	/* One ovs-vsctl, two questions; --if-exists: an unset key prints an
+	 * empty line instead of failing. */
+	const char *argv[] = {
+	    OVS_VSCTL, OVS_TIMEOUT,	"get", "Bridge",
+	    bridge,    "datapath_type", "--",  "--if-exists",
+	    "get",     "Open_vSwitch",	".",   "other_config:userspace-tso-enable",
+	    NULL};
+	char out[256];
+	int st = command_output(argv, out, sizeof(out));
+	if (st < 0)
+		return errorf_errno(e, "cannot run %s", OVS_VSCTL);
+	if (st != 0)
+		return errorf(e, "'%s get Bridge %s datapath_type' failed (status %d)", OVS_VSCTL,
+			      bridge, st);
+	char *text = out;
+	snprintf(d->type, sizeof(d->type), "%s", next_value(&text));
+	d->userspace_tso = !strcmp(next_value(&text), "true");
+	return 0;
+}
+
+int bridge_ovs_port_bridge(const char *port, char *bridge, size_t n)
+{
+	/* Exits 1 with "no port named PORT" when there is none, and fails the
+	 * same way when it cannot reach a database at all. */
+	const char *argv[] = {OVS_VSCTL, OVS_TIMEOUT, "port-to-br", port, NULL};
+	char out[128];
+	if (port[0] == '-' || command_output(argv, out, sizeof(out)) != 0)
+		return 0;
+	char *text = out;
+	snprintf(bridge, n, "%s", next_value(&text));
+	return *bridge != '\0';
+}
+
 static int linux_add_port(struct bridge_port *p, struct errbuf *e)
 {
 	char master[IFNAMSIZ];

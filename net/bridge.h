@@ -10,6 +10,8 @@
 #define MINIVMM_NET_BRIDGE_H
 
 #include <net/if.h>
+#include <stdbool.h>
+#include <stddef.h>
 
 #include "vmm/error.h"
 
@@ -18,6 +20,20 @@ struct bridge_port {
 	char bridge[64];
 	char port[IFNAMSIZ];
 };
+
+/* What Open vSwitch does with a bridge's frames (ovs-vswitchd.conf.db(5)). */
+struct ovs_datapath {
+	char type[32];	    /* datapath_type: "" or "system" is the kernel's, "netdev" userspace */
+	bool userspace_tso; /* Open_vSwitch other_config:userspace-tso-enable is true */
+};
+
+/* Asks OVS (through ovs-vsctl) about BRIDGE's datapath. -1 with a message in
+ * e if it cannot tell. */
+int bridge_ovs_datapath(const char *bridge, struct ovs_datapath *d, struct errbuf *e);
+
+/* The Open vSwitch bridge that has a port named PORT, into bridge[n]: 1 if
+ * there is one, 0 if not or if OVS is not installed or not running. */
+int bridge_ovs_port_bridge(const char *port, char *bridge, size_t n);
 
 /* Makes the interface PORT a port of BRIDGE. Messages name it as
  * "--bridge BRIDGE". On error p->kind is BRIDGE_NONE and nothing changed. */

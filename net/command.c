@@ -34,19 +34,20 @@ static int spawn_attr(posix_spawnattr_t *attr)
 	return err;
 }
 
-/* Both pipe ends are O_CLOEXEC; dup2() onto fd 2 clears the flag on the copy
- * only, so the child keeps exactly stdin, stdout and stderr (the TAP fd and
- * anything else minivmm holds are O_CLOEXEC too). */
-static int spawn_files(posix_spawn_file_actions_t *fa, int err_fd)
+/* Both pipe ends are O_CLOEXEC; dup2() onto fd 1 or 2 clears the flag on the
+ * copy only, so the child keeps exactly stdin, stdout and stderr (the TAP fd
+ * and anything else minivmm holds are O_CLOEXEC too). The pipe becomes the
+ * child's fd `to` (1 or 2); the other output goes to /dev/null. */
+static int spawn_files(posix_spawn_file_actions_t *fa, int pipe_fd, int to)
 {
 	int err = posix_spawn_file_actions_init(fa);
 	if (err)
 		return err;
 	err = posix_spawn_file_actions_addopen(fa, 0, "/dev/null", O_RDONLY, 0);
 	if (!err)
-		err = posix_spawn_file_actions_addopen(fa, 1, "/dev/null", O_WRONLY, 0);
+		err = posix_spawn_file_actions_addopen(fa, 3 - to, "/dev/null", O_WRONLY, 0);
 	if (!err)
-		err = posix_spawn_file_actions_adddup2(fa, err_fd, 2);
+		err = posix_spawn_file_actions_adddup2(fa, pipe_fd, to);
 	if (err)
 		posix_spawn_file_actions_destroy(fa);
 	return err;
@@ -73,10 +74,11 @@ static void read_all(int fd, char *buf, size_t n)
 		buf[got] = '\0';
 }
 
-int command_run(const char *const argv[], char *errout, size_t n)
+/* Runs argv with its fd `to` (1 or 2) into buf; see command.h. */
+static int run(const char *const argv[], int to, char *buf, size_t n)
 {
 	if (n)
-		errout[0] = '\0';
+		buf[0] = '\0';
 	int p[2];
 	if (pipe2(p, O_CLOEXEC) < 0)
 		return -1;
@@ -85,7 +87,7 @@ int command_run(const char *const argv[], char *errout, size_t n)
 	int err = spawn_attr(&attr);
 	if (err)
 		goto err_pipe;
-	err = spawn_files(&fa, p[1]);
+	err = spawn_files(&fa, p[1], to);
 	if (err)
 		goto err_attr;
 	pid_t pid;
@@ -99,7 +101,7 @@ int command_run(const char *const argv[], char *errout, size_t n)
 		errno = err;
 		return -1;
 	}
-	read_all(p[0], errout, n);
+	read_all(p[0], buf, n);
 	close(p[0]);
 	int st;
 	while (waitpid(pid, &st, 0) < 0)
@@ -116,6 +118,16 @@ err_pipe:
 	close(p[1]);
 	errno = err;
 	return -1;
+}
+
+int command_run(const char *const argv[], char *errout, size_t n)
+{
+	return run(argv, 2, errout, n);
+}
+
+int command_output(const char *const argv[], char *out, size_t n)
+{
+	return run(argv, 1, out, n);
 }
 
 char *command_first_line(char *msg, const char *program)

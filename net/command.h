@@ -11,6 +11,10 @@
  * (ENOENT: not installed). */
 int command_run(const char *const argv[], char *errout, size_t n);
 
+/* The same, but what goes into out (likewise cut) is its stdout, and its
+ * stderr goes to /dev/null: for questions such as `ovs-vsctl get`. */
+int command_output(const char *const argv[], char *out, size_t n);
+
 /* The first line of a helper's stderr, without the "PROGRAM: " prefix that
  * OVS tools put on every line; a pointer into (and a change to) msg. */
 char *command_first_line(char *msg, const char *program);

@@ -36,6 +36,18 @@ _Static_assert(BURST % INTERRUPT_BATCH == 0, "a burst ends on an interrupt check
 	 FEATURE(VIRTIO_NET_F_HOST_ECN) | FEATURE(VIRTIO_NET_F_MRG_RXBUF) |                        \
 	 FEATURE(VIRTIO_NET_F_STATUS) | FEATURE(VIRTIO_RING_F_INDIRECT_DESC) |                     \
 	 FEATURE(VIRTIO_RING_F_EVENT_IDX))
+/* The offloads each way, in the order --stats names them (§5.1.3: CSUM is
+ * the driver's partial checksums, HOST_* its GSO frames; GUEST_* the same
+ * for frames it receives). */
+static const struct {
+	unsigned tx_bit, rx_bit;
+	const char *name;
+} offload_features[VIRTIO_NET_OFFLOAD_NAMES] = {
+    {VIRTIO_NET_F_CSUM, VIRTIO_NET_F_GUEST_CSUM, "csum"},
+    {VIRTIO_NET_F_HOST_TSO4, VIRTIO_NET_F_GUEST_TSO4, "tso4"},
+    {VIRTIO_NET_F_HOST_TSO6, VIRTIO_NET_F_GUEST_TSO6, "tso6"},
+    {VIRTIO_NET_F_HOST_ECN, VIRTIO_NET_F_GUEST_ECN, "ecn"},
+};
 
 enum { EV_STOP, EV_RX_KICK, EV_TX_KICK, EV_BACKEND };
 
@@ -543,6 +555,11 @@ static int net_activate(void *ctx)
 		return -1;
 	n->broken = n->rx_needs_buffers = n->tx_needs_room = n->backend_gone = false;
 	set_offload(n, tun_offloads(n));
+	uint64_t in_force = 0;
+	for (size_t i = 0; i < VIRTIO_NET_OFFLOAD_NAMES; i++)
+		in_force |= n->vp.driver_features & (FEATURE(offload_features[i].tx_bit) |
+						     FEATURE(offload_features[i].rx_bit));
+	__atomic_store_n(&n->offloads_in_force, in_force, __ATOMIC_RELAXED);
 	pthread_mutex_lock(&n->worker_lock);
 	set_worker_state(n, WORKER_GO);
 	pthread_mutex_unlock(&n->worker_lock);
@@ -563,6 +580,7 @@ static void net_reset(void *ctx)
 	drain(n->stop_fd);
 	n->running = false;
 	set_offload(n, 0);
+	__atomic_store_n(&n->offloads_in_force, 0, __ATOMIC_RELAXED);
 }
 
 static void net_config_read(void *ctx, uint32_t off, uint8_t *data, uint32_t len)
@@ -640,6 +658,14 @@ int virtio_net_init(struct virtio_net *n, const struct virtio_net_backend *backe
 		return errorf(e, "virtio-net %s: out of memory", backend->name);
 	if (virtio_pci_init(&n->vp, "virtio-net", &net_ops, n, mem, routing, vm_fd, e))
 		return -1;
+	/* What the backend cannot carry is never offered (§2.2): the driver
+	 * then checksums and segments (or accepts only finished frames). */
+	for (size_t i = 0; i < VIRTIO_NET_OFFLOAD_NAMES; i++) {
+		if (backend->no_tx_offload)
+			n->vp.device_features &= ~FEATURE(offload_features[i].tx_bit);
+		if (backend->no_rx_offload)
+			n->vp.device_features &= ~FEATURE(offload_features[i].rx_bit);
+	}
 	return start_worker(n, e);
 }
 
@@ -669,8 +695,37 @@ void virtio_net_destroy(struct virtio_net *n)
 	memset(n, 0, sizeof(*n));
 }
 
+int virtio_net_offloads(const struct virtio_net *n, bool tx,
+			const char *names[VIRTIO_NET_OFFLOAD_NAMES])
+{
+	uint64_t f = __atomic_load_n(&n->offloads_in_force, __ATOMIC_RELAXED);
+	int k = 0;
+	for (size_t i = 0; i < VIRTIO_NET_OFFLOAD_NAMES; i++)
+		if (f & FEATURE(tx ? offload_features[i].tx_bit : offload_features[i].rx_bit))
+			names[k++] = offload_features[i].name;
+	return k;
+}
+
+/* "csum tso4 tso6 ecn", or "none" with why the backend withheld them. */
+static void print_offloads(const struct virtio_net *n, bool tx, FILE *out)
+{
+	const char *names[VIRTIO_NET_OFFLOAD_NAMES];
+	int k = virtio_net_offloads(n, tx, names);
+	for (int i = 0; i < k; i++)
+		fprintf(out, "%s%s", i ? " " : "", names[i]);
+	if (!k)
+		fputs("none", out);
+	if ((tx ? n->backend.no_tx_offload : n->backend.no_rx_offload) && n->backend.no_offload_why)
+		fprintf(out, " (withheld: %s)", n->backend.no_offload_why);
+}
+
 void virtio_net_print_stats(const struct virtio_net *n, FILE *out)
 {
+	fprintf(out, "  virtio-net %s: offloads guest->host ", n->backend.name);
+	print_offloads(n, true, out);
+	fputs("; host->guest ", out);
+	print_offloads(n, false, out);
+	fputc('\n', out);
 #define S(f) (unsigned long long)__atomic_load_n(&n->stats.f, __ATOMIC_RELAXED)
 	fprintf(out,
 		"  virtio-net %s: rx_packets=%llu rx_bytes=%llu tx_packets=%llu tx_bytes=%llu "

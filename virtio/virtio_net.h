@@ -40,6 +40,11 @@ struct virtio_net_backend {
 	 * and goes unreported here. */
 	int (*set_offload)(void *ctx, unsigned tun_flags, struct errbuf *e);
 	void *ctx;
+	/* Offloads the far side of the backend cannot carry (net/offload.h):
+	 * no_tx withholds CSUM and HOST_TSO4/6/ECN from the guest, no_rx
+	 * GUEST_CSUM and GUEST_TSO4/6/ECN; why says why, for --stats. */
+	bool no_tx_offload, no_rx_offload;
+	const char *no_offload_why;
 };
 
 /* Counters the worker keeps (relaxed atomics) and --stats prints. rx is
@@ -57,6 +62,9 @@ struct virtio_net {
 	struct virtio_net_backend backend;
 	struct virtio_net_config config; /* mac, status (link up) */
 	struct virtio_net_stats stats;
+	/* The offload features the driver took at its last DRIVER_OK, 0 after
+	 * a reset (atomic: --stats reads it from the main thread). */
+	uint64_t offloads_in_force;
 
 	/* The worker: a thread from virtio_net_init to virtio_net_destroy (so
 	 * that the thread that starts it is never a vCPU's), working from
@@ -110,5 +118,11 @@ int virtio_net_on_worker(struct virtio_net *n, int (*fn)(void *ctx, struct errbu
 void virtio_net_destroy(struct virtio_net *n);
 
 void virtio_net_print_stats(const struct virtio_net *n, FILE *out);
+
+/* The offloads in force one way (tx: guest -> host), as short names
+ * ("csum", "tso4", "tso6", "ecn") into names[]; returns how many. */
+#define VIRTIO_NET_OFFLOAD_NAMES 4
+int virtio_net_offloads(const struct virtio_net *n, bool tx,
+			const char *names[VIRTIO_NET_OFFLOAD_NAMES]);
 
 #endif

@@ -113,6 +113,9 @@ void cli_usage(FILE *out)
 	    "  --bridge BR      put the TAP in BR: an Open vSwitch bridge if OVS knows it,\n"
 	    "                   else a Linux bridge; the port is removed on exit\n"
 	    "  --mac MAC        the NIC's MAC (default: 52:54:00 + a hash of the TAP name)\n"
+	    "  --offload MODE   checksum/segmentation offloads offered to the guest: auto\n"
+	    "                   (the default: all, but none guest->host on an Open vSwitch\n"
+	    "                   userspace datapath without userspace TSO), on, off\n"
 	    "  --stats[=FORMAT] print exit counts and handling latencies when the VM stops\n"
 	    "                   (and on SIGUSR1): FORMAT is text (the default), json, or\n"
 	    "                   json:PATH to write the JSON to PATH\n"
@@ -134,6 +137,7 @@ int cli_parse(int argc, char **argv, struct vm_config *cfg, struct errbuf *e)
 		OPT_TAP,
 		OPT_BRIDGE,
 		OPT_MAC,
+		OPT_OFFLOAD,
 		OPT_STATS,
 		OPT_NO_SECCOMP
 	};
@@ -146,6 +150,7 @@ int cli_parse(int argc, char **argv, struct vm_config *cfg, struct errbuf *e)
 	    {"tap", required_argument, NULL, OPT_TAP},
 	    {"bridge", required_argument, NULL, OPT_BRIDGE},
 	    {"mac", required_argument, NULL, OPT_MAC},
+	    {"offload", required_argument, NULL, OPT_OFFLOAD},
 	    {"stats", optional_argument, NULL, OPT_STATS},
 	    {"no-seccomp", no_argument, NULL, OPT_NO_SECCOMP},
 	    {"help", no_argument, NULL, 'h'},
@@ -154,6 +159,7 @@ int cli_parse(int argc, char **argv, struct vm_config *cfg, struct errbuf *e)
 	};
 
 	memset(cfg, 0, sizeof(*cfg));
+	bool offload_set = false;
 	cfg->mem_size = CLI_DEFAULT_MEM;
 	cfg->cpus = 1;
 	cfg->kvm_path = cli_kvm_path();
@@ -193,6 +199,11 @@ int cli_parse(int argc, char **argv, struct vm_config *cfg, struct errbuf *e)
 				return -1;
 			cfg->mac_set = true;
 			break;
+		case OPT_OFFLOAD:
+			if (offload_parse_mode(optarg, &cfg->offload, e))
+				return -1;
+			offload_set = true;
+			break;
 		case OPT_STATS:
 			if (parse_stats(optarg, cfg, e))
 				return -1;
@@ -221,6 +232,8 @@ int cli_parse(int argc, char **argv, struct vm_config *cfg, struct errbuf *e)
 		return errorf(e, "--bridge %s: needs --tap (the device to put in it)", cfg->bridge);
 	if (cfg->mac_set && !cfg->tap)
 		return errorf(e, "--mac: needs --tap (there is no NIC without one)");
+	if (offload_set && !cfg->tap)
+		return errorf(e, "--offload: needs --tap (there is no NIC without one)");
 	return CLI_RUN;
 }
 

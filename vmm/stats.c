@@ -446,6 +446,29 @@ static void json_unclaimed(const struct stats_sum *sum, FILE *out)
 	fputs("}\n  },\n", out);
 }
 
+/* "offloads": {"guest_to_host": ["csum", ...], "host_to_guest": [...],
+ * "withheld": "why" or null}. */
+static void json_offloads(const struct virtio_net *n, FILE *out)
+{
+	fputs("\"offloads\": {", out);
+	for (int tx = 1; tx >= 0; tx--) {
+		const char *names[VIRTIO_NET_OFFLOAD_NAMES];
+		int k = virtio_net_offloads(n, tx, names);
+		fputs(tx ? "\"guest_to_host\": [" : ", \"host_to_guest\": [", out);
+		for (int i = 0; i < k; i++) {
+			fputs(i ? ", " : "", out);
+			json_string(names[i], out);
+		}
+		fputc(']', out);
+	}
+	fputs(", \"withheld\": ", out);
+	if (n->backend.no_offload_why && *n->backend.no_offload_why)
+		json_string(n->backend.no_offload_why, out);
+	else
+		fputs("null", out);
+	fputc('}', out);
+}
+
 static void json_nics(const struct vm *vm, FILE *out)
 {
 	fputs("  \"nics\": [", out);
@@ -458,12 +481,14 @@ static void json_nics(const struct vm *vm, FILE *out)
 			", \"rx_packets\": %llu, \"rx_bytes\": %llu, \"tx_packets\": %llu, "
 			"\"tx_bytes\": %llu, \"rx_dropped\": %llu, \"tx_errors\": %llu, "
 			"\"interrupts\": %llu, \"intx\": %llu, \"kicks\": %llu, "
-			"\"rx_waits\": %llu, \"tx_waits\": %llu}\n  ",
+			"\"rx_waits\": %llu, \"tx_waits\": %llu, ",
 			F(rx_packets), F(rx_bytes), F(tx_packets), F(tx_bytes), F(rx_dropped),
 			F(tx_errors), (unsigned long long)LOAD(n->vp.interrupts),
 			(unsigned long long)LOAD(n->vp.intx_interrupts), F(kicks), F(rx_waits),
 			F(tx_waits));
 #undef F
+		json_offloads(n, out);
+		fputs("}\n  ", out);
 	}
 	fputs("],\n", out);
 }

@@ -100,6 +100,7 @@ static int open_network(struct vm *vm, struct errbuf *e)
 	}
 	if (vm->cfg.bridge && bridge_attach(&vm->bridge, vm->cfg.bridge, vm->tap.name, e))
 		return -1;
+	offload_choose(&vm->offload, vm->cfg.offload, &vm->bridge, vm->tap.name, vm->tap.created);
 	if (!vm->cfg.mac_set)
 		virtio_net_default_mac(vm->tap.name, vm->cfg.mac);
 	return 0;
@@ -126,8 +127,13 @@ static int add_nic(struct vm *vm, struct errbuf *e)
 {
 	if (!vm->cfg.tap)
 		return 0;
-	const struct virtio_net_backend backend = {
-	    .fd = vm->tap.fd, .name = vm->tap.name, .set_offload = tap_offload, .ctx = &vm->tap};
+	const struct virtio_net_backend backend = {.fd = vm->tap.fd,
+						   .name = vm->tap.name,
+						   .set_offload = tap_offload,
+						   .ctx = &vm->tap,
+						   .no_tx_offload = !vm->offload.tx,
+						   .no_rx_offload = !vm->offload.rx,
+						   .no_offload_why = vm->offload.why};
 	if (virtio_net_init(&vm->net, &backend, vm->cfg.mac, &vm->mem, &vm->irq_routing,
 			    vm->kvm.vm_fd, e) ||
 	    virtio_net_on_worker(&vm->net, nic_worker_init, vm, e))

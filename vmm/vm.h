@@ -14,6 +14,7 @@
 #include "devices/uart8250.h"
 #include "net/bridge.h"
 #include "net/link_watch.h"
+#include "net/offload.h"
 #include "net/tap.h"
 #include "virtio/virtio_net.h"
 #include "vmm/bus.h"
@@ -37,7 +38,8 @@ struct vm_config {
 	const char *tap;
 	const char *bridge;
 	uint8_t mac[6];
-	bool mac_set; /* false: derived from the TAP's name */
+	bool mac_set;		   /* false: derived from the TAP's name */
+	enum offload_mode offload; /* --offload; OFFLOAD_AUTO is 0 */
 	/* --no-seccomp: the vCPU threads and the NIC's worker run without
 	 * their seccomp allowlists (vmm/seccomp.h). */
 	bool no_seccomp;
@@ -68,6 +70,7 @@ struct vm {
 	/* The NIC and its host side, when cfg.tap is set. */
 	struct tap tap;
 	struct bridge_port bridge;
+	struct offload_policy offload; /* what the guest's NIC is offered, and why */
 	struct virtio_net net;
 	/* The main thread's eye on the TAP and its bridge port while the guest
 	 * runs: says when either goes away or comes back. */

@@ -795,6 +795,8 @@ all_tests=(hello unclaimed_reported_once triple_fault two_vcpus one_vcpu_has_no_
 . "$(dirname "$0")/runtime_faults.sh"
 # shellcheck source=tests/integration/guest_misbehaviour.sh
 . "$(dirname "$0")/guest_misbehaviour.sh"
+# shellcheck source=tests/integration/tcp_guest.sh
+. "$(dirname "$0")/tcp_guest.sh"
 # shellcheck source=tests/integration/bench_smoke.sh
 . "$(dirname "$0")/bench_smoke.sh"
 

@@ -195,7 +195,7 @@ ng_vmm_stop() {
 ng_nic_stats() {
 	local line kv
 	ng_stat=()
-	line=$(grep -E "^ *virtio-net $2: " "$1" | tail -n 1)
+	line=$(grep -E "^ *virtio-net $2: " "$1" | grep -v ": offloads " | tail -n 1)
 	[ -n "$line" ] || ng_bad "no 'virtio-net $2:' stats line" || return 1
 	for kv in ${line#*: }; do
 		[[ $kv =~ ^([a-z_]+)=([0-9]+)$ ]] && ng_stat[${BASH_REMATCH[1]}]=${BASH_REMATCH[2]}

@@ -15,7 +15,10 @@ pid_alive() {
 
 # ovs_private_start DIR BRIDGE RUN...: starts the daemons with RUN in front
 # of each command (e.g. `ip netns exec NS`) and adds BRIDGE on the netdev
-# datapath. On failure prints what failed and returns 1.
+# datapath. $ovs_other_config, if set (KEY=VALUE), goes into the
+# Open_vSwitch table's other_config before ovs-vswitchd starts, which is
+# when it reads settings such as userspace-tso-enable. On failure prints
+# what failed and returns 1.
 ovs_private_start() {
 	local d=$1 br=$2
 	shift 2
@@ -25,6 +28,10 @@ ovs_private_start() {
 		--unixctl="$d/ovsdb.ctl" --log-file="$d/ovsdb.log" --detach 2>>"$d/start.log" ||
 		{ echo "ovsdb-server did not start: $(tail -n 2 "$d/start.log")"; return 1; }
 	"$@" ovs-vsctl --db="unix:$d/db.sock" --no-wait init || { echo "ovs-vsctl init failed"; return 1; }
+	if [ -n "${ovs_other_config:-}" ]; then
+		"$@" ovs-vsctl --db="unix:$d/db.sock" --no-wait set Open_vSwitch . \
+			"other_config:$ovs_other_config" || { echo "ovs-vsctl set other_config:$ovs_other_config failed"; return 1; }
+	fi
 	"$@" ovs-vswitchd "unix:$d/db.sock" --pidfile="$d/vswitchd.pid" \
 		--unixctl="$d/vswitchd.ctl" --log-file="$d/vswitchd.log" --detach 2>>"$d/start.log" ||
 		{ echo "ovs-vswitchd did not start: $(tail -n 2 "$d/start.log")"; return 1; }

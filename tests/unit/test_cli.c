@@ -218,9 +218,10 @@ START_TEST(test_usage_text)
 	cli_usage(f);
 	fclose(f);
 	ck_assert_ptr_nonnull(strstr(buf, "usage: minivmm --kernel FILE"));
-	static const char *const opts[] = {
-	    "--kernel", "--initrd", "--cmdline", "--mem",     "--cpus",	  "--tap", "--bridge",
-	    "--mac",	"--stats",  "--help",	 "--version", "Ctrl-A x", "1-32",  "--no-seccomp"};
+	static const char *const opts[] = {"--kernel", "--initrd",     "--cmdline", "--mem",
+					   "--cpus",   "--tap",	       "--bridge",  "--mac",
+					   "--stats",  "--help",       "--version", "Ctrl-A x",
+					   "1-32",     "--no-seccomp", "--offload"};
 	for (size_t i = 0; i < sizeof(opts) / sizeof(opts[0]); i++)
 		ck_assert_msg(strstr(buf, opts[i]) != NULL, "usage lacks %s", opts[i]);
 	free(buf);
@@ -282,6 +283,17 @@ START_TEST(test_network_options)
 	ck_assert_int_eq(PARSE(&cfg, &e, "--kernel", "k", "--tap", "tap0"), CLI_RUN);
 	ck_assert(!cfg.mac_set);
 	ck_assert_ptr_null(cfg.bridge);
+	ck_assert_int_eq(cfg.offload, OFFLOAD_AUTO);
+	static const struct {
+		const char *arg;
+		enum offload_mode mode;
+	} modes[] = {{"auto", OFFLOAD_AUTO}, {"on", OFFLOAD_ON}, {"off", OFFLOAD_OFF}};
+	for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+		ck_assert_int_eq(PARSE(&cfg, &e, "--kernel", "k", "--tap", "t", "--offload",
+				       (char *)modes[i].arg),
+				 CLI_RUN);
+		ck_assert_int_eq(cfg.offload, modes[i].mode);
+	}
 }
 END_TEST
 
@@ -289,6 +301,10 @@ START_TEST(test_bad_network_options)
 {
 	ARGS_BAD("--bridge br0: needs --tap", "--kernel", "k", "--bridge", "br0");
 	ARGS_BAD("--mac: needs --tap", "--kernel", "k", "--mac", "52:54:00:00:00:01");
+	ARGS_BAD("--offload: needs --tap", "--kernel", "k", "--offload", "off");
+	ARGS_BAD("--offload yes: not one of auto, on, off", "--kernel", "k", "--tap", "t",
+		 "--offload", "yes");
+	ARGS_BAD("--offload : not one of", "--kernel", "k", "--tap", "t", "--offload", "");
 	static const char *const bad[] = {"zz",
 					  "52:54:00:00:00",
 					  "52:54:00:00:00:01:02",

@@ -99,6 +99,43 @@ START_TEST(test_other_dates)
 }
 END_TEST
 
+/* The device's own date arithmetic (it may not call gmtime_r: see
+ * cmos_rtc.c) agrees with libc's across leap years, century years and
+ * 2000's leap day, in binary mode for easy comparison. */
+START_TEST(test_dates_agree_with_libc)
+{
+	static const time_t edges[] = {
+	    0,		/* 1970-01-01 */
+	    68169599,	/* 1972-02-28 23:59:59 */
+	    68169600,	/* 1972-02-29 */
+	    951782400,	/* 2000-02-29 */
+	    951868800,	/* 2000-03-01 */
+	    4107456000, /* 2100-02-28 */
+	    4107542400, /* 2100-03-01: 2100 is no leap year */
+	    2147483647, /* 2038-01-19 03:14:07 */
+	    7258118399, /* 2199-12-31 23:59:59 */
+	};
+	wr(0x0b, 0x06); /* 24-hour, binary */
+	size_t n = 0;
+	for (time_t t = 0; t < (time_t)7258118400; t += 86400 * 37 + 3607, n++) {
+		fixed_now = n < sizeof(edges) / sizeof(edges[0]) ? edges[n] : t;
+		struct tm tm;
+		ck_assert_ptr_nonnull(gmtime_r(&fixed_now, &tm));
+		const uint8_t want[] = {
+		    (uint8_t)tm.tm_sec,		 (uint8_t)tm.tm_min,
+		    (uint8_t)tm.tm_hour,	 (uint8_t)(tm.tm_wday + 1),
+		    (uint8_t)tm.tm_mday,	 (uint8_t)(tm.tm_mon + 1),
+		    (uint8_t)(tm.tm_year % 100), (uint8_t)(19 + tm.tm_year / 100)};
+		for (size_t i = 0; i < sizeof(clock_regs); i++) {
+			uint8_t v = rd(clock_regs[i]);
+			ck_assert_msg(v == want[i], "t=%lld register 0x%02x is %u, want %u",
+				      (long long)fixed_now, clock_regs[i], v, want[i]);
+		}
+	}
+	ck_assert_uint_gt(n, 1000);
+}
+END_TEST
+
 START_TEST(test_status_registers)
 {
 	uint8_t a = rd(0x0a);
@@ -208,5 +245,5 @@ START_TEST(test_host_clock_default)
 END_TEST
 
 CHECK_MAIN_FIXTURE("cmos_rtc", setup, teardown, test_time_bcd, test_time_binary, test_other_dates,
-		   test_status_registers, test_clock_writes_ignored, test_alarm_and_ram,
-		   test_index_port, test_wide_access, test_host_clock_default)
+		   test_dates_agree_with_libc, test_status_registers, test_clock_writes_ignored,
+		   test_alarm_and_ram, test_index_port, test_wide_access, test_host_clock_default)

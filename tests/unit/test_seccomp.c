@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "check_main.h"
+#include "devices/cmos_rtc.h"
 #include "vmm/seccomp.h"
 
 static int vcpu_fd, vm_fd, tap_fd, other_fd;
@@ -286,6 +287,40 @@ START_TEST(test_refusals_are_reported_a_few_times)
 }
 END_TEST
 
+/* What devices do on a vCPU thread needs nothing outside its list: the CMOS
+ * clock reads the host's time, which through glibc's gmtime_r() would open
+ * /etc/localtime on its first call in the process (a Linux guest reads the
+ * clock at boot). Each test runs in a fresh process (Check forks), so this
+ * is that first call. */
+static void *vcpu_reads_clock(void *arg)
+{
+	struct results *r = arg;
+	struct errbuf e;
+	const struct seccomp_fds fds = {vcpu_fd, vm_fd, -1};
+	scmp_filter_ctx f = seccomp_vcpu_filter(&fds, &e);
+	r->load = f ? seccomp_apply(f, "vCPU 0", &e) : -1;
+	if (r->load)
+		return NULL;
+	struct cmos_rtc rtc;
+	cmos_rtc_init(&rtc);
+	for (uint8_t reg = 0; reg < 0x0a; reg++) {
+		uint8_t v = reg;
+		cmos_rtc_io(&rtc, 0, &v, 1, true);
+		cmos_rtc_io(&rtc, 1, &v, 1, false);
+	}
+	cmos_rtc_destroy(&rtc);
+	return NULL;
+}
+
+START_TEST(test_vcpu_devices_need_nothing_refused)
+{
+	struct results r;
+	const char *err = run_filtered(vcpu_reads_clock, &r);
+	ck_assert_int_eq(r.load, 0);
+	ck_assert_msg(!strstr(err, "refused"), "a device on a vCPU thread was refused: %s", err);
+}
+END_TEST
+
 START_TEST(test_sizes)
 {
 	/* What --stats prints; the vCPU list is the longer one. */
@@ -297,4 +332,5 @@ START_TEST(test_sizes)
 END_TEST
 
 CHECK_MAIN_FIXTURE("seccomp", setup, teardown, test_vcpu_filter, test_worker_filter,
-		   test_refusals_are_reported_a_few_times, test_sizes)
+		   test_refusals_are_reported_a_few_times, test_vcpu_devices_need_nothing_refused,
+		   test_sizes)

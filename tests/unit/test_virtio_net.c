@@ -67,7 +67,8 @@ static void setup(void)
 	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
 	dev_fd = sv[0];
 	peer = sv[1];
-	const struct virtio_net_backend be = {dev_fd, "sp0", record_offload, offloads};
+	const struct virtio_net_backend be = {
+	    .fd = dev_fd, .name = "sp0", .set_offload = record_offload, .ctx = offloads};
 	struct errbuf e;
 	ck_assert_int_eq(virtio_net_init(&net, &be, mac, &mem, NULL, -1, &e), 0);
 }
@@ -462,6 +463,74 @@ START_TEST(test_offloads_follow_features)
 }
 END_TEST
 
+/* The offloads the driver took are what --stats names, each way. */
+START_TEST(test_offloads_in_force)
+{
+	const char *names[VIRTIO_NET_OFFLOAD_NAMES];
+	ck_assert_int_eq(virtio_net_offloads(&net, true, names), 0);
+	driver_start(FEAT(VIRTIO_NET_F_CSUM) | FEAT(VIRTIO_NET_F_HOST_TSO4) |
+		     FEAT(VIRTIO_NET_F_GUEST_CSUM));
+	ck_assert_int_eq(virtio_net_offloads(&net, true, names), 2);
+	ck_assert_str_eq(names[0], "csum");
+	ck_assert_str_eq(names[1], "tso4");
+	ck_assert_int_eq(virtio_net_offloads(&net, false, names), 1);
+	ck_assert_str_eq(names[0], "csum");
+	w(F(device_status), 0, 1); /* reset: none until the next DRIVER_OK */
+	ck_assert_int_eq(virtio_net_offloads(&net, true, names), 0);
+	ck_assert_int_eq(virtio_net_offloads(&net, false, names), 0);
+}
+END_TEST
+
+static uint64_t device_features(void)
+{
+	w(F(device_feature_select), 0, 4);
+	uint64_t f = r(F(device_feature), 4);
+	w(F(device_feature_select), 1, 4);
+	return f | (uint64_t)r(F(device_feature), 4) << 32;
+}
+
+/* A backend whose far side cannot finish partial checksums or segment
+ * (net/offload.h: OVS's userspace datapath) is offered to the driver
+ * without the transmit offloads, and a driver that takes one anyway does
+ * not get FEATURES_OK (§3.1.1). The receive ones stay. */
+START_TEST(test_withheld_tx_offloads)
+{
+	virtio_net_destroy(&net);
+	const struct virtio_net_backend be = {.fd = dev_fd,
+					      .name = "sp0",
+					      .set_offload = record_offload,
+					      .ctx = offloads,
+					      .no_tx_offload = true,
+					      .no_offload_why = "the far side is slow"};
+	struct errbuf e;
+	ck_assert_int_eq(virtio_net_init(&net, &be, mac, &mem, NULL, -1, &e), 0);
+	uint64_t f = device_features();
+	const unsigned gone[] = {VIRTIO_NET_F_CSUM, VIRTIO_NET_F_HOST_TSO4, VIRTIO_NET_F_HOST_TSO6,
+				 VIRTIO_NET_F_HOST_ECN};
+	for (size_t i = 0; i < sizeof(gone) / sizeof(gone[0]); i++)
+		ck_assert_msg(!(f & FEAT(gone[i])), "feature %u offered", gone[i]);
+	const unsigned kept[] = {VIRTIO_NET_F_GUEST_CSUM, VIRTIO_NET_F_GUEST_TSO4,
+				 VIRTIO_NET_F_GUEST_TSO6, VIRTIO_NET_F_GUEST_ECN,
+				 VIRTIO_NET_F_MRG_RXBUF};
+	for (size_t i = 0; i < sizeof(kept) / sizeof(kept[0]); i++)
+		ck_assert_msg(f & FEAT(kept[i]), "feature %u not offered", kept[i]);
+	ck_assert(
+	    !(virtio_driver_negotiate(&net.vp, FEAT(VIRTIO_F_VERSION_1) | FEAT(VIRTIO_NET_F_CSUM)) &
+	      VIRTIO_CONFIG_S_FEATURES_OK));
+
+	driver_start(FEAT(VIRTIO_NET_F_GUEST_CSUM) | FEAT(VIRTIO_NET_F_GUEST_TSO4));
+	char *text = NULL;
+	size_t len = 0;
+	FILE *out = open_memstream(&text, &len);
+	virtio_net_print_stats(&net, out);
+	fclose(out);
+	ck_assert_msg(strstr(text, "virtio-net sp0: offloads guest->host none (withheld: the far "
+				   "side is slow); host->guest csum tso4\n"),
+		      "%s", text);
+	free(text);
+}
+END_TEST
+
 /* ---- hostile drivers (§2.1.2, §2.7.5.3.1) ----------------------------------- */
 
 START_TEST(test_tx_bad_chains_dropped)
@@ -508,7 +577,8 @@ START_TEST(test_backend_gone)
 			 0);
 	dev_fd = sv[0];
 	peer = sv[1];
-	const struct virtio_net_backend be = {dev_fd, "sp0", record_offload, offloads};
+	const struct virtio_net_backend be = {
+	    .fd = dev_fd, .name = "sp0", .set_offload = record_offload, .ctx = offloads};
 	struct errbuf e;
 	ck_assert_int_eq(virtio_net_init(&net, &be, mac, &mem, NULL, -1, &e), 0);
 	driver_start(0);
@@ -647,10 +717,7 @@ START_TEST(test_config_and_features)
 	w(VIRTIO_PCI_DEVICE_OFF, 0x02, 1);
 	ck_assert_uint_eq(r(VIRTIO_PCI_DEVICE_OFF, 1), mac[0]);
 
-	w(F(device_feature_select), 0, 4);
-	uint64_t f = r(F(device_feature), 4);
-	w(F(device_feature_select), 1, 4);
-	f |= (uint64_t)r(F(device_feature), 4) << 32;
+	uint64_t f = device_features();
 	const unsigned want[] = {VIRTIO_NET_F_MAC,	  VIRTIO_NET_F_STATUS,
 				 VIRTIO_NET_F_MRG_RXBUF,  VIRTIO_NET_F_CSUM,
 				 VIRTIO_NET_F_GUEST_CSUM, VIRTIO_NET_F_HOST_TSO4,
@@ -667,6 +734,7 @@ END_TEST
 
 CHECK_MAIN_WITH("virtio-net", setup, teardown, 20, test_tx_chains_reach_backend, test_backend_gone,
 		test_tx_waits_for_backend_room, test_rx_single_chain, test_rx_mergeable_buffers,
-		test_rx_waits_for_buffers, test_offloads_follow_features,
-		test_tx_bad_chains_dropped, test_avail_idx_jump_needs_reset,
-		test_rx_bad_buffers_need_reset, test_event_idx_tx, test_config_and_features)
+		test_rx_waits_for_buffers, test_offloads_follow_features, test_offloads_in_force,
+		test_withheld_tx_offloads, test_tx_bad_chains_dropped,
+		test_avail_idx_jump_needs_reset, test_rx_bad_buffers_need_reset, test_event_idx_tx,
+		test_config_and_features)
