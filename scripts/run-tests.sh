@@ -5,8 +5,9 @@
 # (-DMINIVMM_SANITIZE=ON), where any report fails the test that caused it.
 # Each pass runs the Check
 # unit tests, the network plumbing tests, and the KVM integration tests (the
-# project's guest payloads, and a real Linux kernel built from Debian's
-# linux-source-6.1 that boots and is pinged over virtio-net).
+# project's guest payloads, a real Linux kernel built from Debian's
+# linux-source-6.1 that boots and is pinged over virtio-net, and Debian's
+# stock cloud kernel moving TCP data through Open vSwitch and a Linux bridge).
 #
 #   scripts/run-tests.sh [--plain-only | --sanitize-only]
 #
@@ -103,6 +104,11 @@ suite() {
 echo "== test guest kernel"
 kdir=$("$root/scripts/build-guest-kernel.sh")
 echo "kernel: $kdir"
+# Debian's stock cloud kernel and busybox, for the TCP tests
+# (tests/integration/tcp_guest.sh); kvm-in-qemu.sh passes MINIVMM_* on to L1.
+MINIVMM_STOCK_GUEST=$("$root/scripts/build-stock-guest.sh")
+export MINIVMM_STOCK_GUEST
+echo "stock guest: $MINIVMM_STOCK_GUEST ($(cat "$MINIVMM_STOCK_GUEST/kernel"))"
 
 # libFuzzer + ASan/UBSan over the guest-facing parsers, a short budget each
 # (docs/security.md gives the long runs): a crash fails the run.

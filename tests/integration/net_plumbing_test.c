@@ -32,6 +32,7 @@
 
 #include "net/bridge.h"
 #include "net/link.h"
+#include "net/offload.h"
 #include "net/tap.h"
 
 /* Made by this program (tap_open creates it, tap_close destroys it). */
@@ -301,6 +302,29 @@ static void test_ovs(struct results *r, const char *ovs_br)
 	out[strcspn(out, "\n")] = '\0';
 	check(r, !strcmp(out, "[]"), "OVS opened " TAP " without error (Interface error: %s)", out);
 
+	/* What the offload rule learns from this OVS (net/offload.c): the
+	 * userspace datapath, no userspace TSO; so no guest-to-host offloads,
+	 * whether --bridge attached the TAP or it was a port already. */
+	struct ovs_datapath dp;
+	ret = bridge_ovs_datapath(ovs_br, &dp, &e);
+	check_ok(r, "bridge_ovs_datapath", ret, &e);
+	check(r, !strcmp(dp.type, "netdev") && !dp.userspace_tso,
+	      "bridge_ovs_datapath: datapath_type \"%s\" (want netdev), userspace_tso %d", dp.type,
+	      dp.userspace_tso);
+	char br[64] = "";
+	check(r, bridge_ovs_port_bridge(TAP, br, sizeof(br)) == 1 && !strcmp(br, ovs_br),
+	      "bridge_ovs_port_bridge " TAP ": \"%s\"", br);
+	struct offload_policy o;
+	offload_choose(&o, OFFLOAD_AUTO, &p, TAP, true);
+	check(r, !o.tx && o.rx && strstr(o.why, "userspace datapath (datapath_type=netdev)"),
+	      "offloads after --bridge %s: tx %d rx %d (%s)", ovs_br, o.tx, o.rx, o.why);
+	struct bridge_port none = {.kind = BRIDGE_NONE};
+	offload_choose(&o, OFFLOAD_AUTO, &none, TAP, false);
+	check(r, !o.tx && o.rx, "offloads of a TAP already in %s: tx %d rx %d (%s)", ovs_br, o.tx,
+	      o.rx, o.why);
+	offload_choose(&o, OFFLOAD_ON, &p, TAP, true);
+	check(r, o.tx && o.rx, "--offload on: tx %d rx %d", o.tx, o.rx);
+
 	struct bridge_port p2;
 	char want[256];
 	snprintf(want, sizeof(want), "--bridge %s: cannot add " TAP " to it: ", ovs_br);
@@ -310,6 +334,10 @@ static void test_ovs(struct results *r, const char *ovs_br)
 
 	bridge_detach(&p);
 	check(r, !ovs_has_port(ovs_br, TAP), "bridge_detach: " TAP " gone from %s", ovs_br);
+	check(r, bridge_ovs_port_bridge(TAP, br, sizeof(br)) == 0,
+	      "bridge_ovs_port_bridge after detach: none");
+	offload_choose(&o, OFFLOAD_AUTO, &none, TAP, false);
+	check(r, o.tx && o.rx, "offloads of a TAP in no bridge: tx %d rx %d", o.tx, o.rx);
 	check(r, p.kind == BRIDGE_NONE, "bridge_detach: kind back to BRIDGE_NONE");
 	bridge_detach(&p);
 	check(r, true, "bridge_detach twice");
@@ -331,6 +359,9 @@ static void test_linux_bridge(struct results *r, const char *lbr)
 	check(r, p.kind == BRIDGE_LINUX, "bridge_attach to the Linux bridge: kind BRIDGE_LINUX");
 	sysfs_master(TAP, master, sizeof(master));
 	check(r, !strcmp(master, lbr), "/sys/class/net/" TAP "/master -> %s", master);
+	struct offload_policy o;
+	offload_choose(&o, OFFLOAD_AUTO, &p, TAP, true);
+	check(r, o.tx && o.rx, "offloads on a Linux bridge: tx %d rx %d", o.tx, o.rx);
 
 	struct bridge_port p2;
 	char want[256];
@@ -442,6 +473,9 @@ static void test_ovs_stopped(struct results *r, const char *ovs_br, const char *
 	char master[256];
 	sysfs_master(TAP, master, sizeof(master));
 	check(r, !strcmp(master, lbr), "/sys/class/net/" TAP "/master -> %s", master);
+	struct offload_policy o;
+	offload_choose(&o, OFFLOAD_AUTO, &p, TAP, true);
+	check(r, o.tx && o.rx, "offloads on a Linux bridge: tx %d rx %d", o.tx, o.rx);
 	bridge_detach(&p);
 	sysfs_master(TAP, master, sizeof(master));
 	check(r, !*master, "bridge_detach: " TAP " has no master");
