@@ -13,8 +13,12 @@ extern char **environ;
 
 /* posix_spawn(3) children inherit the signal mask and ignored signals. The
  * VMM blocks SIGINT/SIGTERM (it takes them through a signalfd) and may
- * ignore SIGPIPE: the helper must get the defaults back, or a timeout or
- * Ctrl-C would not stop it. */
+ * ignore SIGPIPE: the helper gets the defaults back, so its own --timeout
+ * (SIGALRM) ends it. It runs in a process group of its own: a Ctrl-C at the
+ * terminal, or a signal to minivmm's whole group, is for minivmm, which
+ * finishes what the helper is doing and then undoes it. Killed halfway, an
+ * `ovs-vsctl add-port` could leave its port in OVS's database with nobody
+ * to take it out. */
 static int spawn_attr(posix_spawnattr_t *attr)
 {
 	sigset_t none, all;
@@ -27,8 +31,10 @@ static int spawn_attr(posix_spawnattr_t *attr)
 	if (!err)
 		err = posix_spawnattr_setsigdefault(attr, &all);
 	if (!err)
-		err =
-		    posix_spawnattr_setflags(attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+		err = posix_spawnattr_setpgroup(attr, 0);
+	if (!err)
+		err = posix_spawnattr_setflags(
+		    attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
 	if (err)
 		posix_spawnattr_destroy(attr);
 	return err;

@@ -259,6 +259,11 @@ int tap_open(struct tap *t, const char *name, struct errbuf *e)
 	 * 10-byte legacy header. The x86-64 host is little-endian like virtio
 	 * 1.x, so TUNSETVNETLE (for big-endian hosts) is not needed. */
 	int hdr = (int)sizeof(struct virtio_net_hdr_mrg_rxbuf);
+	t->saved_hdr_len = 0;
+	if ((got.ifr_flags & IFF_PERSIST) && ioctl(fd, TUNGETVNETHDRSZ, &t->saved_hdr_len) < 0) {
+		errorf_errno(e, "--tap %s: TUNGETVNETHDRSZ", name);
+		goto err;
+	}
 	if (ioctl(fd, TUNSETVNETHDRSZ, &hdr) < 0) {
 		errorf_errno(e, "--tap %s: TUNSETVNETHDRSZ %d", name, hdr);
 		goto err;
@@ -293,6 +298,13 @@ void tap_close(struct tap *t)
 {
 	if (t->fd < 0)
 		return;
+	/* The device outlives us: the header size and offloads are the
+	 * device's, not this fd's (tun_struct in drivers/net/tun.c). */
+	if (!t->created) {
+		ioctl(t->fd, TUNSETOFFLOAD, 0UL);
+		if (t->saved_hdr_len > 0)
+			ioctl(t->fd, TUNSETVNETHDRSZ, &t->saved_hdr_len);
+	}
 	/* A non-persistent TAP is unregistered when its last fd is closed
 	 * (tun_chr_close() -> tun_detach() in drivers/net/tun.c), so a device
 	 * tap_open() created is gone once this returns. A persistent one

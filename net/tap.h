@@ -13,6 +13,7 @@ struct tap {
 	char name[IFNAMSIZ];
 	bool created;	     /* tap_open() made the device; it goes away with fd */
 	size_t vnet_hdr_len; /* bytes of virtio-net header before every frame */
+	int saved_hdr_len;   /* a TAP that was there before: its header size then */
 };
 
 /* Opens (creating if needed) the TAP device NAME, non-blocking, with a
@@ -26,7 +27,9 @@ int tap_open(struct tap *t, const char *name, struct errbuf *e);
  * then checksums and segments everything before handing it to us. */
 int tap_set_offload(struct tap *t, unsigned tun_f_flags, struct errbuf *e);
 
-/* Closes the fd; safe on a closed tap. */
+/* Closes the fd; safe on a closed tap. A TAP that was there before gets its
+ * header size back, and no offloads (what tun starts with: no ioctl reads
+ * the old ones), so whoever opens it next finds it as it was. */
 void tap_close(struct tap *t);
 
 #endif

@@ -10,6 +10,7 @@
 
 int main(int argc, char **argv)
 {
+	vm_block_signals();
 	struct vm_config cfg;
 	struct errbuf e = {{0}};
 	switch (cli_parse(argc, argv, &cfg, &e)) {
@@ -34,7 +35,8 @@ int main(int argc, char **argv)
 	if (vm_create(&vm, &cfg, &e)) {
 		vm_destroy(&vm);
 		fprintf(stderr, "minivmm: %s\n", e.msg);
-		return 1;
+		/* Stopped on request, as in vm_run(): not a failure. */
+		return vm.stopped_in_setup ? 0 : 1;
 	}
 	int status = vm_run(&vm);
 	vm_destroy(&vm);

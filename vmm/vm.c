@@ -40,6 +40,39 @@ void vm_request_stop(struct vm *vm, int status, const char *fmt, ...)
 	pthread_mutex_unlock(&vm->stop_lock);
 }
 
+/* SIGINT, SIGTERM and SIGHUP stop minivmm; SIGUSR1 prints the stats. */
+static void main_signals(sigset_t *s, bool stops_only)
+{
+	sigemptyset(s);
+	sigaddset(s, SIGINT);
+	sigaddset(s, SIGTERM);
+	sigaddset(s, SIGHUP);
+	if (!stops_only)
+		sigaddset(s, SIGUSR1);
+}
+
+void vm_block_signals(void)
+{
+	sigset_t s;
+	main_signals(&s, false);
+	pthread_sigmask(SIG_BLOCK, &s, NULL);
+}
+
+/* A stop signal that came during set-up is pending (vm_block_signals):
+ * stop here, and vm_destroy() undoes what was done, TAP and port included. */
+static int stopped_during_setup(struct vm *vm, struct errbuf *e)
+{
+	sigset_t stops, pending;
+	main_signals(&stops, true);
+	sigpending(&pending);
+	for (int sig = 1; sig < NSIG; sig++)
+		if (sigismember(&stops, sig) == 1 && sigismember(&pending, sig) == 1) {
+			vm->stopped_in_setup = true;
+			return errorf(e, "stopped by %s during set-up", strsignal(sig));
+		}
+	return 0;
+}
+
 void vm_set_irq_line(struct vm *vm, unsigned irq, int level)
 {
 	struct kvm_irq_level l = {.irq = irq, .level = (uint32_t)level};
@@ -276,6 +309,8 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct errbuf *e)
 		return -1;
 	if (cfg->tap && link_watch_open(&vm->link_watch, vm->tap.name, &vm->bridge, stderr, e))
 		return -1;
+	if (stopped_during_setup(vm, e))
+		return -1;
 
 	/* Our own copy of the routing table from the start, so that devices
 	 * adding MSI routes later re-send exactly KVM's defaults plus theirs. */
@@ -312,7 +347,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct errbuf *e)
 	for (int i = 0; i < vm->ncpus; i++)
 		if (vcpu_set_cpuid(&vm->vcpus[i], e))
 			return -1;
-	return load_kernel(vm, e);
+	return load_kernel(vm, e) || stopped_during_setup(vm, e) ? -1 : 0;
 }
 
 static void stop_vcpus(struct vm *vm)
@@ -398,17 +433,13 @@ static void print_final_stats(struct vm *vm)
 
 int vm_run(struct vm *vm)
 {
-	sigset_t main_signals, all;
-	sigemptyset(&main_signals);
-	sigaddset(&main_signals, SIGINT);
-	sigaddset(&main_signals, SIGTERM);
-	sigaddset(&main_signals, SIGHUP);
-	sigaddset(&main_signals, SIGUSR1); /* not a stop: print the stats so far */
+	sigset_t taken, all;
+	main_signals(&taken, false);
 	sigfillset(&all);
 	/* Threads inherit this mask; each vCPU then lets the kick signal in. */
 	pthread_sigmask(SIG_BLOCK, &all, NULL);
 	vcpu_kick_install(vm->kick_signal);
-	int sfd = signalfd(-1, &main_signals, SFD_CLOEXEC | SFD_NONBLOCK);
+	int sfd = signalfd(-1, &taken, SFD_CLOEXEC | SFD_NONBLOCK);
 
 	if (console_enter_raw(&vm->console) < 0)
 		fprintf(stderr, "minivmm: cannot put the terminal in raw mode: %s\n",

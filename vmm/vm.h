@@ -80,6 +80,7 @@ struct vm {
 	atomic_bool stopping;
 	pthread_mutex_t stop_lock;
 	int exit_status;
+	bool stopped_in_setup; /* vm_create() saw a stop signal and gave up */
 	char stop_reason[256];
 	int stop_eventfd;
 	int kick_signal;
@@ -93,8 +94,14 @@ struct vm {
 	size_t initrd_len;
 };
 
+/* Blocks the signals the main thread takes (SIGINT, SIGTERM, SIGHUP,
+ * SIGUSR1): main() calls it first, so that a signal during set-up waits
+ * until vm_create() can stop and vm_destroy() undo what was set up. */
+void vm_block_signals(void);
+
 /* Builds the machine from cfg: opens KVM, maps RAM, loads the kernel, creates
- * the vCPUs and devices. On failure everything made so far is undone. */
+ * the vCPUs and devices. On failure everything made so far is undone by
+ * vm_destroy(); stopped_in_setup says whether a stop signal was the cause. */
 int vm_create(struct vm *vm, const struct vm_config *cfg, struct errbuf *e);
 
 /* Runs until the guest or the user stops it; returns the exit status. */

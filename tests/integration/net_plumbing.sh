@@ -26,14 +26,18 @@ if [ $# != 1 ]; then
 	exit 2
 fi
 test_bin=$(cd "$1" && pwd)/net/net_plumbing_test
+vmm=$(cd "$1" && pwd)/minivmm
+payload=$(cd "$1" && pwd)/tests/payloads/hello.bzImage
 if [ "$(id -u)" != 0 ]; then
 	echo "net_plumbing.sh: must run as root (network namespaces, TAP devices)" >&2
 	exit 1
 fi
-[ -x "$test_bin" ] || {
-	echo "net_plumbing.sh: $test_bin not built" >&2
-	exit 1
-}
+for f in "$test_bin" "$vmm" "$payload"; do
+	[ -e "$f" ] || {
+		echo "net_plumbing.sh: $f not built" >&2
+		exit 1
+	}
+done
 for tool in ip ovsdb-tool ovsdb-server ovs-vswitchd ovs-vsctl ovs-appctl; do
 	command -v "$tool" >/dev/null || {
 		echo "net_plumbing.sh: $tool not found (scripts/install-deps.sh installs it)" >&2
@@ -121,6 +125,62 @@ in_ns ip tuntap add dev mvtun0 mode tun || setup_fail "ip tuntap add dev mvtun0"
 start_ovs
 
 run_phase "phase 1: Open vSwitch running" "$ovs_br" "$linux_br"
+
+# signal_in_setup SIG TARGET: minivmm is asked to stop while `ovs-vsctl
+# add-port` waits for a paused ovs-vswitchd: SIG goes to minivmm alone
+# (TARGET pid) or to its whole process group (TARGET group, a terminal's
+# Ctrl-C). It must finish the set-up step, undo everything, say so in one
+# line and exit 0, leaving no port, no TAP and no ovs-vsctl behind. None of
+# this reaches KVM, so no /dev/kvm is needed.
+signal_in_setup() {
+	local sig=$1 target=$2 name=mvsig0 pid rc ok=1 i why=''
+	local out=$D/sig-$sig.out err=$D/sig-$sig.err
+	kill -STOP "$vswitchd_pid"
+	# Not in_ns: a function would run in a subshell, and $! be its pid.
+	ip netns exec "$ns" setsid "$vmm" --kernel "$payload" --tap "$name" --bridge "$ovs_br" \
+		</dev/null >"$out" 2>"$err" &
+	pid=$!
+	# Until add-port is in flight: its port is in the database.
+	for ((i = 0; i < 100; i++)); do
+		in_ns ovs-vsctl --timeout=5 list-ports "$ovs_br" | grep -qx "$name" && break
+		sleep 0.05
+	done
+	sleep 0.3
+	if [ "$target" = group ]; then kill -"$sig" -- -"$pid"; else kill -"$sig" "$pid"; fi
+	sleep 0.5
+	kill -CONT "$vswitchd_pid"
+	timeout 30 tail --pid="$pid" -f /dev/null || { why="minivmm did not stop"; kill -9 "$pid"; }
+	wait "$pid"
+	rc=$?
+	if [ -z "$why" ]; then
+		if [ "$rc" != 0 ]; then
+			why="exit status $rc"
+		elif [ "$(wc -l <"$err")" != 1 ] || ! grep -qE "^minivmm: stopped by .* during set-up$" "$err"; then
+			why="stderr: $(head -c 300 "$err")"
+		elif in_ns ovs-vsctl --timeout=5 list-ports "$ovs_br" | grep -qx "$name"; then
+			why="port $name left on $ovs_br"
+		elif in_ns ip link show "$name" >/dev/null 2>&1; then
+			why="TAP $name left behind"
+		elif pgrep -f "ovs-vsctl.*$name" >/dev/null; then
+			why="an ovs-vsctl for $name still runs"
+		else
+			ok=0
+		fi
+	fi
+	# Whatever happened, leave nothing for the next phase.
+	in_ns ovs-vsctl --timeout=5 --if-exists del-port "$ovs_br" "$name" >/dev/null 2>&1
+	in_ns ip link del "$name" >/dev/null 2>&1
+	if [ "$ok" = 0 ]; then
+		say "ok   SIG$sig to minivmm's $target during ovs-vsctl add-port: $(cat "$err")"
+		passed=$((passed + 1))
+	else
+		say "FAIL SIG$sig to minivmm's $target during ovs-vsctl add-port: $why"
+		failed=$((failed + 1))
+	fi
+}
+say "--- a stop signal during set-up"
+signal_in_setup TERM pid
+signal_in_setup INT group
 
 # ovsdb-server alone: add-port commits, then times out waiting for vswitchd.
 in_ns ovs-appctl --timeout=5 -t "$D/vswitchd.ctl" exit || failed=$((failed + 1))

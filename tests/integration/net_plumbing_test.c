@@ -407,8 +407,22 @@ static void test_close(struct results *r, struct tap *t)
 	if (ret < 0)
 		return;
 	check(r, !pre.created, "tap_open " PERSIST ": created=%d (it existed)", pre.created);
+	check(r, pre.saved_hdr_len == 10, "tap_open " PERSIST ": its header size was %d (tun's 10)",
+	      pre.saved_hdr_len);
 	tap_close(&pre);
 	check(r, if_nametoindex(PERSIST) != 0, "tap_close: " PERSIST " still exists");
+	/* The device keeps its header size after our fd is gone: it must be
+	 * back at what it was for the next user. */
+	int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+	struct ifreq ifr = {.ifr_flags = IFF_TAP | IFF_NO_PI};
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", PERSIST);
+	int hdr = -1;
+	bool read =
+	    fd >= 0 && ioctl(fd, TUNSETIFF, &ifr) == 0 && ioctl(fd, TUNGETVNETHDRSZ, &hdr) == 0;
+	check(r, read && hdr == 10, "tap_close: " PERSIST "'s header size is back at %d (want 10)",
+	      hdr);
+	if (fd >= 0)
+		close(fd);
 }
 
 /* ovsdb-server is up, ovs-vswitchd is not: add-port is committed to the
