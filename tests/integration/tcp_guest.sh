@@ -52,9 +52,24 @@ tcp_diag() {
 	return 1
 }
 
+# tcp_check NAME GUEST-WORD HOST-FILE WHAT: the guest's console line
+# "stock-init: GUEST-WORD N sha256 H" against tcp_peer.py's line in
+# $ng_dir/HOST-FILE.out ("recv|sent N bytes sha256 H in S s (RATE)"); both
+# must say $tcp_bytes and the same hash. Sets tcp_rate.
+tcp_check() {
+	local guest host
+	guest=$(tcp_guest_line "$1" "$2 [0-9]+ sha256 [0-9a-f]+")
+	host=$(cat "$ng_dir/$3.out")
+	[[ $host =~ ^[a-z]+\ ([0-9]+)\ bytes\ sha256\ ([0-9a-f]+)\ in\ .*\((.*)\)$ ]] &&
+		[ "$guest" = "$2 ${BASH_REMATCH[1]} sha256 ${BASH_REMATCH[2]}" ] &&
+		[ "${BASH_REMATCH[1]}" = "$tcp_bytes" ] ||
+		bad "$4: the guest says '$guest', the host '$host'" || return 1
+	tcp_rate=${BASH_REMATCH[3]}
+}
+
 # (Uses tcp_test's locals: bash scoping is dynamic.)
 tcp_body() {
-	local recv_pid tx rx sent got line tx_rate rx_rate csum_err
+	local recv_pid line tx_rate rx_rate csum_err tcp_rate
 	ng_in_ns python3 "$tcp_peer" recv 5002 "$tcp_bytes" $((tcp_timeout * 2)) >"$ng_dir/recv.out" 2>&1 &
 	recv_pid=$!
 	ng_vmm_start "$out/$name" "$vmm" --kernel "$stock/vmlinuz" --initrd "$stock/initramfs.cpio" \
@@ -75,20 +90,9 @@ tcp_body() {
 	rc=$ng_vmm_rc
 	expect_rc 0 && expect_err "$name" "stopped by" || return 1
 
-	# Guest -> host: what the guest hashed before sending is what arrived.
-	tx=$(tcp_guest_line "$name" "tx [0-9]+ sha256 [0-9a-f]+") sent=''
-	line=$(cat "$ng_dir/recv.out")
-	[[ $line =~ ^recv\ ([0-9]+)\ bytes\ sha256\ ([0-9a-f]+)\ in\ .*\((.*)\)$ ]] &&
-		sent="tx ${BASH_REMATCH[1]} sha256 ${BASH_REMATCH[2]}" && tx_rate=${BASH_REMATCH[3]}
-	[ "$tx" = "tx $tcp_bytes sha256 ${sent##* }" ] && [ "$sent" = "$tx" ] ||
-		bad "guest -> host: the guest sent '$tx', the host got '$line'" || return 1
-	# Host -> guest.
-	rx=$(tcp_guest_line "$name" "rx [0-9]+ sha256 [0-9a-f]+") got=''
-	line=$(cat "$ng_dir/send.out")
-	[[ $line =~ ^sent\ ([0-9]+)\ bytes\ sha256\ ([0-9a-f]+)\ in\ .*\((.*)\)$ ]] &&
-		got="rx ${BASH_REMATCH[1]} sha256 ${BASH_REMATCH[2]}" && rx_rate=${BASH_REMATCH[3]}
-	[ "$rx" = "$got" ] && [ "${rx%% sha256*}" = "rx $tcp_bytes" ] ||
-		bad "host -> guest: the host sent '$line', the guest got '$rx'" || return 1
+	# What one end hashed is what the other got, all $tcp_bytes of it.
+	tcp_check "$name" tx recv "guest -> host" && tx_rate=$tcp_rate || return 1
+	tcp_check "$name" rx send "host -> guest" && rx_rate=$tcp_rate || return 1
 	say "    TCP $name: guest->host $tcp_bytes bytes at $tx_rate, host->guest at $rx_rate; host TcpInCsumErrors=$csum_err"
 	echo "$name tcp guest->host $tx_rate host->guest $rx_rate" >>"$out/timings"
 
