@@ -6,6 +6,7 @@
 #include <stdio.h>
 
 #include "vmm/cli.h"
+#include "vmm/outputs.h"
 #include "vmm/vm.h"
 
 int main(int argc, char **argv)
@@ -31,14 +32,26 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
+	/* From here on no thread waits for whoever reads stdout and stderr
+	 * (vmm/outputs.h); the stop kick also wakes the output thread. */
+	vcpu_kick_install(VCPU_KICK_SIGNAL);
+	struct outputs out;
+	if (outputs_start(&out, VCPU_KICK_SIGNAL, &e)) {
+		fprintf(stderr, "minivmm: %s\n", e.msg);
+		return 1;
+	}
 	struct vm vm;
+	int status;
 	if (vm_create(&vm, &cfg, &e)) {
 		vm_destroy(&vm);
 		fprintf(stderr, "minivmm: %s\n", e.msg);
 		/* Stopped on request, as in vm_run(): not a failure. */
-		return vm.stopped_in_setup ? 0 : 1;
+		status = vm.stopped_in_setup ? 0 : 1;
+	} else {
+		status = vm_run(&vm);
+		vm_destroy(&vm);
 	}
-	int status = vm_run(&vm);
-	vm_destroy(&vm);
+	/* A reader that stalled gets 2 s more, then what is left is dropped. */
+	outputs_stop(&out, 2000);
 	return status;
 }

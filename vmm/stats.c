@@ -337,6 +337,8 @@ static void print_text(const struct vm *vm, const struct stats_sum *sum, FILE *o
 		(unsigned long long)sum->doorbells);
 	fprintf(out, "  %-28s %12llu\n", "injected interrupts",
 		(unsigned long long)sum->interrupts);
+	fprintf(out, "  %-28s %12llu\n", "console bytes dropped",
+		(unsigned long long)LOAD(vm->console_dropped));
 	if (vm->net.initialised)
 		virtio_net_print_stats(&vm->net, out);
 	for (int i = FIXUP_NONE + 1; i < FIXUP_KINDS; i++)
@@ -513,8 +515,10 @@ static void print_json(const struct vm *vm, const struct stats_sum *sum, FILE *o
 	json_reasons(sum, out);
 	json_ranges(vm, sum, out);
 	json_unclaimed(sum, out);
-	fprintf(out, "  \"doorbells\": %llu,\n  \"interrupts\": %llu,\n",
-		(unsigned long long)sum->doorbells, (unsigned long long)sum->interrupts);
+	fprintf(out,
+		"  \"doorbells\": %llu,\n  \"interrupts\": %llu,\n  \"console_dropped\": %llu,\n",
+		(unsigned long long)sum->doorbells, (unsigned long long)sum->interrupts,
+		(unsigned long long)LOAD(vm->console_dropped));
 	json_nics(vm, out);
 	json_fixups(sum, out);
 	fprintf(out, "  \"handling_s\": %.6f,\n  \"bookkeeping_ns_per_exit\": %.1f\n}\n",

@@ -4,6 +4,7 @@
 
 #include <linux/kvm.h>
 #include <pthread.h>
+#include <signal.h>
 
 #include "vmm/error.h"
 #include "vmm/stats.h"
@@ -37,6 +38,10 @@ int vcpu_handle_exit(struct vcpu *v);
  * through, named after the vCPU and, unless --no-seccomp, under the vCPU
  * allowlist. On failure stops the VM and returns -1. */
 int vcpu_thread_init(struct vcpu *v);
+
+/* The signal that kicks a vCPU out of KVM_RUN (and the output thread out of
+ * a blocked write, vmm/outputs.h). */
+#define VCPU_KICK_SIGNAL SIGRTMIN
 
 /* The kick signal's handler, installed once per process: it does nothing
  * but make a KVM_RUN in progress return EINTR. */

@@ -81,10 +81,13 @@ void vm_set_irq_line(struct vm *vm, unsigned irq, int level)
 
 static void com1_tx(void *ctx, uint8_t byte)
 {
-	(void)ctx;
-	/* Unbuffered: the guest's console must show up even if it hangs next. */
-	while (write(STDOUT_FILENO, &byte, 1) < 0 && errno == EINTR)
-		;
+	struct vm *vm = ctx;
+	/* Unbuffered: the guest's console must show up even if it hangs next.
+	 * Never waited for: minivmm's stdout is a non-blocking pipe to its
+	 * output thread (vmm/outputs.h), and what does not fit is dropped. Not
+	 * retried on EINTR either: the stop kick must be able to end this. */
+	if (write(STDOUT_FILENO, &byte, 1) != 1)
+		__atomic_add_fetch(&vm->console_dropped, 1, __ATOMIC_RELAXED);
 }
 
 static void com1_irq(void *ctx, int level)
@@ -294,7 +297,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct errbuf *e)
 	vm->kvm.sys_fd = vm->kvm.vm_fd = -1;
 	vm->stop_eventfd = -1;
 	vm->tap.fd = -1;
-	vm->kick_signal = SIGRTMIN;
+	vm->kick_signal = VCPU_KICK_SIGNAL;
 	pthread_mutex_init(&vm->stop_lock, NULL);
 	unclaimed_init(&vm->unclaimed, stderr);
 	bus_init(&vm->pio, "pio");

@@ -66,6 +66,7 @@ struct vm {
 	struct irq_routing irq_routing;
 	struct unclaimed_log unclaimed;
 	struct console console;
+	uint64_t console_dropped; /* atomic: guest output stdout did not take (vmm/outputs.h) */
 
 	/* The NIC and its host side, when cfg.tap is set. */
 	struct tap tap;

@@ -191,3 +191,48 @@ rf_ovs_restart() {
 }
 
 all_tests+=(virtio_net_tap_deleted virtio_net_ovs_restart)
+
+# The reader of minivmm's stdout and stderr stops reading (a paused `| tee`,
+# a stuck SSH session) while the guest floods its console: minivmm must not
+# wait for it. Both go into one pipe whose reader takes a little and then
+# only sleeps. A SIGTERM must still stop minivmm within a few seconds, with
+# status 0, its port and TAP gone, and the JSON stats (to a file) counting
+# the console bytes it dropped. Before vmm/outputs.c the vCPU stayed in a
+# blocking write() that the stop kick could not end, and only SIGKILL ended
+# minivmm, leaving its OVS port behind.
+test_virtio_net_stalled_stdout() {
+	local name=virtio_net_stalled_stdout pid reader t0 dropped
+	net_setup ovs stalled || return 1
+	mkfifo "$ng_dir/out" || return 1
+	{ head -c 4096 >"$out/$name.out" && sleep 600; } <"$ng_dir/out" &
+	reader=$!
+	ip netns exec "$ng_ns" "$vmm" --kernel "$pl/flood.bzImage" --tap "$ng_tap" --bridge "$ng_br" \
+		--stats="json:$ng_dir/stats.json" </dev/null >"$ng_dir/out" 2>&1 &
+	pid=$!
+	# Long enough to fill both pipes many times over at the flood's rate.
+	sleep 5
+	pid_alive "$pid" || bad "minivmm exited early" || return 1
+	[ "$(ng_ports)" = "$ng_tap" ] || bad "no port $ng_tap on $ng_br while the guest runs" || return 1
+	t0=$SECONDS
+	kill -TERM "$pid"
+	if ! timeout 20 tail --pid="$pid" -f /dev/null; then
+		kill -KILL "$pid" "$reader" 2>/dev/null
+		bad "minivmm did not stop within 20 s of SIGTERM with its stdout stalled" || return 1
+	fi
+	wait "$pid"
+	rc=$?
+	say "    STALLED: minivmm stopped $((SECONDS - t0)) s after SIGTERM"
+	kill "$reader" 2>/dev/null
+	wait "$reader" 2>/dev/null
+	expect_rc 0 || return 1
+	grep -q "^flood: a console line" "$out/$name.out" || bad "the reader got no console at all" || return 1
+	dropped=$(sed -nE 's/.*"console_dropped": ([0-9]+).*/\1/p' "$ng_dir/stats.json")
+	[ -n "$dropped" ] && ((dropped > 0)) ||
+		bad "stats.json: console_dropped='$dropped', expected > 0: $(head -c 300 "$ng_dir/stats.json")" || return 1
+	say "    STALLED: $dropped console bytes dropped"
+	[ -z "$(ng_ports)" ] || bad "minivmm left port(s) on $ng_br: $(ng_ports | xargs)" || return 1
+	! ng_in_ns ip link show "$ng_tap" >/dev/null 2>&1 || bad "minivmm left its TAP $ng_tap behind" || return 1
+	ng_teardown || bad "teardown failed"
+}
+
+all_tests+=(virtio_net_stalled_stdout)
