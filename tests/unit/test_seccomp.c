@@ -72,13 +72,20 @@ static void teardown(void)
 	close(err_fd);
 }
 
+/* Loads the vCPU filter, with TAP (or -1) as the TAP descriptor, on this
+ * thread; 0 or -1. */
+static int load_vcpu_filter(int tap, const char *who)
+{
+	struct errbuf e;
+	const struct seccomp_fds fds = {vcpu_fd, vm_fd, tap};
+	scmp_filter_ctx f = seccomp_vcpu_filter(&fds, &e);
+	return f ? seccomp_apply(f, who, &e) : -1;
+}
+
 static void *vcpu_like(void *arg)
 {
 	struct results *r = arg;
-	struct errbuf e;
-	const struct seccomp_fds fds = {vcpu_fd, vm_fd, tap_fd};
-	scmp_filter_ctx f = seccomp_vcpu_filter(&fds, &e);
-	r->load = f ? seccomp_apply(f, "vCPU 0", &e) : -1;
+	r->load = load_vcpu_filter(tap_fd, "vCPU 0");
 	if (r->load)
 		return NULL;
 
@@ -263,10 +270,7 @@ END_TEST
 static void *refuse_many(void *arg)
 {
 	struct results *r = arg;
-	struct errbuf e;
-	const struct seccomp_fds fds = {vcpu_fd, vm_fd, -1};
-	scmp_filter_ctx f = seccomp_vcpu_filter(&fds, &e);
-	r->load = f ? seccomp_apply(f, "vCPU 1", &e) : -1;
+	r->load = load_vcpu_filter(-1, "vCPU 1");
 	r->socket = 0;
 	for (int i = 0; i < 100 && !r->load; i++)
 		if (socket(AF_INET, SOCK_DGRAM, 0) >= 0 || errno != EPERM)
@@ -295,10 +299,7 @@ END_TEST
 static void *vcpu_reads_clock(void *arg)
 {
 	struct results *r = arg;
-	struct errbuf e;
-	const struct seccomp_fds fds = {vcpu_fd, vm_fd, -1};
-	scmp_filter_ctx f = seccomp_vcpu_filter(&fds, &e);
-	r->load = f ? seccomp_apply(f, "vCPU 0", &e) : -1;
+	r->load = load_vcpu_filter(-1, "vCPU 0");
 	if (r->load)
 		return NULL;
 	struct cmos_rtc rtc;
