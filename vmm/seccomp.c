@@ -2,6 +2,7 @@
 #include "vmm/seccomp.h"
 
 #include <errno.h>
+#include <linux/capability.h>
 #include <linux/if_tun.h>
 #include <linux/kvm.h>
 #include <pthread.h>
@@ -10,6 +11,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <ucontext.h>
 #include <unistd.h>
 
@@ -272,6 +275,22 @@ static void on_sigsys(int sig, siginfo_t *si, void *ucontext)
 		/* nowhere else to say it */
 	}
 	errno = saved;
+}
+
+int seccomp_drop_capabilities(struct errbuf *e)
+{
+	/* capset(2) with pid 0 changes the calling thread only: Linux keeps
+	 * capabilities per thread (credentials are per task). Effective,
+	 * permitted and inheritable all go, and with permitted empty nothing
+	 * can bring them back short of an execve, which the filter refuses. */
+	struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+	struct __user_cap_data_struct none[_LINUX_CAPABILITY_U32S_3];
+	memset(none, 0, sizeof(none));
+	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
+		return errorf_errno(e, "cannot clear the ambient capabilities");
+	if (syscall(SYS_capset, &hdr, none) < 0)
+		return errorf_errno(e, "cannot drop the thread's capabilities");
+	return 0;
 }
 
 int seccomp_apply(scmp_filter_ctx f, const char *who, struct errbuf *e)

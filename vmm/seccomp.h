@@ -30,6 +30,13 @@ scmp_filter_ctx seccomp_vcpu_filter(const struct seccomp_fds *fds, struct errbuf
 /* The filter the virtio-net worker loads; NULL with a message in e. */
 scmp_filter_ctx seccomp_worker_filter(const struct seccomp_fds *fds, struct errbuf *e);
 
+/* Least privilege per thread: the calling thread gives up every capability
+ * (effective, permitted, inheritable, ambient); the process's other threads
+ * keep theirs. A guest-facing thread does this first, whether or not it then
+ * loads a filter: nothing it does needs one (KVM, eventfd and tun ioctls on
+ * descriptors it already holds check none). */
+int seccomp_drop_capabilities(struct errbuf *e);
+
 /* Loads f on the calling thread only, with no_new_privs, and releases it.
  * who names the thread in the line a refused call prints ("vCPU 0"). */
 int seccomp_apply(scmp_filter_ctx f, const char *who, struct errbuf *e);

@@ -107,16 +107,18 @@ int vcpu_thread_init(struct vcpu *v)
 	char name[16];
 	snprintf(name, sizeof(name), "vcpu%d", v->id);
 	prctl(PR_SET_NAME, name, 0, 0, 0);
-	if (vm->cfg.no_seccomp)
-		return 0;
-	const struct seccomp_fds fds = {
-	    .vcpu_fd = v->fd, .vm_fd = vm->kvm.vm_fd, .tap_fd = vm->tap.fd};
 	struct errbuf e;
 	char who[32];
 	snprintf(who, sizeof(who), "vCPU %d", v->id);
-	scmp_filter_ctx f = seccomp_vcpu_filter(&fds, &e);
-	if (f && !seccomp_apply(f, who, &e))
-		return 0;
+	if (seccomp_drop_capabilities(&e) == 0) {
+		if (vm->cfg.no_seccomp)
+			return 0;
+		const struct seccomp_fds fds = {
+		    .vcpu_fd = v->fd, .vm_fd = vm->kvm.vm_fd, .tap_fd = vm->tap.fd};
+		scmp_filter_ctx f = seccomp_vcpu_filter(&fds, &e);
+		if (f && !seccomp_apply(f, who, &e))
+			return 0;
+	}
 	vm_request_stop(vm, 1, "%s: %s", who, e.msg);
 	return -1;
 }

@@ -148,12 +148,15 @@ static int nic_worker_init(void *ctx, struct errbuf *e)
 {
 	struct vm *vm = ctx;
 	prctl(PR_SET_NAME, "virtio-net", 0, 0, 0);
-	if (vm->cfg.no_seccomp)
-		return 0;
-	const struct seccomp_fds fds = {.vcpu_fd = -1, .vm_fd = vm->kvm.vm_fd, .tap_fd = -1};
-	scmp_filter_ctx f = seccomp_worker_filter(&fds, e);
-	if (f && !seccomp_apply(f, "virtio-net worker", e))
-		return 0;
+	if (seccomp_drop_capabilities(e) == 0) {
+		if (vm->cfg.no_seccomp)
+			return 0;
+		const struct seccomp_fds fds = {
+		    .vcpu_fd = -1, .vm_fd = vm->kvm.vm_fd, .tap_fd = -1};
+		scmp_filter_ctx f = seccomp_worker_filter(&fds, e);
+		if (f && !seccomp_apply(f, "virtio-net worker", e))
+			return 0;
+	}
 	char why[sizeof(e->msg)];
 	snprintf(why, sizeof(why), "%s", e->msg);
 	return errorf(e, "virtio-net worker: %s", why);

@@ -571,7 +571,7 @@ test_virtio_net_intx_ping() {
 # Every other test runs with the filters on too, the default; --no-seccomp
 # turns them off.
 seccomp_threads() {
-	local pid=$ng_vmm_pid task comm mode vcpus=0 workers=0
+	local pid=$ng_vmm_pid task comm mode caps vcpus=0 workers=0
 	for task in /proc/"$pid"/task/*; do
 		comm=$(cat "$task/comm") && mode=$(sed -n 's/^Seccomp:\t//p' "$task/status") || return 1
 		if [ "${task##*/}" = "$pid" ] || [ "$comm" = output ]; then
@@ -580,13 +580,18 @@ seccomp_threads() {
 			[ "$mode" = 0 ] || bad "$comm thread: Seccomp: $mode, expected 0 (not filtered)" || return 1
 		elif [[ $comm == vcpu[0-9]* || $comm == virtio-net ]]; then
 			[ "$mode" = 2 ] || bad "$comm thread: Seccomp: $mode, expected 2 (filtered)" || return 1
+			# Least privilege: a guest-facing thread holds no capability.
+			caps=$(grep -E '^Cap(Eff|Prm|Inh|Amb):' "$task/status" | awk '{ print $2 }' | sort -u)
+			[ "$caps" = 0000000000000000 ] || bad "$comm thread holds capabilities: $(grep -E '^Cap' "$task/status" | xargs)" || return 1
 			[ "$comm" = virtio-net ] && workers=$((workers + 1)) || vcpus=$((vcpus + 1))
 		else
 			bad "an unexpected thread '$comm' (Seccomp: $mode)" || return 1
 		fi
 	done
 	[ "$vcpus" = 2 ] && [ "$workers" = 1 ] || bad "$vcpus vCPU thread(s) and $workers NIC worker(s), expected 2 and 1" || return 1
-	say "    SECCOMP: vcpu0, vcpu1 and virtio-net filtered, the main thread not"
+	[ "$(sed -n 's/^CapEff:\t//p' "/proc/$pid/status")" != 0000000000000000 ] ||
+		bad "the main thread has no capabilities left: it must undo the network set-up" || return 1
+	say "    SECCOMP: vcpu0, vcpu1 and virtio-net filtered and without capabilities, the main thread not"
 }
 
 test_virtio_net_seccomp() {

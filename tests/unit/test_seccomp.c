@@ -322,6 +322,58 @@ START_TEST(test_vcpu_devices_need_nothing_refused)
 }
 END_TEST
 
+/* The CapEff/CapPrm/CapInh/CapAmb lines of /proc/self/task/TID/status,
+ * "0" for each that is all zero. */
+static void thread_caps(char out[4][32])
+{
+	char path[64], line[128];
+	snprintf(path, sizeof(path), "/proc/self/task/%ld/status", (long)syscall(SYS_gettid));
+	FILE *f = fopen(path, "re");
+	ck_assert_ptr_nonnull(f);
+	static const char *const keys[4] = {"CapEff:", "CapPrm:", "CapInh:", "CapAmb:"};
+	for (int i = 0; i < 4; i++)
+		snprintf(out[i], 32, "missing");
+	while (fgets(line, sizeof(line), f))
+		for (int i = 0; i < 4; i++)
+			if (!strncmp(line, keys[i], strlen(keys[i]))) {
+				unsigned long long v = strtoull(line + strlen(keys[i]), NULL, 16);
+				snprintf(out[i], 32, "%llx", v);
+			}
+	fclose(f);
+}
+
+static char dropped_caps[4][32];
+static int drop_result;
+
+static void *drops_caps(void *arg)
+{
+	(void)arg;
+	struct errbuf e;
+	drop_result = seccomp_drop_capabilities(&e);
+	thread_caps(dropped_caps);
+	return NULL;
+}
+
+/* A guest-facing thread holds no capabilities, and the rest of the process
+ * keeps its own (the main thread undoes the host's network set-up). */
+START_TEST(test_thread_drops_capabilities)
+{
+	char before[4][32], after[4][32];
+	thread_caps(before);
+	pthread_t t;
+	ck_assert_int_eq(pthread_create(&t, NULL, drops_caps, NULL), 0);
+	ck_assert_int_eq(pthread_join(t, NULL), 0);
+	ck_assert_int_eq(drop_result, 0);
+	for (int i = 0; i < 4; i++)
+		ck_assert_str_eq(dropped_caps[i], "0");
+	thread_caps(after);
+	for (int i = 0; i < 4; i++)
+		ck_assert_str_eq(after[i], before[i]);
+	if (geteuid() == 0)
+		ck_assert_str_ne(after[0], "0"); /* root: this thread still has them */
+}
+END_TEST
+
 START_TEST(test_sizes)
 {
 	/* What --stats prints; the vCPU list is the longer one. */
@@ -334,4 +386,4 @@ END_TEST
 
 CHECK_MAIN_FIXTURE("seccomp", setup, teardown, test_vcpu_filter, test_worker_filter,
 		   test_refusals_are_reported_a_few_times, test_vcpu_devices_need_nothing_refused,
-		   test_sizes)
+		   test_thread_drops_capabilities, test_sizes)
