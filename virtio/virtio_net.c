@@ -23,8 +23,15 @@
 #define INTERRUPT_BATCH 64   /* used buffers between interrupt checks in a burst */
 /* Frames one direction moves before the worker looks at its other events:
  * a guest and a host that keep both rings busy must not make it deaf to a
- * reset (the stop eventfd) or starve the other direction. */
-#define BURST 256
+ * reset (the stop eventfd) or starve the other direction. A burst also ends
+ * once its chains made the worker visit BURST_DESCS descriptors: a chain
+ * costs up to the queue size (virtqueue.h), and a guest whose chains all
+ * cost that must not get BURST times as much. Linux's largest chains (a
+ * 64 KiB TSO frame, 20 descriptors; a receive posting, 19; a 64 KiB frame
+ * into mergeable 1536-byte buffers, 43) stay well inside, so a burst of
+ * theirs is cut short by BURST alone. */
+#define BURST	    256
+#define BURST_DESCS (64 * BURST)
 _Static_assert(BURST % INTERRUPT_BATCH == 0, "a burst ends on an interrupt check");
 #define NUM_BUFFERS_OFF offsetof(struct virtio_net_hdr_mrg_rxbuf, num_buffers)
 #define FEATURE(b)	(1ULL << (b))
@@ -147,8 +154,9 @@ struct rx_batch {
 
 /* Adds chains to b until it holds a largest-possible frame: one chain
  * without VIRTIO_NET_F_MRG_RXBUF (§5.1.6.3.2), as many as needed with it
- * (§5.1.6.4). Returns -1 if the driver broke the ring. */
-static int rx_gather(struct virtio_net *n, struct rx_batch *b)
+ * (§5.1.6.4), adding the descriptors it walked to *visited. Returns -1 if
+ * the driver broke the ring. */
+static int rx_gather(struct virtio_net *n, struct rx_batch *b, uint32_t *visited)
 {
 	struct virtq *q = queue(n, VIRTIO_NET_RXQ);
 	bool mrg = virtio_pci_has_feature(&n->vp, VIRTIO_NET_F_MRG_RXBUF);
@@ -157,6 +165,7 @@ static int rx_gather(struct virtio_net *n, struct rx_batch *b)
 	while (b->nchains == 0 || (mrg && b->cap < need && b->nchains < VIRTIO_NET_QUEUE_MAX)) {
 		struct virtq_chain *c = n->chain;
 		int r = virtq_pop(q, c);
+		*visited += c->ndesc;
 		if (r < 0)
 			return -1;
 		if (r == 0) {
@@ -228,20 +237,21 @@ static void rx_complete(struct virtio_net *n, struct rx_batch *b, size_t len)
 	b->ndesc -= (uint32_t)iovs; /* one buffer per iovec */
 }
 
-/* Returns true if it stopped at BURST frames with more to do. */
+/* Returns true if it stopped at the end of a burst with more to do. */
 static bool process_rx(struct virtio_net *n)
 {
 	struct virtq *q = queue(n, VIRTIO_NET_RXQ);
 	unsigned delivered = 0;
+	uint32_t visited = 0;
 	bool kicks_on = true; /* as far as we know: turned off before reading */
 	bool more = false;
 	struct rx_batch b = {0};
 	while (!n->rx_needs_buffers && !n->broken && !n->backend_gone) {
-		if (delivered == BURST) {
-			more = true; /* its last INTERRUPT_BATCH was signalled */
+		if (delivered == BURST || visited >= BURST_DESCS) {
+			more = true;
 			break;
 		}
-		if (rx_gather(n, &b)) {
+		if (rx_gather(n, &b, &visited)) {
 			/* NEEDS_RESET: the ring is the driver's to rebuild. */
 			mark_broken(n);
 			b = (struct rx_batch){0};
@@ -290,25 +300,33 @@ static bool process_rx(struct virtio_net *n)
 	/* Between calls the ring keeps only what the driver can see: a reset
 	 * or a BAR move may come before the next. */
 	rx_give_back(n, &b);
-	if (delivered && !more)
+	/* A full burst's last INTERRUPT_BATCH was signalled already. */
+	if (more ? delivered % INTERRUPT_BATCH : delivered)
 		interrupt_if_wanted(n, VIRTIO_NET_RXQ);
 	return more;
 }
 
 /* ---- transmit: guest -> backend ------------------------------------------ */
 
-/* Returns true if it stopped at BURST chains with more to do. */
+/* Returns true if it stopped at the end of a burst with more to do. */
 static bool process_tx(struct virtio_net *n)
 {
 	struct virtq *q = queue(n, VIRTIO_NET_TXQ);
 	struct virtq_chain *c = n->chain;
 	unsigned returned = 0;
+	uint32_t visited = 0;
 	/* No kicks while we drain the ring; re-enabled when it is empty. */
 	virtq_set_notify(q, false);
 	while (!n->tx_needs_room && !n->broken) {
-		if (returned == BURST)
-			return true; /* signalled as above; kicks stay off: we come back */
+		if (returned == BURST || visited >= BURST_DESCS) {
+			/* A full burst's last INTERRUPT_BATCH was signalled
+			 * already; kicks stay off: we come back. */
+			if (returned % INTERRUPT_BATCH)
+				interrupt_if_wanted(n, VIRTIO_NET_TXQ);
+			return true;
+		}
 		int r = virtq_pop(q, c);
+		visited += c->ndesc;
 		if (r == 0) {
 			if (!virtq_wait_for_more(q, 0))
 				break;
