@@ -20,7 +20,10 @@
 #define FRAME_MAX_GSO	(65535 + 14 + 1)
 #define FRAME_MAX_PLAIN 1518
 #define RX_IOV_MAX	1024 /* UIO_MAXIOV: the most one readv() takes */
-#define INTERRUPT_BATCH 64   /* used buffers between interrupt checks in a burst */
+/* The guest's buffers take all but the last entry of a readv(): that one is
+ * the device's own spill byte, so a frame too big for them shows. */
+#define RX_GUEST_IOV_MAX (RX_IOV_MAX - 1)
+#define INTERRUPT_BATCH	 64 /* used buffers between interrupt checks in a burst */
 /* Frames one direction moves before the worker looks at its other events:
  * a guest and a host that keep both rings busy must not make it deaf to a
  * reset (the stop eventfd) or starve the other direction. A burst also ends
@@ -180,7 +183,7 @@ static int rx_gather(struct virtio_net *n, struct rx_batch *b, uint32_t *visited
 					  : "cannot hold even the 12-byte header");
 			return -1;
 		}
-		if (b->niov + c->n_in > RX_IOV_MAX) {
+		if (b->niov + c->n_in > RX_GUEST_IOV_MAX) {
 			virtq_unpop(q, 1);
 			break;
 		}
@@ -241,13 +244,14 @@ static void rx_complete(struct virtio_net *n, struct rx_batch *b, size_t len)
 static bool process_rx(struct virtio_net *n)
 {
 	struct virtq *q = queue(n, VIRTIO_NET_RXQ);
-	unsigned delivered = 0;
+	unsigned taken = 0, delivered = 0; /* frames read from the backend, given to the guest */
 	uint32_t visited = 0;
 	bool kicks_on = true; /* as far as we know: turned off before reading */
 	bool more = false;
+	uint8_t spill;
 	struct rx_batch b = {0};
 	while (!n->rx_needs_buffers && !n->broken && !n->backend_gone) {
-		if (delivered == BURST || visited >= BURST_DESCS) {
+		if (taken == BURST || visited >= BURST_DESCS) {
 			more = true;
 			break;
 		}
@@ -277,15 +281,21 @@ static bool process_rx(struct virtio_net *n)
 			virtq_set_notify(q, false);
 			kicks_on = false;
 		}
-		ssize_t got = readv(n->backend.fd, n->rx_iov, (int)b.niov);
+		n->rx_iov[b.niov] = (struct iovec){&spill, sizeof(spill)};
+		ssize_t got = readv(n->backend.fd, n->rx_iov, (int)b.niov + 1);
 		if (got < 0 && errno == EINTR)
 			continue;
 		if (got < 0 && errno == EAGAIN)
 			break; /* nothing to read: epoll says when there is */
-		if (got < (ssize_t)VIRTIO_NET_HDR_LEN) {
-			/* The kernel dropped a frame too big for the buffers
-			 * (EFAULT), or the TAP is gone (EBADFD): keep the
-			 * buffers for the next frame. */
+		taken++;
+		if (got < (ssize_t)VIRTIO_NET_HDR_LEN || (size_t)got > b.cap) {
+			/* The frame did not fit the buffers: tun returns its
+			 * whole length anyway (tun_put_user() ignores the
+			 * short copy), a datagram socket what filled the spill
+			 * byte too; older kernels said EFAULT. Or the TAP is
+			 * gone (EBADFD). Either way the guest gets nothing,
+			 * least of all a frame cut short as if whole, and
+			 * keeps the buffers for the next frame. */
 			STAT_ADD(n, rx_dropped, 1);
 			if (got < 0 ? errno != EFAULT && errno != EINVAL : got == 0)
 				break;

@@ -361,6 +361,26 @@ static void assert_spread(const uint8_t *p, unsigned first, const uint32_t *lens
 	}
 }
 
+static void assert_rx_stats(uint64_t packets, uint64_t bytes, uint64_t dropped)
+{
+	ck_assert_uint_eq(STAT(rx_packets), packets);
+	ck_assert_uint_eq(STAT(rx_bytes), bytes);
+	ck_assert_uint_eq(STAT(rx_dropped), dropped);
+}
+
+/* With mergeable buffers, the frame p of len bytes arrives in the chains
+ * (and buffers, and used-ring entries) first and first + 1, the first full
+ * at first_len (§5.1.6.4), with num_buffers 2 in its header. */
+static void assert_in_two_buffers(uint8_t *p, size_t len, uint16_t first, uint32_t first_len)
+{
+	EVENTUALLY(used_idx(&rxq) == first + 2);
+	assert_used(&rxq, first, first, first_len);
+	assert_used(&rxq, (uint16_t)(first + 1), first + 1u, (uint32_t)len - first_len);
+	ck_assert_uint_eq(num_buffers(RX_BUF + first * RX_STRIDE), 2);
+	p[10] = 2;
+	assert_spread(p, first, (const uint32_t[]){first_len, (uint32_t)len - first_len}, 2);
+}
+
 START_TEST(test_rx_mergeable_buffers)
 {
 	driver_start(FEAT(VIRTIO_NET_F_MRG_RXBUF));
@@ -397,15 +417,8 @@ START_TEST(test_rx_mergeable_buffers)
 	uint8_t pkt2[HDR + 300];
 	make_packet(pkt2, 300, 77);
 	peer_send(pkt2, sizeof(pkt2));
-	EVENTUALLY(used_idx(&rxq) == 5);
-	assert_used(&rxq, 3, 3, 256);
-	assert_used(&rxq, 4, 4, HDR + 300 - 256);
-	ck_assert_uint_eq(num_buffers(RX_BUF + 3 * RX_STRIDE), 2);
-	pkt2[10] = 2;
-	assert_spread(pkt2, 3, (const uint32_t[]){256, HDR + 300 - 256}, 2);
-	ck_assert_uint_eq(STAT(rx_packets), 2);
-	ck_assert_uint_eq(STAT(rx_bytes), 1000);
-	ck_assert_uint_eq(STAT(rx_dropped), 0);
+	assert_in_two_buffers(pkt2, sizeof(pkt2), 3, 256);
+	assert_rx_stats(2, 1000, 0);
 }
 END_TEST
 
@@ -435,6 +448,52 @@ START_TEST(test_rx_waits_for_buffers)
 	ck_assert_uint_eq(STAT(rx_packets), 1);
 	ck_assert_uint_eq(STAT(rx_dropped), 0);
 	ck_assert_uint_ge(STAT(rx_waits), 1);
+}
+END_TEST
+
+/* A frame larger than the buffers the driver posted is dropped and counted,
+ * not handed over cut short as if whole: a TAP's read returns the frame's
+ * full length, a datagram socket's the bytes that fit. The buffers stay
+ * the device's for the next frame. */
+START_TEST(test_rx_oversized_frame_dropped)
+{
+	driver_start(0);
+	/* Without MRG_RXBUF one chain takes a frame: this one has room for
+	 * the header and 100 bytes. */
+	set_desc(&rxq, 0, RX_BUF, HDR + 100, VRING_DESC_F_WRITE, 0);
+	publish(&rxq, 0);
+	kick(&rxq);
+	uint8_t big[HDR + 1500], small[HDR + 100];
+	make_packet(big, 101, 1);
+	peer_send(big, HDR + 101);
+	EVENTUALLY(STAT(rx_dropped) + STAT(rx_packets) >= 1);
+	ck_assert_uint_eq(STAT(rx_packets), 0);
+	ck_assert_uint_eq(STAT(rx_dropped), 1);
+	ck_assert_uint_eq(used_idx(&rxq), 0);
+	/* A frame that fits exactly is delivered whole, in the same chain. */
+	make_packet(small, 100, 2);
+	peer_send(small, sizeof(small));
+	EVENTUALLY(used_idx(&rxq) == 1);
+	assert_used(&rxq, 0, 0, HDR + 100);
+	ck_assert_mem_eq(ram + RX_BUF + HDR, small + HDR, 100);
+	assert_rx_stats(1, 100, 1);
+
+	/* With MRG_RXBUF: the whole ring, 16 buffers of 64 bytes, cannot
+	 * take a 1500-byte frame; the next, of 100 bytes, takes two. */
+	driver_start(FEAT(VIRTIO_NET_F_MRG_RXBUF));
+	for (uint16_t i = 0; i < QSIZE; i++) {
+		set_desc(&rxq, i, RX_BUF + i * RX_STRIDE, 64, VRING_DESC_F_WRITE, 0);
+		publish(&rxq, i);
+	}
+	kick(&rxq);
+	make_packet(big, 1500, 3);
+	peer_send(big, sizeof(big));
+	EVENTUALLY(STAT(rx_dropped) + STAT(rx_packets) >= 3);
+	ck_assert_uint_eq(STAT(rx_dropped), 2);
+	ck_assert_uint_eq(used_idx(&rxq), 0);
+	peer_send(small, sizeof(small));
+	assert_in_two_buffers(small, sizeof(small), 0, 64);
+	assert_rx_stats(2, 200, 2);
 }
 END_TEST
 
@@ -734,7 +793,7 @@ END_TEST
 
 CHECK_MAIN_WITH("virtio-net", setup, teardown, 20, test_tx_chains_reach_backend, test_backend_gone,
 		test_tx_waits_for_backend_room, test_rx_single_chain, test_rx_mergeable_buffers,
-		test_rx_waits_for_buffers, test_offloads_follow_features, test_offloads_in_force,
-		test_withheld_tx_offloads, test_tx_bad_chains_dropped,
-		test_avail_idx_jump_needs_reset, test_rx_bad_buffers_need_reset, test_event_idx_tx,
-		test_config_and_features)
+		test_rx_waits_for_buffers, test_rx_oversized_frame_dropped,
+		test_offloads_follow_features, test_offloads_in_force, test_withheld_tx_offloads,
+		test_tx_bad_chains_dropped, test_avail_idx_jump_needs_reset,
+		test_rx_bad_buffers_need_reset, test_event_idx_tx, test_config_and_features)
