@@ -13,6 +13,8 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "virtio/net_hdr.h"
+
 /* The largest frame the backend hands over: with a guest TSO offload
  * negotiated, a 64 KiB IP packet plus its Ethernet header (what
  * virtio 1.2 §5.1.6.3.1 tells drivers to post: 65562 bytes with the header);
@@ -125,24 +127,6 @@ static size_t rx_frame_max(const struct virtio_net *n)
 	return VIRTIO_NET_HDR_LEN + (gso ? FRAME_MAX_GSO : FRAME_MAX_PLAIN);
 }
 
-/* Writes len bytes at byte offset off of a scatter list. */
-static void iov_write_at(const struct iovec *iov, size_t niov, size_t off, const void *src,
-			 size_t len)
-{
-	const uint8_t *s = src;
-	for (size_t i = 0; i < niov && len; i++) {
-		if (off >= iov[i].iov_len) {
-			off -= iov[i].iov_len;
-			continue;
-		}
-		size_t n = iov[i].iov_len - off < len ? iov[i].iov_len - off : len;
-		memcpy((uint8_t *)iov[i].iov_base + off, s, n);
-		s += n;
-		len -= n;
-		off = 0;
-	}
-}
-
 /* The receive buffers the next frame goes into, taken from the ring. With
  * mergeable buffers a frame may need many (room for a 64 KiB GSO frame is
  * 43 of Linux's 1536-byte buffers) and mostly uses one; the rest carry over
@@ -219,7 +203,7 @@ static void rx_complete(struct virtio_net *n, struct rx_batch *b, size_t len)
 	 * padding); §5.1.6.4 has the device fill it in, before the used ring
 	 * makes the buffers the driver's. */
 	uint16_t num_buffers = used;
-	iov_write_at(n->rx_iov, b->niov, NUM_BUFFERS_OFF, &num_buffers, sizeof(num_buffers));
+	net_iov_write(n->rx_iov, b->niov, NUM_BUFFERS_OFF, &num_buffers, sizeof(num_buffers));
 	size_t left = len, iovs = 0;
 	uint32_t cap = 0;
 	for (uint16_t i = 0; i < used; i++) {
@@ -318,6 +302,28 @@ static bool process_rx(struct virtio_net *n)
 
 /* ---- transmit: guest -> backend ------------------------------------------ */
 
+/* Writes the frame in c to the backend, its header as the device copied
+ * and checked it. Returns what writev() returned, or -1 with errno EINVAL
+ * for a frame without a whole header (§5.1.6.2: every packet starts with
+ * one) or one whose header asks for an offload the driver did not
+ * negotiate (net_hdr.c). */
+static ssize_t tx_write(struct virtio_net *n, const struct virtq_chain *c)
+{
+	struct virtio_net_hdr_mrg_rxbuf hdr;
+	size_t niov = 0;
+	if (c->out_len >= VIRTIO_NET_HDR_LEN)
+		niov = net_hdr_tx_iov(c->iov, c->n_out, &hdr, n->tx_iov);
+	if (!niov || net_hdr_tx_refusal(&hdr.hdr, n->vp.driver_features)) {
+		errno = EINVAL;
+		return -1;
+	}
+	ssize_t w;
+	do
+		w = writev(n->backend.fd, n->tx_iov, (int)niov);
+	while (w < 0 && errno == EINTR);
+	return w;
+}
+
 /* Returns true if it stopped at the end of a burst with more to do. */
 static bool process_tx(struct virtio_net *n)
 {
@@ -347,30 +353,20 @@ static bool process_tx(struct virtio_net *n)
 			mark_broken(n); /* the available ring itself is garbage */
 			break;
 		}
-		/* A malformed chain, or one without a whole header (§5.1.6.2:
-		 * every packet starts with one), is dropped: returned unused. */
-		if (r < 0 || c->out_len < VIRTIO_NET_HDR_LEN) {
+		/* A malformed chain, or a frame the device refuses or the
+		 * backend fails, is dropped: returned unused. */
+		ssize_t w = r > 0 ? tx_write(n, c) : -1;
+		if (w < 0 && r > 0 && (errno == EAGAIN || errno == ENOBUFS)) {
+			virtq_unpop(q, 1);
+			n->tx_needs_room = true;
+			STAT_ADD(n, tx_waits, 1);
+			break;
+		}
+		if (w < 0) {
 			STAT_ADD(n, tx_errors, 1);
 		} else {
-			/* The header and frame go to the TAP as the guest laid
-			 * them out: the kernel checks the header's offload
-			 * fields (virtio_net_hdr_to_skb()) and refuses bad ones. */
-			ssize_t w;
-			do
-				w = writev(n->backend.fd, c->iov, (int)c->n_out);
-			while (w < 0 && errno == EINTR);
-			if (w < 0 && (errno == EAGAIN || errno == ENOBUFS)) {
-				virtq_unpop(q, 1);
-				n->tx_needs_room = true;
-				STAT_ADD(n, tx_waits, 1);
-				break;
-			}
-			if (w < 0) {
-				STAT_ADD(n, tx_errors, 1);
-			} else {
-				STAT_ADD(n, tx_packets, 1);
-				STAT_ADD(n, tx_bytes, c->out_len - VIRTIO_NET_HDR_LEN);
-			}
+			STAT_ADD(n, tx_packets, 1);
+			STAT_ADD(n, tx_bytes, c->out_len - VIRTIO_NET_HDR_LEN);
 		}
 		virtq_push(q, c->head, 0);
 		if (++returned % INTERRUPT_BATCH == 0)
@@ -679,10 +675,11 @@ int virtio_net_init(struct virtio_net *n, const struct virtio_net_backend *backe
 	n->rx_heads = calloc(VIRTIO_NET_QUEUE_MAX, sizeof(*n->rx_heads));
 	n->rx_caps = calloc(VIRTIO_NET_QUEUE_MAX, sizeof(*n->rx_caps));
 	n->rx_niovs = calloc(VIRTIO_NET_QUEUE_MAX, sizeof(*n->rx_niovs));
+	n->tx_iov = calloc(VIRTQ_MAX_SEGS + 1, sizeof(*n->tx_iov));
 	n->chain = malloc(sizeof(*n->chain));
 	if (n->stop_fd < 0)
 		return errorf_errno(e, "virtio-net %s: eventfd", backend->name);
-	if (!n->rx_iov || !n->rx_heads || !n->rx_caps || !n->rx_niovs || !n->chain)
+	if (!n->rx_iov || !n->rx_heads || !n->rx_caps || !n->rx_niovs || !n->tx_iov || !n->chain)
 		return errorf(e, "virtio-net %s: out of memory", backend->name);
 	if (virtio_pci_init(&n->vp, "virtio-net", &net_ops, n, mem, routing, vm_fd, e))
 		return -1;
@@ -719,6 +716,7 @@ void virtio_net_destroy(struct virtio_net *n)
 	free(n->rx_heads);
 	free(n->rx_caps);
 	free(n->rx_niovs);
+	free(n->tx_iov);
 	free(n->chain);
 	memset(n, 0, sizeof(*n));
 }

@@ -91,6 +91,7 @@ struct virtio_net {
 	uint16_t *rx_heads;	   /* the chains behind rx_iov */
 	uint32_t *rx_caps;	   /* their writable bytes */
 	uint16_t *rx_niovs;	   /* their entries in rx_iov */
+	struct iovec *tx_iov;	   /* a TX frame: the checked header, then the guest's buffers */
 	struct virtq_chain *chain; /* scratch for one chain */
 };
 
