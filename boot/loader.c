@@ -166,14 +166,16 @@ static int load_elf_pvh(struct guest_mem *m, const struct boot_config *c, struct
 	uint64_t lowest = UINT64_MAX;
 	for (size_t i = 0; i < elf.nsegs; i++) {
 		const struct elf_segment *s = &elf.segs[i];
+		/* An empty segment too: guest_ptr() vouches for its address. */
 		uint8_t *dst = guest_ptr(m, s->paddr, s->memsz);
 		if (!dst || s->paddr < BOOT_HIGH_MEM_START)
 			return errorf(
 			    e,
-			    "--mem: kernel segment at 0x%llx+0x%llx is outside the %llu MiB "
-			    "of guest RAM above 1 MiB",
-			    (unsigned long long)s->paddr, (unsigned long long)s->memsz,
-			    MiB(m->size));
+			    "--kernel %s: ELF segment at 0x%llx+0x%llx is outside the %llu "
+			    "MiB of guest RAM above 1 MiB%s",
+			    c->kernel_name, (unsigned long long)s->paddr,
+			    (unsigned long long)s->memsz, MiB(m->size),
+			    s->paddr < BOOT_HIGH_MEM_START ? "" : " (try a larger --mem)");
 		memcpy(dst, s->data, s->filesz);
 		memset(dst + s->filesz, 0, s->memsz - s->filesz);
 		if (s->paddr < lowest)

@@ -13,6 +13,8 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "virtio/net_hdr.h"
+
 /* The largest frame the backend hands over: with a guest TSO offload
  * negotiated, a 64 KiB IP packet plus its Ethernet header (what
  * virtio 1.2 §5.1.6.3.1 tells drivers to post: 65562 bytes with the header);
@@ -20,11 +22,21 @@
 #define FRAME_MAX_GSO	(65535 + 14 + 1)
 #define FRAME_MAX_PLAIN 1518
 #define RX_IOV_MAX	1024 /* UIO_MAXIOV: the most one readv() takes */
-#define INTERRUPT_BATCH 64   /* used buffers between interrupt checks in a burst */
+/* The guest's buffers take all but the last entry of a readv(): that one is
+ * the device's own spill byte, so a frame too big for them shows. */
+#define RX_GUEST_IOV_MAX (RX_IOV_MAX - 1)
+#define INTERRUPT_BATCH	 64 /* used buffers between interrupt checks in a burst */
 /* Frames one direction moves before the worker looks at its other events:
  * a guest and a host that keep both rings busy must not make it deaf to a
- * reset (the stop eventfd) or starve the other direction. */
-#define BURST 256
+ * reset (the stop eventfd) or starve the other direction. A burst also ends
+ * once its chains made the worker visit BURST_DESCS descriptors: a chain
+ * costs up to the queue size (virtqueue.h), and a guest whose chains all
+ * cost that must not get BURST times as much. Linux's largest chains (a
+ * 64 KiB TSO frame, 20 descriptors; a receive posting, 19; a 64 KiB frame
+ * into mergeable 1536-byte buffers, 43) stay well inside, so a burst of
+ * theirs is cut short by BURST alone. */
+#define BURST	    256
+#define BURST_DESCS (64 * BURST)
 _Static_assert(BURST % INTERRUPT_BATCH == 0, "a burst ends on an interrupt check");
 #define NUM_BUFFERS_OFF offsetof(struct virtio_net_hdr_mrg_rxbuf, num_buffers)
 #define FEATURE(b)	(1ULL << (b))
@@ -115,24 +127,6 @@ static size_t rx_frame_max(const struct virtio_net *n)
 	return VIRTIO_NET_HDR_LEN + (gso ? FRAME_MAX_GSO : FRAME_MAX_PLAIN);
 }
 
-/* Writes len bytes at byte offset off of a scatter list. */
-static void iov_write_at(const struct iovec *iov, size_t niov, size_t off, const void *src,
-			 size_t len)
-{
-	const uint8_t *s = src;
-	for (size_t i = 0; i < niov && len; i++) {
-		if (off >= iov[i].iov_len) {
-			off -= iov[i].iov_len;
-			continue;
-		}
-		size_t n = iov[i].iov_len - off < len ? iov[i].iov_len - off : len;
-		memcpy((uint8_t *)iov[i].iov_base + off, s, n);
-		s += n;
-		len -= n;
-		off = 0;
-	}
-}
-
 /* The receive buffers the next frame goes into, taken from the ring. With
  * mergeable buffers a frame may need many (room for a 64 KiB GSO frame is
  * 43 of Linux's 1536-byte buffers) and mostly uses one; the rest carry over
@@ -147,8 +141,9 @@ struct rx_batch {
 
 /* Adds chains to b until it holds a largest-possible frame: one chain
  * without VIRTIO_NET_F_MRG_RXBUF (§5.1.6.3.2), as many as needed with it
- * (§5.1.6.4). Returns -1 if the driver broke the ring. */
-static int rx_gather(struct virtio_net *n, struct rx_batch *b)
+ * (§5.1.6.4), adding the descriptors it walked to *visited. Returns -1 if
+ * the driver broke the ring. */
+static int rx_gather(struct virtio_net *n, struct rx_batch *b, uint32_t *visited)
 {
 	struct virtq *q = queue(n, VIRTIO_NET_RXQ);
 	bool mrg = virtio_pci_has_feature(&n->vp, VIRTIO_NET_F_MRG_RXBUF);
@@ -157,6 +152,7 @@ static int rx_gather(struct virtio_net *n, struct rx_batch *b)
 	while (b->nchains == 0 || (mrg && b->cap < need && b->nchains < VIRTIO_NET_QUEUE_MAX)) {
 		struct virtq_chain *c = n->chain;
 		int r = virtq_pop(q, c);
+		*visited += c->ndesc;
 		if (r < 0)
 			return -1;
 		if (r == 0) {
@@ -171,7 +167,7 @@ static int rx_gather(struct virtio_net *n, struct rx_batch *b)
 					  : "cannot hold even the 12-byte header");
 			return -1;
 		}
-		if (b->niov + c->n_in > RX_IOV_MAX) {
+		if (b->niov + c->n_in > RX_GUEST_IOV_MAX) {
 			virtq_unpop(q, 1);
 			break;
 		}
@@ -207,7 +203,7 @@ static void rx_complete(struct virtio_net *n, struct rx_batch *b, size_t len)
 	 * padding); §5.1.6.4 has the device fill it in, before the used ring
 	 * makes the buffers the driver's. */
 	uint16_t num_buffers = used;
-	iov_write_at(n->rx_iov, b->niov, NUM_BUFFERS_OFF, &num_buffers, sizeof(num_buffers));
+	net_iov_write(n->rx_iov, b->niov, NUM_BUFFERS_OFF, &num_buffers, sizeof(num_buffers));
 	size_t left = len, iovs = 0;
 	uint32_t cap = 0;
 	for (uint16_t i = 0; i < used; i++) {
@@ -228,20 +224,22 @@ static void rx_complete(struct virtio_net *n, struct rx_batch *b, size_t len)
 	b->ndesc -= (uint32_t)iovs; /* one buffer per iovec */
 }
 
-/* Returns true if it stopped at BURST frames with more to do. */
+/* Returns true if it stopped at the end of a burst with more to do. */
 static bool process_rx(struct virtio_net *n)
 {
 	struct virtq *q = queue(n, VIRTIO_NET_RXQ);
-	unsigned delivered = 0;
+	unsigned taken = 0, delivered = 0; /* frames read from the backend, given to the guest */
+	uint32_t visited = 0;
 	bool kicks_on = true; /* as far as we know: turned off before reading */
 	bool more = false;
+	uint8_t spill;
 	struct rx_batch b = {0};
 	while (!n->rx_needs_buffers && !n->broken && !n->backend_gone) {
-		if (delivered == BURST) {
-			more = true; /* its last INTERRUPT_BATCH was signalled */
+		if (taken == BURST || visited >= BURST_DESCS) {
+			more = true;
 			break;
 		}
-		if (rx_gather(n, &b)) {
+		if (rx_gather(n, &b, &visited)) {
 			/* NEEDS_RESET: the ring is the driver's to rebuild. */
 			mark_broken(n);
 			b = (struct rx_batch){0};
@@ -267,15 +265,21 @@ static bool process_rx(struct virtio_net *n)
 			virtq_set_notify(q, false);
 			kicks_on = false;
 		}
-		ssize_t got = readv(n->backend.fd, n->rx_iov, (int)b.niov);
+		n->rx_iov[b.niov] = (struct iovec){&spill, sizeof(spill)};
+		ssize_t got = readv(n->backend.fd, n->rx_iov, (int)b.niov + 1);
 		if (got < 0 && errno == EINTR)
 			continue;
 		if (got < 0 && errno == EAGAIN)
 			break; /* nothing to read: epoll says when there is */
-		if (got < (ssize_t)VIRTIO_NET_HDR_LEN) {
-			/* The kernel dropped a frame too big for the buffers
-			 * (EFAULT), or the TAP is gone (EBADFD): keep the
-			 * buffers for the next frame. */
+		taken++;
+		if (got < (ssize_t)VIRTIO_NET_HDR_LEN || (size_t)got > b.cap) {
+			/* The frame did not fit the buffers: tun returns its
+			 * whole length anyway (tun_put_user() ignores the
+			 * short copy), a datagram socket what filled the spill
+			 * byte too; older kernels said EFAULT. Or the TAP is
+			 * gone (EBADFD). Either way the guest gets nothing,
+			 * least of all a frame cut short as if whole, and
+			 * keeps the buffers for the next frame. */
 			STAT_ADD(n, rx_dropped, 1);
 			if (got < 0 ? errno != EFAULT && errno != EINVAL : got == 0)
 				break;
@@ -290,25 +294,55 @@ static bool process_rx(struct virtio_net *n)
 	/* Between calls the ring keeps only what the driver can see: a reset
 	 * or a BAR move may come before the next. */
 	rx_give_back(n, &b);
-	if (delivered && !more)
+	/* A full burst's last INTERRUPT_BATCH was signalled already. */
+	if (more ? delivered % INTERRUPT_BATCH : delivered)
 		interrupt_if_wanted(n, VIRTIO_NET_RXQ);
 	return more;
 }
 
 /* ---- transmit: guest -> backend ------------------------------------------ */
 
-/* Returns true if it stopped at BURST chains with more to do. */
+/* Writes the frame in c to the backend, its header as the device copied
+ * and checked it. Returns what writev() returned, or -1 with errno EINVAL
+ * for a frame without a whole header (§5.1.6.2: every packet starts with
+ * one) or one whose header asks for an offload the driver did not
+ * negotiate (net_hdr.c). */
+static ssize_t tx_write(struct virtio_net *n, const struct virtq_chain *c)
+{
+	struct virtio_net_hdr_mrg_rxbuf hdr;
+	size_t niov = 0;
+	if (c->out_len >= VIRTIO_NET_HDR_LEN)
+		niov = net_hdr_tx_iov(c->iov, c->n_out, &hdr, n->tx_iov);
+	if (!niov || net_hdr_tx_refusal(&hdr.hdr, n->vp.driver_features)) {
+		errno = EINVAL;
+		return -1;
+	}
+	ssize_t w;
+	do
+		w = writev(n->backend.fd, n->tx_iov, (int)niov);
+	while (w < 0 && errno == EINTR);
+	return w;
+}
+
+/* Returns true if it stopped at the end of a burst with more to do. */
 static bool process_tx(struct virtio_net *n)
 {
 	struct virtq *q = queue(n, VIRTIO_NET_TXQ);
 	struct virtq_chain *c = n->chain;
 	unsigned returned = 0;
+	uint32_t visited = 0;
 	/* No kicks while we drain the ring; re-enabled when it is empty. */
 	virtq_set_notify(q, false);
 	while (!n->tx_needs_room && !n->broken) {
-		if (returned == BURST)
-			return true; /* signalled as above; kicks stay off: we come back */
+		if (returned == BURST || visited >= BURST_DESCS) {
+			/* A full burst's last INTERRUPT_BATCH was signalled
+			 * already; kicks stay off: we come back. */
+			if (returned % INTERRUPT_BATCH)
+				interrupt_if_wanted(n, VIRTIO_NET_TXQ);
+			return true;
+		}
 		int r = virtq_pop(q, c);
+		visited += c->ndesc;
 		if (r == 0) {
 			if (!virtq_wait_for_more(q, 0))
 				break;
@@ -319,30 +353,20 @@ static bool process_tx(struct virtio_net *n)
 			mark_broken(n); /* the available ring itself is garbage */
 			break;
 		}
-		/* A malformed chain, or one without a whole header (§5.1.6.2:
-		 * every packet starts with one), is dropped: returned unused. */
-		if (r < 0 || c->out_len < VIRTIO_NET_HDR_LEN) {
+		/* A malformed chain, or a frame the device refuses or the
+		 * backend fails, is dropped: returned unused. */
+		ssize_t w = r > 0 ? tx_write(n, c) : -1;
+		if (w < 0 && r > 0 && (errno == EAGAIN || errno == ENOBUFS)) {
+			virtq_unpop(q, 1);
+			n->tx_needs_room = true;
+			STAT_ADD(n, tx_waits, 1);
+			break;
+		}
+		if (w < 0) {
 			STAT_ADD(n, tx_errors, 1);
 		} else {
-			/* The header and frame go to the TAP as the guest laid
-			 * them out: the kernel checks the header's offload
-			 * fields (virtio_net_hdr_to_skb()) and refuses bad ones. */
-			ssize_t w;
-			do
-				w = writev(n->backend.fd, c->iov, (int)c->n_out);
-			while (w < 0 && errno == EINTR);
-			if (w < 0 && (errno == EAGAIN || errno == ENOBUFS)) {
-				virtq_unpop(q, 1);
-				n->tx_needs_room = true;
-				STAT_ADD(n, tx_waits, 1);
-				break;
-			}
-			if (w < 0) {
-				STAT_ADD(n, tx_errors, 1);
-			} else {
-				STAT_ADD(n, tx_packets, 1);
-				STAT_ADD(n, tx_bytes, c->out_len - VIRTIO_NET_HDR_LEN);
-			}
+			STAT_ADD(n, tx_packets, 1);
+			STAT_ADD(n, tx_bytes, c->out_len - VIRTIO_NET_HDR_LEN);
 		}
 		virtq_push(q, c->head, 0);
 		if (++returned % INTERRUPT_BATCH == 0)
@@ -651,10 +675,11 @@ int virtio_net_init(struct virtio_net *n, const struct virtio_net_backend *backe
 	n->rx_heads = calloc(VIRTIO_NET_QUEUE_MAX, sizeof(*n->rx_heads));
 	n->rx_caps = calloc(VIRTIO_NET_QUEUE_MAX, sizeof(*n->rx_caps));
 	n->rx_niovs = calloc(VIRTIO_NET_QUEUE_MAX, sizeof(*n->rx_niovs));
+	n->tx_iov = calloc(VIRTQ_MAX_SEGS + 1, sizeof(*n->tx_iov));
 	n->chain = malloc(sizeof(*n->chain));
 	if (n->stop_fd < 0)
 		return errorf_errno(e, "virtio-net %s: eventfd", backend->name);
-	if (!n->rx_iov || !n->rx_heads || !n->rx_caps || !n->rx_niovs || !n->chain)
+	if (!n->rx_iov || !n->rx_heads || !n->rx_caps || !n->rx_niovs || !n->tx_iov || !n->chain)
 		return errorf(e, "virtio-net %s: out of memory", backend->name);
 	if (virtio_pci_init(&n->vp, "virtio-net", &net_ops, n, mem, routing, vm_fd, e))
 		return -1;
@@ -691,6 +716,7 @@ void virtio_net_destroy(struct virtio_net *n)
 	free(n->rx_heads);
 	free(n->rx_caps);
 	free(n->rx_niovs);
+	free(n->tx_iov);
 	free(n->chain);
 	memset(n, 0, sizeof(*n));
 }

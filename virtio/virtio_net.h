@@ -50,7 +50,7 @@ struct virtio_net_backend {
 /* Counters the worker keeps (relaxed atomics) and --stats prints. rx is
  * host -> guest, tx guest -> host, as the guest sees its NIC. */
 struct virtio_net_stats {
-	uint64_t rx_packets, rx_bytes, rx_dropped; /* dropped: no room, or the backend refused */
+	uint64_t rx_packets, rx_bytes, rx_dropped; /* dropped: too big, or refused */
 	uint64_t tx_packets, tx_bytes, tx_errors;  /* errors: bad chain, or the backend refused */
 	uint64_t kicks;				   /* worker wake-ups by a queue doorbell */
 	uint64_t rx_waits, tx_waits; /* times a side waited: no guest buffers, backend full */
@@ -91,6 +91,7 @@ struct virtio_net {
 	uint16_t *rx_heads;	   /* the chains behind rx_iov */
 	uint32_t *rx_caps;	   /* their writable bytes */
 	uint16_t *rx_niovs;	   /* their entries in rx_iov */
+	struct iovec *tx_iov;	   /* a TX frame: the checked header, then the guest's buffers */
 	struct virtq_chain *chain; /* scratch for one chain */
 };
 

@@ -109,10 +109,11 @@ static int add_buffer(struct virtq *q, struct virtq_chain *c, uint64_t addr, uin
 			      (unsigned long long)addr, len);
 	if (c->n_out + c->n_in == VIRTQ_MAX_SEGS)
 		return refuse(q, "chain %u: more than %u buffers", c->head, VIRTQ_MAX_SEGS);
-	uint32_t *total = writable ? &c->in_len : &c->out_len;
-	if (*total + len < *total)
-		return refuse(q, "chain %u: buffers add up to 4 GiB or more", c->head);
-	*total += len;
+	/* out_len + in_len never exceeds the bound, so this cannot wrap. */
+	if (len > VIRTQ_MAX_CHAIN_BYTES - c->out_len - c->in_len)
+		return refuse(q, "chain %u: buffers add up to more than %u bytes", c->head,
+			      VIRTQ_MAX_CHAIN_BYTES);
+	*(writable ? &c->in_len : &c->out_len) += len;
 	c->iov[c->n_out + c->n_in] = (struct iovec){p, len};
 	if (writable)
 		c->n_in++;
@@ -122,7 +123,10 @@ static int add_buffer(struct virtq *q, struct virtq_chain *c, uint64_t addr, uin
 }
 
 /* Walks an indirect table (§2.7.5.3): its own index space, no nesting, and
- * at most len / 16 descriptors, which also bounds any loop. */
+ * at most len / 16 descriptors, which also bounds any loop. The table may
+ * not be longer than the queue (§2.7.5.3.1: no chain is), or its length
+ * alone, up to 2^28 descriptors of which any number may be empty, would
+ * bound the walk. */
 static int walk_indirect(struct virtq *q, struct virtq_chain *c, const struct vring_desc *d)
 {
 	uint32_t len = d->len;
@@ -138,6 +142,11 @@ static int walk_indirect(struct virtq *q, struct virtq_chain *c, const struct vr
 		return refuse(q, "chain %u: indirect table of %u bytes, not a multiple of 16",
 			      c->head, len);
 	uint32_t n = len / 16;
+	if (n > q->size)
+		return refuse(q,
+			      "chain %u: indirect table of %u entries, more than the queue's %u "
+			      "(§2.7.5.3.1)",
+			      c->head, n, q->size);
 	const struct vring_desc *table = guest_ptr(q->mem, d->addr, len);
 	if (!table)
 		return refuse(q, "chain %u: indirect table 0x%llx+%u is not all in guest RAM",
@@ -148,6 +157,7 @@ static int walk_indirect(struct virtq *q, struct virtq_chain *c, const struct vr
 			return refuse(q, "chain %u: indirect table loops", c->head);
 		struct vring_desc e;
 		memcpy(&e, &table[i], sizeof(e)); /* one snapshot: the guest may change it */
+		c->ndesc++;
 		if (e.flags & VRING_DESC_F_INDIRECT)
 			return refuse(q, "chain %u: nested indirect table (§2.7.5.3.1)", c->head);
 		if (add_buffer(q, c, e.addr, e.len, e.flags & VRING_DESC_F_WRITE))
@@ -164,7 +174,7 @@ static int walk_indirect(struct virtq *q, struct virtq_chain *c, const struct vr
 int virtq_pop(struct virtq *q, struct virtq_chain *c)
 {
 	c->head = 0xffff;
-	c->n_out = c->n_in = 0;
+	c->n_out = c->n_in = c->ndesc = 0;
 	c->out_len = c->in_len = 0;
 	q->error[0] = '\0';
 	if (!q->size)
@@ -194,6 +204,7 @@ int virtq_pop(struct virtq *q, struct virtq_chain *c)
 				      head, q->size);
 		struct vring_desc d;
 		memcpy(&d, &q->desc[i], sizeof(d));
+		c->ndesc++;
 		if (d.flags & VRING_DESC_F_INDIRECT) {
 			/* §2.7.5.3.1: an indirect descriptor is the only one in
 			 * its chain... */

@@ -20,6 +20,14 @@
 
 #define VIRTQ_MAX_SIZE 32768 /* virtio 1.2 §2.7: split queues hold at most 32768 */
 #define VIRTQ_MAX_SEGS 256   /* longest chain minivmm accepts, in non-empty buffers */
+/* The most bytes a chain's buffers may add up to, readable and writable
+ * together. §2.7.5.2 lets a driver go up to 4 GiB; virtio-net, the only
+ * device here, needs far less: its largest transmit frame is the 12-byte
+ * header and a 64 KiB GSO frame (65562 bytes, §5.1.6.3), and the largest
+ * receive chain Linux posts (no MRG_RXBUF, GUEST_TSO, MAX_SKB_FRAGS at its
+ * maximum of 45) is 46 pages, 184 KiB. With the queue size bounding the
+ * descriptors a chain visits, this bounds the work one chain can cost. */
+#define VIRTQ_MAX_CHAIN_BYTES (256u << 10)
 
 struct virtq {
 	const struct guest_mem *mem;
@@ -43,6 +51,9 @@ struct virtq {
 struct virtq_chain {
 	uint16_t head;
 	unsigned n_out, n_in;
+	/* Descriptors visited, empty ones and the one pointing to an indirect
+	 * table included: at most the queue size, plus that one (§2.7.5.3.1). */
+	unsigned ndesc;
 	uint32_t out_len, in_len;
 	struct iovec iov[VIRTQ_MAX_SEGS]; /* [0, n_out) readable, [n_out, n_out + n_in) writable */
 };
@@ -58,7 +69,8 @@ int virtq_init(struct virtq *q, const struct guest_mem *mem, uint16_t size, uint
 /* Takes the next available chain. Returns 1 with *c filled, 0 if there is
  * none, -1 if the driver published something impossible (a chain that loops,
  * points outside RAM or the table, mixes the order of readable and writable
- * buffers, or an available index more than size ahead); then q->error says
+ * buffers, is longer than the queue size or VIRTQ_MAX_CHAIN_BYTES, or an
+ * available index more than size ahead); then q->error says
  * what, until the next pop. A malformed chain's head, when known
  * (c->head != 0xffff), has been consumed; the caller returns it with length 0
  * or marks the device as needing reset (§2.1.2). */

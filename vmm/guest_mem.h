@@ -33,19 +33,19 @@ static inline uint64_t guest_mem_high_size(const struct guest_mem *m)
 }
 
 /*
- * Host pointer for guest physical [gpa, gpa + len), or NULL when any byte of it
- * is outside RAM or the range wraps. Every guest-supplied address goes
- * through here before the VMM touches it.
+ * Host pointer for guest physical [gpa, gpa + len), or NULL when gpa or any
+ * byte of the range is outside RAM, or the range wraps. Every guest-supplied
+ * address goes through here before the VMM touches it. An empty range is in
+ * RAM only where its address is: at the end of a RAM range it is not, or a
+ * zero-length kernel segment past the end of RAM would pass for loaded.
  */
 static inline void *guest_ptr(const struct guest_mem *m, uint64_t gpa, uint64_t len)
 {
-	if (gpa + len < gpa)
-		return NULL;
-	if (gpa + len <= m->low_size)
+	if (gpa < m->low_size && len <= m->low_size - gpa)
 		return m->host + gpa;
-	uint64_t high = guest_mem_high_size(m);
-	if (gpa >= GUEST_HIGH_RAM_START && gpa + len - GUEST_HIGH_RAM_START <= high)
-		return m->host + m->low_size + (gpa - GUEST_HIGH_RAM_START);
+	uint64_t high = guest_mem_high_size(m), off = gpa - GUEST_HIGH_RAM_START;
+	if (gpa >= GUEST_HIGH_RAM_START && off < high && len <= high - off)
+		return m->host + m->low_size + off;
 	return NULL;
 }
 

@@ -7,8 +7,9 @@
  * above the PCI hole, shrunk), so addresses on both sides and in the gap
  * are reachable. Checked after every step: each chain virtq_pop() returns
  * lies in guest RAM, has at most VIRTQ_MAX_SEGS non-empty buffers, readable
- * before writable, and lengths that add up; and at the end, that the device
- * side wrote nothing outside the used ring.
+ * before writable, lengths that add up to at most VIRTQ_MAX_CHAIN_BYTES, and
+ * cost at most the queue size in descriptors visited (plus an indirect one);
+ * and at the end, that the device side wrote nothing outside the used ring.
  *
  * Input: flags (1), size (1 or 2), desc/avail/used (2 each, or 8 each with
  * FLAG_RAW_ADDR), script length (2), script, RAM image (the rest: low RAM
@@ -75,6 +76,8 @@ static void check_chain(const struct virtq *q, const struct virtq_chain *c)
 	}
 	FUZZ_CHECK(out == c->out_len);
 	FUZZ_CHECK(in == c->in_len);
+	FUZZ_CHECK(out + in <= VIRTQ_MAX_CHAIN_BYTES);
+	FUZZ_CHECK(c->ndesc >= 1 && c->ndesc <= q->size + 1u);
 }
 
 /* The driver writes RAM: both the real thing and the record of it. */

@@ -178,5 +178,29 @@ START_TEST(test_layout_and_guest_ptr)
 }
 END_TEST
 
+/* An empty range is in RAM only where its address is: one at the end of a
+ * RAM range, in the hole or past RAM is outside, not a pointer one past
+ * the end (which the loader took for a kernel segment in RAM). */
+START_TEST(test_guest_ptr_empty_range)
+{
+	static uint8_t backing[1];
+	struct guest_mem m;
+	guest_mem_layout(&m, GiB(4));
+	m.host = backing;
+	ck_assert_ptr_eq(guest_ptr(&m, 0, 0), m.host);
+	ck_assert_ptr_nonnull(guest_ptr(&m, GiB(3) - 1, 0));
+	ck_assert_ptr_null(guest_ptr(&m, GiB(3), 0)); /* the end of low RAM */
+	ck_assert_ptr_null(guest_ptr(&m, 0xfee00000, 0));
+	ck_assert_uint_eq((uintptr_t)guest_ptr(&m, GiB(4), 0) - (uintptr_t)m.host, GiB(3));
+	ck_assert_ptr_nonnull(guest_ptr(&m, GiB(5) - 1, 0));
+	ck_assert_ptr_null(guest_ptr(&m, GiB(5), 0)); /* the end of high RAM */
+	ck_assert_ptr_null(guest_ptr(&m, UINT64_MAX, 0));
+
+	guest_mem_layout(&m, MiB(64)); /* no high RAM at all */
+	ck_assert_ptr_null(guest_ptr(&m, MiB(64), 0));
+	ck_assert_ptr_null(guest_ptr(&m, GUEST_HIGH_RAM_START, 0));
+}
+END_TEST
+
 CHECK_MAIN("e820", test_256m, test_exactly_3g, test_4g_with_hole, test_just_over_3g, test_large,
-	   test_tiny_2m, test_sizes_sweep, test_layout_and_guest_ptr)
+	   test_tiny_2m, test_sizes_sweep, test_layout_and_guest_ptr, test_guest_ptr_empty_range)

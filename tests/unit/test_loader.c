@@ -668,6 +668,28 @@ START_TEST(test_pvh_segment_outside_ram)
 }
 END_TEST
 
+/* A segment of no bytes still has an address, and one just past the end of
+ * RAM is outside it like any other: refused in one line that names the
+ * file. (It used to load: guest_ptr() gave a pointer one past the end.) */
+START_TEST(test_pvh_empty_segment_past_ram)
+{
+	static uint8_t img[ELF_LEN];
+	struct guest_mem m = mem_new(MiB(64));
+	struct boot_config c = pvh_config(img, sizeof(img));
+	make_elf(img, 4);
+	phdr(img, 0)->p_filesz = 0;
+	phdr(img, 0)->p_memsz = 0;
+	phdr(img, 0)->p_paddr = MiB(64);
+	struct errbuf e = load_refused(&m, &c);
+	ck_assert_str_eq(e.msg, "--kernel vmlinux: ELF segment at 0x4000000+0x0 is outside the 64 "
+				"MiB of guest RAM above 1 MiB (try a larger --mem)");
+	/* Inside RAM, an empty segment is no problem. */
+	phdr(img, 0)->p_paddr = MiB(64) - 1;
+	load_ok(&m, &c);
+	mem_del(&m);
+}
+END_TEST
+
 START_TEST(test_pvh_initrd_and_cmdline_limits)
 {
 	static uint8_t img[ELF_LEN];
@@ -848,5 +870,5 @@ CHECK_MAIN_TIMEOUT("loader", 30, test_bz_load_basic, test_bz_without_pref_addres
 		   test_bz_cmdline_limits, test_bad_kernels, test_cpu_count_checked,
 		   test_real_payload_in_minimum_memory, test_place_initrd, test_pvh_load,
 		   test_pvh_without_initrd, test_pvh_segment_outside_ram,
-		   test_pvh_initrd_and_cmdline_limits, test_regs_linux64, test_regs_pvh32,
-		   test_regs_match_gdt)
+		   test_pvh_empty_segment_past_ram, test_pvh_initrd_and_cmdline_limits,
+		   test_regs_linux64, test_regs_pvh32, test_regs_match_gdt)

@@ -198,7 +198,9 @@ static void driver_start(uint64_t features)
 }
 
 /* A header (with offload fields the device must pass through untouched)
- * followed by a frame of len bytes with a pattern from seed. */
+ * followed by a frame of len bytes with a pattern from seed. The header
+ * asks for a partial checksum: a driver that sends it negotiates CSUM. */
+#define CSUM FEAT(VIRTIO_NET_F_CSUM)
 static void make_packet(uint8_t *p, size_t len, uint8_t seed)
 {
 	struct virtio_net_hdr_mrg_rxbuf h = {
@@ -254,7 +256,7 @@ static bool tx_roundtrip(uint16_t head, const uint8_t *pkt, size_t len)
 
 START_TEST(test_tx_chains_reach_backend)
 {
-	driver_start(FEAT(VIRTIO_RING_F_INDIRECT_DESC));
+	driver_start(CSUM | FEAT(VIRTIO_RING_F_INDIRECT_DESC));
 	uint8_t pkt[HDR + 100];
 	/* Header and frame in two descriptors (§5.1.6.2). */
 	make_packet(pkt, 60, 1);
@@ -297,7 +299,7 @@ END_TEST
 
 START_TEST(test_tx_waits_for_backend_room)
 {
-	driver_start(0);
+	driver_start(CSUM);
 	/* A backend that takes fewer frames than the ring holds (the peer's
 	 * queue: net.unix.max_dgram_qlen, and a minimal send buffer): the
 	 * device keeps the rest on the ring until it is writable again. */
@@ -361,6 +363,26 @@ static void assert_spread(const uint8_t *p, unsigned first, const uint32_t *lens
 	}
 }
 
+static void assert_rx_stats(uint64_t packets, uint64_t bytes, uint64_t dropped)
+{
+	ck_assert_uint_eq(STAT(rx_packets), packets);
+	ck_assert_uint_eq(STAT(rx_bytes), bytes);
+	ck_assert_uint_eq(STAT(rx_dropped), dropped);
+}
+
+/* With mergeable buffers, the frame p of len bytes arrives in the chains
+ * (and buffers, and used-ring entries) first and first + 1, the first full
+ * at first_len (§5.1.6.4), with num_buffers 2 in its header. */
+static void assert_in_two_buffers(uint8_t *p, size_t len, uint16_t first, uint32_t first_len)
+{
+	EVENTUALLY(used_idx(&rxq) == first + 2);
+	assert_used(&rxq, first, first, first_len);
+	assert_used(&rxq, (uint16_t)(first + 1), first + 1u, (uint32_t)len - first_len);
+	ck_assert_uint_eq(num_buffers(RX_BUF + first * RX_STRIDE), 2);
+	p[10] = 2;
+	assert_spread(p, first, (const uint32_t[]){first_len, (uint32_t)len - first_len}, 2);
+}
+
 START_TEST(test_rx_mergeable_buffers)
 {
 	driver_start(FEAT(VIRTIO_NET_F_MRG_RXBUF));
@@ -397,15 +419,8 @@ START_TEST(test_rx_mergeable_buffers)
 	uint8_t pkt2[HDR + 300];
 	make_packet(pkt2, 300, 77);
 	peer_send(pkt2, sizeof(pkt2));
-	EVENTUALLY(used_idx(&rxq) == 5);
-	assert_used(&rxq, 3, 3, 256);
-	assert_used(&rxq, 4, 4, HDR + 300 - 256);
-	ck_assert_uint_eq(num_buffers(RX_BUF + 3 * RX_STRIDE), 2);
-	pkt2[10] = 2;
-	assert_spread(pkt2, 3, (const uint32_t[]){256, HDR + 300 - 256}, 2);
-	ck_assert_uint_eq(STAT(rx_packets), 2);
-	ck_assert_uint_eq(STAT(rx_bytes), 1000);
-	ck_assert_uint_eq(STAT(rx_dropped), 0);
+	assert_in_two_buffers(pkt2, sizeof(pkt2), 3, 256);
+	assert_rx_stats(2, 1000, 0);
 }
 END_TEST
 
@@ -435,6 +450,52 @@ START_TEST(test_rx_waits_for_buffers)
 	ck_assert_uint_eq(STAT(rx_packets), 1);
 	ck_assert_uint_eq(STAT(rx_dropped), 0);
 	ck_assert_uint_ge(STAT(rx_waits), 1);
+}
+END_TEST
+
+/* A frame larger than the buffers the driver posted is dropped and counted,
+ * not handed over cut short as if whole: a TAP's read returns the frame's
+ * full length, a datagram socket's the bytes that fit. The buffers stay
+ * the device's for the next frame. */
+START_TEST(test_rx_oversized_frame_dropped)
+{
+	driver_start(0);
+	/* Without MRG_RXBUF one chain takes a frame: this one has room for
+	 * the header and 100 bytes. */
+	set_desc(&rxq, 0, RX_BUF, HDR + 100, VRING_DESC_F_WRITE, 0);
+	publish(&rxq, 0);
+	kick(&rxq);
+	uint8_t big[HDR + 1500], small[HDR + 100];
+	make_packet(big, 101, 1);
+	peer_send(big, HDR + 101);
+	EVENTUALLY(STAT(rx_dropped) + STAT(rx_packets) >= 1);
+	ck_assert_uint_eq(STAT(rx_packets), 0);
+	ck_assert_uint_eq(STAT(rx_dropped), 1);
+	ck_assert_uint_eq(used_idx(&rxq), 0);
+	/* A frame that fits exactly is delivered whole, in the same chain. */
+	make_packet(small, 100, 2);
+	peer_send(small, sizeof(small));
+	EVENTUALLY(used_idx(&rxq) == 1);
+	assert_used(&rxq, 0, 0, HDR + 100);
+	ck_assert_mem_eq(ram + RX_BUF + HDR, small + HDR, 100);
+	assert_rx_stats(1, 100, 1);
+
+	/* With MRG_RXBUF: the whole ring, 16 buffers of 64 bytes, cannot
+	 * take a 1500-byte frame; the next, of 100 bytes, takes two. */
+	driver_start(FEAT(VIRTIO_NET_F_MRG_RXBUF));
+	for (uint16_t i = 0; i < QSIZE; i++) {
+		set_desc(&rxq, i, RX_BUF + i * RX_STRIDE, 64, VRING_DESC_F_WRITE, 0);
+		publish(&rxq, i);
+	}
+	kick(&rxq);
+	make_packet(big, 1500, 3);
+	peer_send(big, sizeof(big));
+	EVENTUALLY(STAT(rx_dropped) + STAT(rx_packets) >= 3);
+	ck_assert_uint_eq(STAT(rx_dropped), 2);
+	ck_assert_uint_eq(used_idx(&rxq), 0);
+	peer_send(small, sizeof(small));
+	assert_in_two_buffers(small, sizeof(small), 0, 64);
+	assert_rx_stats(2, 200, 2);
 }
 END_TEST
 
@@ -535,7 +596,7 @@ END_TEST
 
 START_TEST(test_tx_bad_chains_dropped)
 {
-	driver_start(0);
+	driver_start(CSUM);
 	uint8_t pkt[HDR + 60], got[256];
 	make_packet(pkt, 60, 4);
 	memcpy(ram + TX_BUF, pkt, sizeof(pkt));
@@ -563,6 +624,117 @@ START_TEST(test_tx_bad_chains_dropped)
 }
 END_TEST
 
+/* What the guest hands the host kernel is checked: a header asking for an
+ * offload the driver did not negotiate (§5.1.6.2.1) would be acted on by
+ * the TAP (virtio_net_hdr_to_skb() knows nothing of features), and for a
+ * backend that withholds the offloads (OVS's userspace datapath) it would
+ * reach a datapath that cannot carry it. Such a frame is dropped: the chain
+ * comes back unused, counted in tx_errors, and the next frame goes out. */
+#define NEEDS_CSUM VIRTIO_NET_HDR_F_NEEDS_CSUM
+#define GSO_TCPV4  VIRTIO_NET_HDR_GSO_TCPV4
+#define GSO_TCPV6  VIRTIO_NET_HDR_GSO_TCPV6
+#define GSO_ECN	   VIRTIO_NET_HDR_GSO_ECN
+#define TX_OFFLOADS                                                                                \
+	(FEAT(VIRTIO_NET_F_CSUM) | FEAT(VIRTIO_NET_F_HOST_TSO4) | FEAT(VIRTIO_NET_F_HOST_TSO6) |   \
+	 FEAT(VIRTIO_NET_F_HOST_ECN))
+
+/* A frame of len bytes whose header is h, in a chain at descriptors
+ * first and first + 1 with the header split after `split` bytes. */
+static void tx_chain(uint16_t first, uint64_t at, const struct virtio_net_hdr *h, size_t len,
+		     size_t split, uint8_t *pkt)
+{
+	make_packet(pkt, len, (uint8_t)first);
+	memcpy(pkt, h, sizeof(*h));
+	memcpy(ram + at, pkt, HDR + len);
+	set_desc(&txq, first, at, (uint32_t)split, VRING_DESC_F_NEXT, first + 1);
+	set_desc(&txq, first + 1, at + split, (uint32_t)(HDR + len - split), 0, 0);
+}
+
+/* Sends a frame with header h, then a plain one: only the plain one
+ * reaches the backend, and the first chain comes back unused, counted. */
+static void tx_refused_then_plain(const struct virtio_net_hdr *h, size_t split)
+{
+	uint64_t errors = STAT(tx_errors), packets = STAT(tx_packets);
+	uint8_t bad[HDR + 60], plain[HDR + 60];
+	tx_chain(0, TX_BUF, h, 60, split, bad);
+	publish(&txq, 0);
+	tx_chain(2, TX_BUF + 0x100, &(struct virtio_net_hdr){0}, 60, HDR, plain);
+	tx_roundtrip(2, plain, sizeof(plain));
+	assert_used(&txq, (uint16_t)(txq.avail_idx - 2), 0, 0);
+	ck_assert_uint_eq(STAT(tx_errors), errors + 1);
+	ck_assert_uint_eq(STAT(tx_packets), packets + 1);
+}
+
+START_TEST(test_tx_offloads_not_negotiated_dropped)
+{
+	static const struct {
+		uint64_t features;
+		struct virtio_net_hdr h;
+	} bad[] = {
+	    /* partial checksum without CSUM */
+	    {0, {.flags = NEEDS_CSUM, .csum_start = 34, .csum_offset = 16}},
+	    /* TSO4 without HOST_TSO4, TSO6 without HOST_TSO6, ECN without HOST_ECN */
+	    {FEAT(VIRTIO_NET_F_CSUM), {NEEDS_CSUM, GSO_TCPV4, 54, 1448, 34, 16}},
+	    {FEAT(VIRTIO_NET_F_CSUM) | FEAT(VIRTIO_NET_F_HOST_TSO4),
+	     {NEEDS_CSUM, GSO_TCPV6, 74, 1428, 54, 16}},
+	    {FEAT(VIRTIO_NET_F_CSUM) | FEAT(VIRTIO_NET_F_HOST_TSO4) | FEAT(VIRTIO_NET_F_HOST_TSO6),
+	     {NEEDS_CSUM, GSO_TCPV4 | GSO_ECN, 54, 1448, 34, 16}},
+	    /* with every offload offered: UFO and USO (never offered), an
+	     * unknown type, ECN alone, GSO without NEEDS_CSUM or an MSS */
+	    {TX_OFFLOADS, {NEEDS_CSUM, VIRTIO_NET_HDR_GSO_UDP, 42, 1472, 34, 6}},
+	    {TX_OFFLOADS, {NEEDS_CSUM, 5 /* GSO_UDP_L4 */, 42, 1472, 34, 6}},
+	    {TX_OFFLOADS, {NEEDS_CSUM, 2, 54, 1448, 34, 16}},
+	    {TX_OFFLOADS, {NEEDS_CSUM, GSO_ECN, 54, 1448, 34, 16}},
+	    {TX_OFFLOADS, {0, GSO_TCPV4, 54, 1448, 0, 0}},
+	    {TX_OFFLOADS, {NEEDS_CSUM, GSO_TCPV4, 54, 0, 34, 16}},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		driver_start(bad[i].features);
+		/* The header split anywhere in its first 10 bytes. */
+		tx_refused_then_plain(&bad[i].h, 1 + i % 10);
+	}
+	ck_assert_uint_eq(STAT(tx_errors), sizeof(bad) / sizeof(bad[0]));
+}
+END_TEST
+
+/* Offloads the driver negotiated go through untouched, byte for byte,
+ * however the descriptors split the header. */
+START_TEST(test_tx_negotiated_offloads_pass)
+{
+	driver_start(TX_OFFLOADS);
+	const struct virtio_net_hdr good[] = {
+	    {NEEDS_CSUM, GSO_TCPV4 | GSO_ECN, 54, 1448, 34, 16},
+	    {NEEDS_CSUM, GSO_TCPV6, 74, 1428, 54, 16},
+	    {NEEDS_CSUM, VIRTIO_NET_HDR_GSO_NONE, 0, 0, 34, 6},
+	    {0},
+	};
+	uint8_t pkt[HDR + 1500];
+	for (uint16_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		tx_chain((uint16_t)(2 * i), TX_BUF + i * 0x1000u, &good[i], 1000, 3 + 3 * i, pkt);
+		tx_roundtrip((uint16_t)(2 * i), pkt, HDR + 1000);
+	}
+	ck_assert_uint_eq(STAT(tx_packets), 4);
+	ck_assert_uint_eq(STAT(tx_errors), 0);
+}
+END_TEST
+
+/* A backend that withholds the transmit offloads: a driver that sets
+ * NEEDS_CSUM anyway, without CSUM (it could not get it), is refused. */
+START_TEST(test_tx_withheld_offload_dropped)
+{
+	virtio_net_destroy(&net);
+	const struct virtio_net_backend be = {
+	    .fd = dev_fd, .name = "sp0", .no_tx_offload = true, .no_offload_why = "test"};
+	struct errbuf e;
+	ck_assert_int_eq(virtio_net_init(&net, &be, mac, &mem, NULL, -1, &e), 0);
+	driver_start(0);
+	tx_refused_then_plain(
+	    &(struct virtio_net_hdr){.flags = NEEDS_CSUM, .csum_start = 34, .csum_offset = 16},
+	    HDR);
+	ck_assert_uint_eq(STAT(tx_errors), 1);
+}
+END_TEST
+
 /* The TAP deleted under a running NIC: tun reports EPOLLERR for good. The
  * worker must stop watching it (or spin in epoll_wait), and the guest's
  * frames are returned and counted as errors. A SEQPACKET peer that closes
@@ -581,7 +753,7 @@ START_TEST(test_backend_gone)
 	    .fd = dev_fd, .name = "sp0", .set_offload = record_offload, .ctx = offloads};
 	struct errbuf e;
 	ck_assert_int_eq(virtio_net_init(&net, &be, mac, &mem, NULL, -1, &e), 0);
-	driver_start(0);
+	driver_start(CSUM);
 	close(peer);
 	peer = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0); /* for teardown */
 	EVENTUALLY(net.backend_gone);
@@ -601,7 +773,7 @@ END_TEST
 
 START_TEST(test_avail_idx_jump_needs_reset)
 {
-	driver_start(0);
+	driver_start(CSUM);
 	/* More chains on offer than the ring holds: the ring is garbage. */
 	__atomic_store_n(&avail(&txq)->idx, QSIZE + 5, __ATOMIC_RELEASE);
 	notify(&txq);
@@ -625,7 +797,7 @@ START_TEST(test_avail_idx_jump_needs_reset)
 	 * the frame that waited is delivered. */
 	w(F(device_status), 0, 1);
 	ck_assert_uint_eq(status(), 0);
-	driver_start(0);
+	driver_start(CSUM);
 	set_desc(&rxq, 0, RX_BUF, 2048, VRING_DESC_F_WRITE, 0);
 	publish(&rxq, 0);
 	kick(&rxq);
@@ -676,7 +848,7 @@ END_TEST
 
 START_TEST(test_event_idx_tx)
 {
-	driver_start(FEAT(VIRTIO_RING_F_EVENT_IDX));
+	driver_start(CSUM | FEAT(VIRTIO_RING_F_EVENT_IDX));
 	uint8_t pkt[HDR + 50];
 	/* used_event per packet: 0 asks for an interrupt at the first used
 	 * entry only, 2 at the third; the first notification always goes. */
@@ -734,7 +906,9 @@ END_TEST
 
 CHECK_MAIN_WITH("virtio-net", setup, teardown, 20, test_tx_chains_reach_backend, test_backend_gone,
 		test_tx_waits_for_backend_room, test_rx_single_chain, test_rx_mergeable_buffers,
-		test_rx_waits_for_buffers, test_offloads_follow_features, test_offloads_in_force,
-		test_withheld_tx_offloads, test_tx_bad_chains_dropped,
+		test_rx_waits_for_buffers, test_rx_oversized_frame_dropped,
+		test_offloads_follow_features, test_offloads_in_force, test_withheld_tx_offloads,
+		test_tx_bad_chains_dropped, test_tx_offloads_not_negotiated_dropped,
+		test_tx_negotiated_offloads_pass, test_tx_withheld_offload_dropped,
 		test_avail_idx_jump_needs_reset, test_rx_bad_buffers_need_reset, test_event_idx_tx,
 		test_config_and_features)

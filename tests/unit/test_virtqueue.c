@@ -302,6 +302,139 @@ START_TEST(test_overlong_chain_refused)
 }
 END_TEST
 
+/* A chain costs the device one step per descriptor it visits, empty ones
+ * included, so a chain may not make it visit more than the queue size
+ * (§2.7.5.3.1: "A driver MUST NOT create a descriptor chain longer than the
+ * Queue Size of the device"). An indirect table's own length used to be its
+ * only bound: 2^28 entries of zero-length descriptors, none of which counted
+ * toward VIRTQ_MAX_SEGS, took the worker seconds per chain. */
+START_TEST(test_indirect_table_longer_than_queue_refused)
+{
+	/* 32768 zero-length descriptors, linked in order, in the upper half
+	 * of RAM; only the last has a buffer. */
+	const uint32_t n = 32768;
+	struct vring_desc *table = (struct vring_desc *)(ram + RAM / 2);
+	for (uint32_t i = 0; i < n; i++)
+		table[i] =
+		    (struct vring_desc){BUF_AT, i == n - 1 ? 4 : 0,
+					i == n - 1 ? 0 : VRING_DESC_F_NEXT, (uint16_t)(i + 1)};
+	set_desc(0, RAM / 2, n * 16, VRING_DESC_F_INDIRECT, 0);
+	publish(0);
+	ck_assert_int_eq(virtq_pop(&q, &chain), -1);
+	ck_assert_msg(strstr(q.error, "chain 0: indirect table of 32768 entries, more than the "
+				      "queue's 8 (§2.7.5.3.1)"),
+		      "%s", q.error);
+	ck_assert_uint_eq(chain.ndesc, 1); /* refused before walking the table */
+	/* A table of exactly the queue size is fine, each descriptor counted. */
+	table[QSIZE - 1] = (struct vring_desc){BUF_AT, 4, 0, 0};
+	set_desc(0, RAM / 2, QSIZE * 16, VRING_DESC_F_INDIRECT, 0);
+	publish(0);
+	ck_assert_int_eq(virtq_pop(&q, &chain), 1);
+	ck_assert_uint_eq(chain.n_out, 1);
+	ck_assert_uint_eq(chain.ndesc, 1 + QSIZE);
+	/* One more entry than the queue size is refused, before any walk. */
+	table[QSIZE] = (struct vring_desc){BUF_AT, 4, 0, 0};
+	set_desc(0, RAM / 2, (QSIZE + 1) * 16, VRING_DESC_F_INDIRECT, 0);
+	publish(0);
+	expect_refused_then_recovers();
+}
+END_TEST
+
+/* Zero-length descriptors count as visited: a loop of them is found after
+ * as many steps as the queue has descriptors, like any other loop. */
+START_TEST(test_zero_length_loop_refused)
+{
+	for (uint16_t i = 0; i < QSIZE; i++)
+		set_desc(i, BUF_AT, 0, VRING_DESC_F_NEXT, (uint16_t)((i + 1) % QSIZE));
+	publish(0);
+	ck_assert_int_eq(virtq_pop(&q, &chain), -1);
+	ck_assert_msg(strstr(q.error, "chain 0 loops"), "%s", q.error);
+	ck_assert_uint_eq(chain.ndesc, QSIZE);
+	/* Empty descriptors short of a loop are legal, and counted. */
+	set_desc(QSIZE - 1, BUF_AT, 4, 0, 0);
+	publish(0);
+	ck_assert_int_eq(virtq_pop(&q, &chain), 1);
+	ck_assert_uint_eq(chain.n_out, 1);
+	ck_assert_uint_eq(chain.ndesc, QSIZE);
+
+	struct vring_desc *table = (struct vring_desc *)(ram + 0x4000);
+	for (uint16_t i = 0; i < QSIZE; i++)
+		table[i] =
+		    (struct vring_desc){BUF_AT, 0, VRING_DESC_F_NEXT, (uint16_t)((i + 1) % QSIZE)};
+	set_desc(1, 0x4000, QSIZE * 16, VRING_DESC_F_INDIRECT, 0);
+	publish(1);
+	ck_assert_int_eq(virtq_pop(&q, &chain), -1);
+	ck_assert_msg(strstr(q.error, "indirect table loops"), "%s", q.error);
+	ck_assert_uint_eq(chain.ndesc, 1 + QSIZE);
+}
+END_TEST
+
+/* A chain's buffers add up to at most VIRTQ_MAX_CHAIN_BYTES, readable and
+ * writable together: the most a virtio-net frame or receive posting needs. */
+START_TEST(test_chain_bytes_bounded)
+{
+	const uint32_t max = VIRTQ_MAX_CHAIN_BYTES;
+	ck_assert_uint_eq(max, 256u << 10);
+	/* Readable and writable each under the bound, together over it. */
+	set_desc(0, BUF_AT, max / 2, VRING_DESC_F_NEXT, 1);
+	set_desc(1, BUF_AT, max / 2 + 1, VRING_DESC_F_WRITE, 0);
+	publish(0);
+	ck_assert_int_eq(virtq_pop(&q, &chain), -1);
+	ck_assert_msg(strstr(q.error, "chain 0: buffers add up to more than 262144 bytes"), "%s",
+		      q.error);
+	/* Exactly the bound is accepted. */
+	set_desc(1, BUF_AT, max / 2, VRING_DESC_F_WRITE, 0);
+	publish(0);
+	ck_assert_int_eq(virtq_pop(&q, &chain), 1);
+	ck_assert_uint_eq(chain.out_len + chain.in_len, max);
+	/* One buffer over it, through an indirect table too. */
+	set_desc(2, BUF_AT, max + 1, 0, 0);
+	publish(2);
+	expect_refused_then_recovers();
+	struct vring_desc *table = (struct vring_desc *)(ram + 0x4000);
+	table[0] = (struct vring_desc){BUF_AT, max, VRING_DESC_F_NEXT, 1};
+	table[1] = (struct vring_desc){BUF_AT, 1, 0, 0};
+	set_desc(3, 0x4000, 32, VRING_DESC_F_INDIRECT, 0);
+	publish(3);
+	expect_refused_then_recovers();
+}
+END_TEST
+
+/* The largest chains a Linux guest makes still pass: a 64 KiB TSO frame
+ * (header, linear part, 17 page fragments) and a receive posting without
+ * MRG_RXBUF (header, then 18 pages less the header's room), both through
+ * indirect tables of a 256-entry queue. */
+START_TEST(test_largest_linux_chains_accepted)
+{
+	setup_q(256, false, true);
+	struct vring_desc *table = (struct vring_desc *)(ram + 0x4000);
+	table[0] = (struct vring_desc){BUF_AT, 12, VRING_DESC_F_NEXT, 1};
+	table[1] = (struct vring_desc){BUF_AT, 14 + 20 + 20 + 2682, VRING_DESC_F_NEXT, 2};
+	for (uint16_t i = 2; i < 19; i++)
+		table[i] = (struct vring_desc){BUF_AT, 3700, i < 18 ? VRING_DESC_F_NEXT : 0,
+					       (uint16_t)(i + 1)};
+	set_desc(0, 0x4000, 19 * 16, VRING_DESC_F_INDIRECT, 0);
+	publish(0);
+	ck_assert_int_eq(virtq_pop(&q, &chain), 1);
+	ck_assert_uint_eq(chain.n_out, 19);
+	ck_assert_uint_eq(chain.ndesc, 20);
+	ck_assert_uint_eq(chain.out_len, 12 + 2736 + 17 * 3700);
+
+	table[0] = (struct vring_desc){BUF_AT, 12, VRING_DESC_F_WRITE | VRING_DESC_F_NEXT, 1};
+	table[1] =
+	    (struct vring_desc){BUF_AT, 4096 - 16, VRING_DESC_F_WRITE | VRING_DESC_F_NEXT, 2};
+	for (uint16_t i = 2; i < 19; i++)
+		table[i] = (struct vring_desc){
+		    BUF_AT, 4096, VRING_DESC_F_WRITE | (i < 18 ? VRING_DESC_F_NEXT : 0),
+		    (uint16_t)(i + 1)};
+	set_desc(1, 0x4000, 19 * 16, VRING_DESC_F_INDIRECT, 0);
+	publish(1);
+	ck_assert_int_eq(virtq_pop(&q, &chain), 1);
+	ck_assert_uint_eq(chain.n_in, 19);
+	ck_assert_uint_eq(chain.in_len, 12 + 4080 + 17 * 4096);
+}
+END_TEST
+
 /* Each refusal says why in q.error, for the device's report, and the next
  * pop clears it: a reason is only ever the last pop's. */
 static void expect_reason(const char *part)
@@ -439,6 +572,8 @@ CHECK_MAIN_FIXTURE("virtqueue", setup, teardown, test_empty_queue, test_single_r
 		   test_head_out_of_range_refused, test_address_outside_ram_refused,
 		   test_readable_after_writable_refused, test_avail_index_too_far_ahead_refused,
 		   test_indirect_not_negotiated_refused, test_indirect_bad_tables_refused,
-		   test_overlong_chain_refused, test_refusals_say_why, test_init_validation,
+		   test_overlong_chain_refused, test_indirect_table_longer_than_queue_refused,
+		   test_zero_length_loop_refused, test_chain_bytes_bounded,
+		   test_largest_linux_chains_accepted, test_refusals_say_why, test_init_validation,
 		   test_need_event_arithmetic, test_notify_flags_without_event_idx,
 		   test_notify_with_event_idx)
