@@ -694,6 +694,14 @@ int virtio_net_init(struct virtio_net *n, const struct virtio_net_backend *backe
 	return start_worker(n, e);
 }
 
+int virtio_net_eventfds(const struct virtio_net *n, int *fds, int max)
+{
+	if (!n->initialised || max < 1)
+		return 0;
+	fds[0] = n->stop_fd;
+	return 1 + virtio_pci_eventfds(&n->vp, fds + 1, max - 1);
+}
+
 void virtio_net_destroy(struct virtio_net *n)
 {
 	if (!n->initialised)

@@ -114,6 +114,11 @@ int virtio_net_init(struct virtio_net *n, const struct virtio_net_backend *backe
 int virtio_net_on_worker(struct virtio_net *n, int (*fn)(void *ctx, struct errbuf *e), void *ctx,
 			 struct errbuf *e);
 
+/* The eventfds vCPU threads and the worker write and read (its stop fd,
+ * the queues' kicks, the MSI-X vectors), for their seccomp allowlists: into
+ * fds[], at most max; returns how many. */
+int virtio_net_eventfds(const struct virtio_net *n, int *fds, int max);
+
 /* Stops the worker if running and frees everything; the backend fd is the
  * caller's. Safe on a zeroed struct. */
 void virtio_net_destroy(struct virtio_net *n);

@@ -72,11 +72,9 @@ static void route_vector(void *ctx, uint16_t vec, uint64_t address, uint32_t dat
 	struct errbuf e;
 	if (vp->vectors[vec].gsi < 0) {
 		int gsi = irq_routing_add_msi(vp->routing, &e);
-		int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		int fd = vp->vectors[vec].fd;
 		struct kvm_irqfd irqfd = {.fd = (uint32_t)fd, .gsi = (uint32_t)gsi};
-		if (gsi < 0 || fd < 0 || ioctl(vp->vm_fd, KVM_IRQFD, &irqfd) < 0) {
-			if (fd >= 0)
-				close(fd);
+		if (gsi < 0 || ioctl(vp->vm_fd, KVM_IRQFD, &irqfd) < 0) {
 			needs_reset_silently(vp, vec, "set up an interrupt for");
 			return;
 		}
@@ -193,7 +191,7 @@ int virtio_pci_init(struct virtio_pci *vp, const char *name, const struct virtio
 	vp->device_features = ops->features | (1ULL << VIRTIO_F_VERSION_1);
 	vp->msix_config = MSIX_NO_VECTOR;
 	for (int i = 0; i <= VIRTIO_PCI_MAX_QUEUES; i++)
-		vp->vectors[i].gsi = vp->vectors[i].eventfd = -1;
+		vp->vectors[i].gsi = vp->vectors[i].eventfd = vp->vectors[i].fd = -1;
 	for (int q = 0; q < VIRTIO_PCI_MAX_QUEUES; q++) {
 		vp->queues[q].msix_vector = MSIX_NO_VECTOR;
 		vp->queues[q].kick_fd = -1;
@@ -203,6 +201,12 @@ int virtio_pci_init(struct virtio_pci *vp, const char *name, const struct virtio
 		vp->queues[q].size = ops->queue_max;
 		vp->queues[q].kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		if (vp->queues[q].kick_fd < 0)
+			return errorf_errno(e, "%s: eventfd", name);
+	}
+	/* One vector per queue and one for configuration changes (below). */
+	for (int i = 0; i <= ops->num_queues; i++) {
+		vp->vectors[i].fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (vp->vectors[i].fd < 0)
 			return errorf_errno(e, "%s: eventfd", name);
 	}
 	vp->ioeventfd_len = virtio_pci_doorbell_len(vm_fd);
@@ -242,6 +246,18 @@ int virtio_pci_init(struct virtio_pci *vp, const char *name, const struct virtio
 			 VIRTIO_PCI_MSIX_OFF, VIRTIO_PCI_PBA_OFF, &mops, e);
 }
 
+int virtio_pci_eventfds(const struct virtio_pci *vp, int *fds, int max)
+{
+	int n = 0;
+	for (int q = 0; q < VIRTIO_PCI_MAX_QUEUES && n < max; q++)
+		if (vp->queues[q].kick_fd >= 0)
+			fds[n++] = vp->queues[q].kick_fd;
+	for (int i = 0; i <= VIRTIO_PCI_MAX_QUEUES && n < max; i++)
+		if (vp->vectors[i].fd >= 0)
+			fds[n++] = vp->vectors[i].fd;
+	return n;
+}
+
 static void unregister_kicks(struct virtio_pci *vp);
 
 void virtio_pci_destroy(struct virtio_pci *vp)
@@ -253,8 +269,8 @@ void virtio_pci_destroy(struct virtio_pci *vp)
 		if (vp->queues[q].kick_fd >= 0)
 			close(vp->queues[q].kick_fd);
 	for (int i = 0; i <= VIRTIO_PCI_MAX_QUEUES; i++)
-		if (vp->vectors[i].eventfd >= 0)
-			close(vp->vectors[i].eventfd);
+		if (vp->vectors[i].fd >= 0)
+			close(vp->vectors[i].fd); /* also unbinds its irqfd */
 	msix_destroy(&vp->msix);
 	pci_device_destroy(&vp->pci);
 	pthread_mutex_destroy(&vp->lock);

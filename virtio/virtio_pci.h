@@ -92,7 +92,11 @@ struct virtio_pci {
 	struct virtio_pci_queue queues[VIRTIO_PCI_MAX_QUEUES];
 	struct {
 		int gsi;     /* -1 until the vector is first programmed */
-		int eventfd; /* irqfd bound to gsi */
+		int eventfd; /* fd once bound to gsi as its irqfd, else -1 */
+		/* Made at init, so that the threads a guest drives never create
+		 * or close a descriptor, and their seccomp allowlists can name
+		 * every one they write to (vmm/seccomp.h). */
+		int fd;
 	} vectors[VIRTIO_PCI_MAX_QUEUES + 1];
 	uint64_t interrupts;	  /* MSI-X messages and INTx assertions, for --stats */
 	uint64_t intx_interrupts; /* of which INTx (the guest left MSI-X off) */
@@ -126,6 +130,11 @@ void virtio_pci_needs_reset(struct virtio_pci *vp);
 bool virtio_pci_has_feature(const struct virtio_pci *vp, unsigned bit);
 
 /* The eventfd that becomes readable when the driver kicks queue q. */
+/* The eventfds of the device's queues (kicks) and MSI-X vectors, which
+ * vCPU threads and the device's worker write and read: into fds[], at most
+ * max; returns how many. */
+int virtio_pci_eventfds(const struct virtio_pci *vp, int *fds, int max);
+
 static inline int virtio_pci_kick_fd(const struct virtio_pci *vp, uint16_t q)
 {
 	return vp->queues[q].kick_fd;

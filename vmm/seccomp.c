@@ -43,6 +43,8 @@ enum arg_check {
 	ANY,
 	NO_EXEC,    /* mmap, mprotect: no PROT_EXEC in the protection (argument 2) */
 	ABORT_ONLY, /* tgkill: only SIGABRT (argument 2), what abort() sends itself */
+	LISTED_FD,  /* read, write, readv, writev: argument 0 in seccomp_fds.io */
+	EPOLL_SET,  /* epoll_wait: on seccomp_fds.epoll_fd; epoll_ctl: that, on a listed fd */
 };
 
 struct allow {
@@ -55,8 +57,8 @@ struct allow {
  * exiting advises its stack away and blocks signals. clock_gettime and
  * friends are usually vDSO calls, but not on every clock source. */
 static const struct allow common[] = {
-    {SCMP_SYS(read), ANY},
-    {SCMP_SYS(write), ANY}, /* eventfds (irqfds, stop), the console, stderr */
+    {SCMP_SYS(read), LISTED_FD},
+    {SCMP_SYS(write), LISTED_FD}, /* eventfds (irqfds, kicks, stop), the console, stderr */
     {SCMP_SYS(futex), ANY},
     {SCMP_SYS(clock_gettime), ANY},
     {SCMP_SYS(gettimeofday), ANY},
@@ -77,19 +79,18 @@ static const struct allow common[] = {
 };
 
 /* A vCPU thread: exits (vmm/exit.c, insn_fixup.c), devices, the virtio
- * transport's DRIVER_OK and reset, MSI-X routes (an eventfd and an irqfd per
- * vector; close on failure). ioctl is limited further, below. */
+ * transport's DRIVER_OK and reset, MSI-X routes (an irqfd per vector, on an
+ * eventfd made at init: the thread creates and closes no descriptor).
+ * ioctl is limited further, below. */
 static const struct allow vcpu_only[] = {
     {SCMP_SYS(ioctl), ANY},
-    {SCMP_SYS(eventfd2), ANY},
-    {SCMP_SYS(close), ANY},
 };
 
 /* The virtio-net worker: epoll, frames to and from the TAP. */
 static const struct allow worker_only[] = {
-    {SCMP_SYS(epoll_wait), ANY}, {SCMP_SYS(epoll_pwait), ANY},
-    {SCMP_SYS(epoll_ctl), ANY},	 {SCMP_SYS(readv), ANY},
-    {SCMP_SYS(writev), ANY},	 {SCMP_SYS(ioctl), ANY}, /* KVM_IRQ_LINE on the VM only: INTx */
+    {SCMP_SYS(epoll_wait), EPOLL_SET}, {SCMP_SYS(epoll_pwait), EPOLL_SET},
+    {SCMP_SYS(epoll_ctl), EPOLL_SET},  {SCMP_SYS(readv), LISTED_FD},
+    {SCMP_SYS(writev), LISTED_FD},     {SCMP_SYS(ioctl), ANY}, /* KVM_IRQ_LINE on the VM only */
 };
 
 /* ASan: each thread's alternate signal stack comes down as it exits, and the
@@ -122,7 +123,46 @@ static const unsigned long vcpu_tap_ioctls[] = {TUNSETOFFLOAD};
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 
-static int add_allow(scmp_filter_ctx f, const struct allow *a, struct errbuf *e)
+void seccomp_fds_add(struct seccomp_fds *f, int fd)
+{
+	if (fd >= 0 && f->n_io < SECCOMP_MAX_FDS)
+		f->io[f->n_io++] = fd;
+}
+
+/* One rule per listed descriptor (the kernel reads an fd argument as an
+ * unsigned int, so the low 32 bits are compared); for epoll_ctl, the set is
+ * argument 0 and the descriptor argument 2. */
+static int add_fd_rules(scmp_filter_ctx f, const struct allow *a, const struct seccomp_fds *fds)
+{
+	int io[SECCOMP_MAX_FDS + 2] = {STDOUT_FILENO, STDERR_FILENO}, n = 2, r = 0;
+	for (int i = 0; i < fds->n_io; i++) {
+		int k = 0;
+		while (k < n && io[k] != fds->io[i])
+			k++;
+		if (k == n) /* a second rule for the same fd: libseccomp says EEXIST */
+			io[n++] = fds->io[i];
+	}
+	if (a->check == EPOLL_SET && a->nr != SCMP_SYS(epoll_ctl))
+		return fds->epoll_fd < 0
+			   ? 0
+			   : seccomp_rule_add(f, SCMP_ACT_ALLOW, a->nr, 1,
+					      SCMP_A0_32(SCMP_CMP_EQ, (uint32_t)fds->epoll_fd));
+	for (int i = 0; i < n && !r; i++) {
+		if (a->check == EPOLL_SET)
+			r = fds->epoll_fd < 0
+				? 0
+				: seccomp_rule_add(f, SCMP_ACT_ALLOW, a->nr, 2,
+						   SCMP_A0_32(SCMP_CMP_EQ, (uint32_t)fds->epoll_fd),
+						   SCMP_A2_32(SCMP_CMP_EQ, (uint32_t)io[i]));
+		else
+			r = seccomp_rule_add(f, SCMP_ACT_ALLOW, a->nr, 1,
+					     SCMP_A0_32(SCMP_CMP_EQ, (uint32_t)io[i]));
+	}
+	return r;
+}
+
+static int add_allow(scmp_filter_ctx f, const struct allow *a, const struct seccomp_fds *fds,
+		     struct errbuf *e)
 {
 	int r;
 	switch (a->check) {
@@ -133,6 +173,10 @@ static int add_allow(scmp_filter_ctx f, const struct allow *a, struct errbuf *e)
 	case ABORT_ONLY:
 		r = seccomp_rule_add(f, SCMP_ACT_ALLOW, a->nr, 1, SCMP_A2_32(SCMP_CMP_EQ, SIGABRT));
 		break;
+	case LISTED_FD:
+	case EPOLL_SET:
+		r = add_fd_rules(f, a, fds);
+		break;
 	default:
 		r = seccomp_rule_add(f, SCMP_ACT_ALLOW, a->nr, 0);
 	}
@@ -142,10 +186,11 @@ static int add_allow(scmp_filter_ctx f, const struct allow *a, struct errbuf *e)
 	return 0;
 }
 
-static int add_list(scmp_filter_ctx f, const struct allow *list, size_t n, struct errbuf *e)
+static int add_list(scmp_filter_ctx f, const struct allow *list, size_t n,
+		    const struct seccomp_fds *fds, struct errbuf *e)
 {
 	for (size_t i = 0; i < n; i++)
-		if (list[i].nr != SCMP_SYS(ioctl) && add_allow(f, &list[i], e))
+		if (list[i].nr != SCMP_SYS(ioctl) && add_allow(f, &list[i], fds, e))
 			return -1;
 	return 0;
 }
@@ -171,7 +216,7 @@ static int add_ioctls(scmp_filter_ctx f, int fd, const unsigned long *reqs, size
 
 /* Everything not allowed traps to on_sigsys, which refuses it with EPERM. A
  * system call of another ABI (int $0x80, x32) kills the process. */
-static scmp_filter_ctx new_filter(struct errbuf *e)
+static scmp_filter_ctx new_filter(const struct seccomp_fds *fds, struct errbuf *e)
 {
 	scmp_filter_ctx f = seccomp_init(SCMP_ACT_TRAP);
 	if (!f) {
@@ -182,9 +227,9 @@ static scmp_filter_ctx new_filter(struct errbuf *e)
 	if (!r)
 		r = seccomp_attr_set(f, SCMP_FLTATR_CTL_NNP, 1);
 	if (!r)
-		r = add_list(f, common, N(common), e);
+		r = add_list(f, common, N(common), fds, e);
 	if (!r && SANITIZED)
-		r = add_list(f, sanitizer_extra, N(sanitizer_extra), e);
+		r = add_list(f, sanitizer_extra, N(sanitizer_extra), fds, e);
 	if (r) {
 		if (r != -1)
 			errorf(e, "seccomp: cannot set up a filter: %s", strerror(-r));
@@ -196,8 +241,8 @@ static scmp_filter_ctx new_filter(struct errbuf *e)
 
 scmp_filter_ctx seccomp_vcpu_filter(const struct seccomp_fds *fds, struct errbuf *e)
 {
-	scmp_filter_ctx f = new_filter(e);
-	if (f && (add_list(f, vcpu_only, N(vcpu_only), e) ||
+	scmp_filter_ctx f = new_filter(fds, e);
+	if (f && (add_list(f, vcpu_only, N(vcpu_only), fds, e) ||
 		  add_ioctls(f, fds->vcpu_fd, vcpu_fd_ioctls, N(vcpu_fd_ioctls), e) ||
 		  add_ioctls(f, fds->vm_fd, vcpu_vm_ioctls, N(vcpu_vm_ioctls), e) ||
 		  add_ioctls(f, fds->tap_fd, vcpu_tap_ioctls, N(vcpu_tap_ioctls), e))) {
@@ -209,8 +254,8 @@ scmp_filter_ctx seccomp_vcpu_filter(const struct seccomp_fds *fds, struct errbuf
 
 scmp_filter_ctx seccomp_worker_filter(const struct seccomp_fds *fds, struct errbuf *e)
 {
-	scmp_filter_ctx f = new_filter(e);
-	if (f && (add_list(f, worker_only, N(worker_only), e) ||
+	scmp_filter_ctx f = new_filter(fds, e);
+	if (f && (add_list(f, worker_only, N(worker_only), fds, e) ||
 		  add_ioctls(f, fds->vm_fd, worker_vm_ioctls, N(worker_vm_ioctls), e))) {
 		seccomp_release(f);
 		return NULL;

@@ -16,13 +16,24 @@
 
 #include "vmm/error.h"
 
-/* The descriptors ioctl() may reach, with the requests each thread kind
- * uses on them; -1 leaves that descriptor's rules out. */
+/* The descriptors each system call may reach, so that a taken-over thread
+ * cannot use any other the process holds (the main thread's rtnetlink
+ * socket, say, which a plain write() would turn into host network changes).
+ * ioctl() names its requests per descriptor; -1 leaves that one out. */
+#define SECCOMP_MAX_FDS 32
 struct seccomp_fds {
-	int vcpu_fd; /* this vCPU's (vCPU filter only) */
-	int vm_fd;   /* the VM's: interrupt lines, MSI routes, irqfds, ioeventfds */
-	int tap_fd;  /* the NIC's TAP: TUNSETOFFLOAD at DRIVER_OK and reset (vCPU only) */
+	int vcpu_fd;  /* this vCPU's (vCPU filter only) */
+	int vm_fd;    /* the VM's: interrupt lines, MSI routes, irqfds, ioeventfds */
+	int tap_fd;   /* the NIC's TAP: TUNSETOFFLOAD at DRIVER_OK and reset (vCPU only) */
+	int epoll_fd; /* the worker's epoll set: epoll_wait, epoll_ctl (worker only) */
+	/* read, write and (worker) readv, writev, and epoll_ctl's target: on
+	 * these only. stdout and stderr (fds 1 and 2) are always in. */
+	int io[SECCOMP_MAX_FDS];
+	int n_io;
 };
+
+/* Adds fd to f->io; ignores -1 and what does not fit (then refused). */
+void seccomp_fds_add(struct seccomp_fds *f, int fd);
 
 /* The filter a vCPU thread loads; NULL with a message in e. */
 scmp_filter_ctx seccomp_vcpu_filter(const struct seccomp_fds *fds, struct errbuf *e);

@@ -113,8 +113,16 @@ int vcpu_thread_init(struct vcpu *v)
 	if (seccomp_drop_capabilities(&e) == 0) {
 		if (vm->cfg.no_seccomp)
 			return 0;
-		const struct seccomp_fds fds = {
-		    .vcpu_fd = v->fd, .vm_fd = vm->kvm.vm_fd, .tap_fd = vm->tap.fd};
+		/* What it writes: stop requests, the NIC's kicks (doorbells
+		 * that arrive as exits), its stop fd and interrupt vectors. */
+		struct seccomp_fds fds = {.vcpu_fd = v->fd,
+					  .vm_fd = vm->kvm.vm_fd,
+					  .tap_fd = vm->tap.fd,
+					  .epoll_fd = -1,
+					  .io = {vm->stop_eventfd},
+					  .n_io = 1};
+		fds.n_io +=
+		    virtio_net_eventfds(&vm->net, fds.io + fds.n_io, SECCOMP_MAX_FDS - fds.n_io);
 		scmp_filter_ctx f = seccomp_vcpu_filter(&fds, &e);
 		if (f && !seccomp_apply(f, who, &e))
 			return 0;

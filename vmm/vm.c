@@ -151,8 +151,15 @@ static int nic_worker_init(void *ctx, struct errbuf *e)
 	if (seccomp_drop_capabilities(e) == 0) {
 		if (vm->cfg.no_seccomp)
 			return 0;
-		const struct seccomp_fds fds = {
-		    .vcpu_fd = -1, .vm_fd = vm->kvm.vm_fd, .tap_fd = -1};
+		/* Frames on the TAP; its stop fd, kicks and vectors. */
+		struct seccomp_fds fds = {.vcpu_fd = -1,
+					  .vm_fd = vm->kvm.vm_fd,
+					  .tap_fd = -1,
+					  .epoll_fd = vm->net.epoll_fd,
+					  .io = {vm->tap.fd},
+					  .n_io = 1};
+		fds.n_io +=
+		    virtio_net_eventfds(&vm->net, fds.io + fds.n_io, SECCOMP_MAX_FDS - fds.n_io);
 		scmp_filter_ctx f = seccomp_worker_filter(&fds, e);
 		if (f && !seccomp_apply(f, "virtio-net worker", e))
 			return 0;

@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <linux/if_tun.h>
 #include <linux/kvm.h>
+#include <linux/netlink.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -30,6 +31,8 @@
 #include "vmm/seccomp.h"
 
 static int vcpu_fd, vm_fd, tap_fd, other_fd;
+static int netlink_fd; /* what the main thread keeps: rtnetlink, as link_watch.c */
+static int epoll_fd;   /* the worker's epoll set */
 static int pipe_fds[2];
 static int err_fd; /* where stderr goes while a filtered thread runs */
 
@@ -40,12 +43,14 @@ struct results {
 	int load;
 	/* let through */
 	int write_pipe, read_pipe, run_ioctl, regs_ioctl, irq_line, gsi_routing, ioeventfd, offload,
-	    eventfd, clock, small_malloc, big_malloc, mmap_rw;
+	    clock, small_malloc, big_malloc, mmap_rw;
 	/* refused */
 	int socket, open_file, execve, fork, mmap_exec, mprotect_exec, other_fd_ioctl,
-	    vm_ioctl_on_vcpu, create_vcpu, epoll, kill_other;
+	    vm_ioctl_on_vcpu, create_vcpu, epoll, kill_other, eventfd, close, write_netlink,
+	    write_other;
 	/* worker */
-	int readv, writev, epoll_ctl, epoll_wait, close, run_on_vm;
+	int readv, writev, epoll_ctl, epoll_wait, run_on_vm, writev_netlink, epoll_other_set,
+	    epoll_ctl_other;
 };
 
 static void setup(void)
@@ -55,6 +60,10 @@ static void setup(void)
 	tap_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
 	other_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
 	ck_assert_int_eq(pipe2(pipe_fds, O_CLOEXEC | O_NONBLOCK), 0);
+	netlink_fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+	ck_assert_int_ge(netlink_fd, 0);
+	epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+	ck_assert_int_ge(epoll_fd, 0);
 	char path[] = "/tmp/minivmm-seccomp-XXXXXX";
 	err_fd = mkstemp(path);
 	ck_assert_int_ge(err_fd, 0);
@@ -67,6 +76,8 @@ static void teardown(void)
 	close(vm_fd);
 	close(tap_fd);
 	close(other_fd);
+	close(netlink_fd);
+	close(epoll_fd);
 	close(pipe_fds[0]);
 	close(pipe_fds[1]);
 	close(err_fd);
@@ -77,7 +88,12 @@ static void teardown(void)
 static int load_vcpu_filter(int tap, const char *who)
 {
 	struct errbuf e;
-	const struct seccomp_fds fds = {vcpu_fd, vm_fd, tap};
+	const struct seccomp_fds fds = {.vcpu_fd = vcpu_fd,
+					.vm_fd = vm_fd,
+					.tap_fd = tap,
+					.epoll_fd = -1,
+					.io = {pipe_fds[0], pipe_fds[1]},
+					.n_io = 2};
 	scmp_filter_ctx f = seccomp_vcpu_filter(&fds, &e);
 	return f ? seccomp_apply(f, who, &e) : -1;
 }
@@ -100,10 +116,6 @@ static void *vcpu_like(void *arg)
 	r->gsi_routing = TRY(ioctl(vm_fd, KVM_SET_GSI_ROUTING, NULL));
 	r->ioeventfd = TRY(ioctl(vm_fd, KVM_IOEVENTFD, NULL));
 	r->offload = TRY(ioctl(tap_fd, TUNSETOFFLOAD, 0UL));
-	int efd = eventfd(0, EFD_CLOEXEC);
-	r->eventfd = efd < 0 ? -errno : 0;
-	if (efd >= 0)
-		close(efd);
 	struct timespec ts;
 	r->clock = TRY(syscall(SYS_clock_gettime, CLOCK_MONOTONIC, &ts)); /* not the vDSO */
 	void *p = malloc(100);
@@ -131,6 +143,13 @@ static void *vcpu_like(void *arg)
 	r->create_vcpu = TRY(ioctl(vm_fd, KVM_CREATE_VCPU, 1UL));
 	r->epoll = TRY(epoll_create1(EPOLL_CLOEXEC));
 	r->kill_other = TRY(syscall(SYS_tgkill, getpid(), syscall(SYS_gettid), SIGKILL));
+	/* Descriptors it did not make and has no use for. */
+	int efd = eventfd(0, EFD_CLOEXEC);
+	r->eventfd = efd < 0 ? -errno : 0;
+	r->close = TRY(close(other_fd));
+	static const char rtm[16] = {16}; /* a netlink header would follow */
+	r->write_netlink = TRY(write(netlink_fd, rtm, sizeof(rtm)));
+	r->write_other = TRY(write(other_fd, &c, 1));
 	if (p != MAP_FAILED)
 		munmap(p, 4096);
 	return NULL;
@@ -140,7 +159,12 @@ static void *worker_like(void *arg)
 {
 	struct results *r = arg;
 	struct errbuf e;
-	const struct seccomp_fds fds = {-1, vm_fd, -1};
+	const struct seccomp_fds fds = {.vcpu_fd = -1,
+					.vm_fd = vm_fd,
+					.tap_fd = -1,
+					.epoll_fd = epoll_fd,
+					.io = {pipe_fds[0], pipe_fds[1]},
+					.n_io = 2};
 	scmp_filter_ctx f = seccomp_worker_filter(&fds, &e);
 	r->load = f ? seccomp_apply(f, "virtio-net worker", &e) : -1;
 	if (r->load)
@@ -154,9 +178,13 @@ static void *worker_like(void *arg)
 	r->run_on_vm = TRY(ioctl(vm_fd, KVM_RUN, 0));
 	r->gsi_routing = TRY(ioctl(vm_fd, KVM_SET_GSI_ROUTING, NULL));
 	r->epoll = TRY(epoll_create1(EPOLL_CLOEXEC));
-	r->epoll_ctl = TRY(epoll_ctl(-1, EPOLL_CTL_DEL, pipe_fds[0], NULL));
+	r->epoll_ctl = TRY(epoll_ctl(epoll_fd, EPOLL_CTL_DEL, pipe_fds[0], NULL));
 	struct epoll_event ev;
-	r->epoll_wait = TRY(epoll_wait(-1, &ev, 1, 0));
+	r->epoll_wait = TRY(epoll_wait(epoll_fd, &ev, 1, 0));
+	r->epoll_other_set = TRY(epoll_wait(other_fd, &ev, 1, 0));
+	r->epoll_ctl_other = TRY(epoll_ctl(epoll_fd, EPOLL_CTL_DEL, netlink_fd, NULL));
+	struct iovec nl = {(void *)"x", 1};
+	r->writev_netlink = TRY(writev(netlink_fd, &nl, 1));
 	int efd = eventfd(0, EFD_CLOEXEC);
 	r->eventfd = efd < 0 ? -errno : 0;
 	r->close = TRY(close(-1));
@@ -207,7 +235,6 @@ START_TEST(test_vcpu_filter)
 	ck_assert_int_eq(r.gsi_routing, -ENOTTY);
 	ck_assert_int_eq(r.ioeventfd, -ENOTTY);
 	ck_assert_int_eq(r.offload, -ENOTTY);
-	ck_assert_int_eq(r.eventfd, 0);
 	ck_assert_int_eq(r.clock, 0);
 	ck_assert_int_eq(r.small_malloc, 0);
 	ck_assert_int_eq(r.big_malloc, 0);
@@ -224,9 +251,17 @@ START_TEST(test_vcpu_filter)
 	ck_assert_int_eq(r.create_vcpu, -EPERM);
 	ck_assert_int_eq(r.epoll, -EPERM);
 	ck_assert_int_eq(r.kill_other, -EPERM);
+	/* It makes and closes no descriptor, and touches none but its own: not
+	 * the main thread's rtnetlink socket, whose write() would change the
+	 * host's links as root. */
+	ck_assert_int_eq(r.eventfd, -EPERM);
+	ck_assert_int_eq(r.close, -EPERM);
+	ck_assert_int_eq(r.write_netlink, -EPERM);
+	ck_assert_int_eq(r.write_other, -EPERM);
 	/* One line for each refusal, naming the call and the thread, and none
-	 * for anything else the thread did, its exit included. */
-	ck_assert_int_eq(count(err, "minivmm: seccomp: refused system call "), 11);
+	 * for anything else the thread did, its exit included (15: one under
+	 * the 16 a thread prints at most, so one more would show). */
+	ck_assert_int_eq(count(err, "minivmm: seccomp: refused system call "), 15);
 	char line[128];
 	snprintf(line, sizeof(line), "refused system call %d on the vCPU 0 thread (EPERM)",
 		 SYS_socket);
@@ -250,8 +285,11 @@ START_TEST(test_worker_filter)
 	ck_assert_int_eq(r.writev, 0);
 	ck_assert_int_eq(r.readv, 0);
 	ck_assert_int_eq(r.irq_line, -ENOTTY);
-	ck_assert_int_eq(r.epoll_ctl, -EBADF);
-	ck_assert_int_eq(r.epoll_wait, -EBADF);
+	ck_assert_int_eq(r.epoll_ctl, -ENOENT);
+	ck_assert_int_eq(r.epoll_wait, 0);
+	ck_assert_int_eq(r.epoll_other_set, -EPERM);
+	ck_assert_int_eq(r.epoll_ctl_other, -EPERM);
+	ck_assert_int_eq(r.writev_netlink, -EPERM);
 	/* Refused: what only a vCPU thread needs, and the rest. */
 	ck_assert_int_eq(r.run_on_vm, -EPERM);
 	ck_assert_int_eq(r.gsi_routing, -EPERM);
@@ -260,7 +298,7 @@ START_TEST(test_worker_filter)
 	ck_assert_int_eq(r.close, -EPERM);
 	ck_assert_int_eq(r.socket, -EPERM);
 	ck_assert_int_eq(r.open_file, -EPERM);
-	ck_assert_int_eq(count(err, "minivmm: seccomp: refused system call "), 7);
+	ck_assert_int_eq(count(err, "minivmm: seccomp: refused system call "), 10);
 	ck_assert_msg(strstr(err, "on the virtio-net worker thread"), "stderr: %s", err);
 }
 END_TEST
