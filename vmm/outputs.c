@@ -1,4 +1,4 @@
-#define _GNU_SOURCE /* pipe2, F_SETPIPE_SZ */
+#define _GNU_SOURCE /* pipe2 */
 #include "vmm/outputs.h"
 
 #include <errno.h>
@@ -10,10 +10,6 @@
 #include <sys/prctl.h>
 #include <time.h>
 #include <unistd.h>
-
-/* Room for bursts (a boot log, --stats) while the forwarder catches up;
- * Linux's default pipe is 64 KiB. Best effort: pipe-max-size may be lower. */
-#define PIPE_BYTES (256 * 1024)
 
 static bool abandoned(struct outputs *o)
 {
@@ -101,7 +97,6 @@ int outputs_start(struct outputs *o, int wake_signal, struct errbuf *e)
 		}
 		o->from[i] = p[0];
 		w[i] = p[1];
-		fcntl(p[1], F_SETPIPE_SZ, PIPE_BYTES);
 		if (fcntl(p[1], F_SETFL, O_NONBLOCK) < 0) {
 			errorf_errno(e, "setting up %s: O_NONBLOCK", i ? "stderr" : "stdout");
 			goto err;

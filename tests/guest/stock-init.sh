@@ -21,6 +21,9 @@ mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev 2>/dev/null
 mount -t tmpfs tmpfs /tmp
+# Only emergencies on the console from here: a kernel message (eth0's link
+# coming up, say) must not land in the middle of the lines below.
+dmesg -n 1
 
 say() { echo "stock-init: $*"; }
 idle() {

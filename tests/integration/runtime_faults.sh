@@ -204,13 +204,41 @@ test_virtio_net_stalled_stdout() {
 	local name=virtio_net_stalled_stdout pid reader t0 dropped
 	net_setup ovs stalled || return 1
 	mkfifo "$ng_dir/out" || return 1
-	{ head -c 4096 >"$out/$name.out" && sleep 600; } <"$ng_dir/out" &
+	# The reader: a 4 KiB FIFO (the smallest), 4 KiB read, then no more.
+	python3 -c '
+import fcntl, os, sys, time
+fd = os.open(sys.argv[1], os.O_RDONLY)
+fcntl.fcntl(fd, 1031, 4096)  # F_SETPIPE_SZ
+got = b""
+while len(got) < 4096:
+    b = os.read(fd, 4096 - len(got))
+    if not b:
+        break
+    got += b
+open(sys.argv[2], "wb").write(got)
+time.sleep(600)' "$ng_dir/out" "$out/$name.out" &
 	reader=$!
 	ip netns exec "$ng_ns" "$vmm" --kernel "$pl/flood.bzImage" --tap "$ng_tap" --bridge "$ng_br" \
 		--stats="json:$ng_dir/stats.json" </dev/null >"$ng_dir/out" 2>&1 &
 	pid=$!
-	# Long enough to fill both pipes many times over at the flood's rate.
-	sleep 5
+	# Until minivmm's own stdout pipe is full (vmm/outputs.c: then every
+	# console byte is dropped), or 40 s; before, the vCPU blocked as soon
+	# as the FIFO was. The guest writes a byte per exit, ~7 KB/s in
+	# nested KVM over TCG. FIONREAD on the pipe through /proc.
+	python3 -c '
+import fcntl, os, struct, sys, termios, time
+end = time.time() + 40
+while time.time() < end:
+    try:
+        fd = os.open("/proc/%s/fd/1" % sys.argv[1], os.O_RDONLY | os.O_NONBLOCK)
+        n = struct.unpack("i", fcntl.ioctl(fd, termios.FIONREAD, b"0000"))[0]
+        os.close(fd)
+    except OSError:
+        n = 0
+    if n >= 60000:
+        time.sleep(2)  # and then some dropped bytes
+        sys.exit(0)
+    time.sleep(0.5)' "$pid"
 	pid_alive "$pid" || bad "minivmm exited early" || return 1
 	[ "$(ng_ports)" = "$ng_tap" ] || bad "no port $ng_tap on $ng_br while the guest runs" || return 1
 	t0=$SECONDS
