@@ -156,20 +156,6 @@ int bridge_ovs_port_bridge(const char *port, char *bridge, size_t n)
 	return *bridge != '\0';
 }
 
-static int linux_add_port(struct bridge_port *p, struct errbuf *e)
-{
-	char master[IFNAMSIZ];
-	if (link_master(p->port, master, sizeof(master), e) < 0)
-		return -1;
-	/* Moving a port from another bridge could not be undone by detach. */
-	if (*master)
-		return errorf(e, "--bridge %s: %s is already a port of %s", p->bridge, p->port,
-			      master);
-	if (link_set_master(p->port, p->bridge, e) < 0)
-		return -1;
-	return 0;
-}
-
 /* Names go to ovs-vsctl as arguments: one starting with '-' would be taken
  * for an option. */
 static int check_name(const char *what, const char *name, size_t max, struct errbuf *e)
@@ -184,7 +170,7 @@ static int check_name(const char *what, const char *name, size_t max, struct err
 	return 0;
 }
 
-int bridge_attach(struct bridge_port *p, const char *bridge, const char *port, struct errbuf *e)
+int bridge_plan(struct bridge_port *p, const char *bridge, const char *port, struct errbuf *e)
 {
 	memset(p, 0, sizeof(*p));
 	p->kind = BRIDGE_NONE;
@@ -196,8 +182,11 @@ int bridge_attach(struct bridge_port *p, const char *bridge, const char *port, s
 
 	enum ovs_answer ovs = ovs_br_exists(bridge);
 	if (ovs == OVS_HAS_BRIDGE) {
-		if (ovs_add_port(p, e) < 0)
-			return -1;
+		/* A port OVS has already is not ours to take out at the end. */
+		char other[64];
+		if (bridge_ovs_port_bridge(port, other, sizeof(other)))
+			return errorf(e, "--bridge %s: %s is already a port of %s", bridge, port,
+				      other);
 		p->kind = BRIDGE_OVS;
 		return 0;
 	}
@@ -208,8 +197,13 @@ int bridge_attach(struct bridge_port *p, const char *bridge, const char *port, s
 	if (!is_link && errno != ENODEV)
 		return errorf(e, "--bridge %s: %s", bridge, lerr.msg);
 	if (is_link && !strcmp(kind, "bridge")) {
-		if (linux_add_port(p, e) < 0)
+		char master[IFNAMSIZ];
+		if (link_master(port, master, sizeof(master), e) < 0)
 			return -1;
+		/* Moving a port from another bridge could not be undone by detach. */
+		if (*master)
+			return errorf(e, "--bridge %s: %s is already a port of %s", bridge, port,
+				      master);
 		p->kind = BRIDGE_LINUX;
 		return 0;
 	}
@@ -242,6 +236,23 @@ int bridge_attach(struct bridge_port *p, const char *bridge, const char *port, s
 			      "Linux bridge of that name)",
 			      bridge);
 	}
+}
+
+int bridge_commit(struct bridge_port *p, struct errbuf *e)
+{
+	int r = 0;
+	if (p->kind == BRIDGE_OVS)
+		r = ovs_add_port(p, e);
+	else if (p->kind == BRIDGE_LINUX)
+		r = link_set_master(p->port, p->bridge, e);
+	if (r < 0)
+		p->kind = BRIDGE_NONE;
+	return r;
+}
+
+int bridge_attach(struct bridge_port *p, const char *bridge, const char *port, struct errbuf *e)
+{
+	return bridge_plan(p, bridge, port, e) || bridge_commit(p, e) ? -1 : 0;
 }
 
 void bridge_detach(struct bridge_port *p)

@@ -35,9 +35,21 @@ int bridge_ovs_datapath(const char *bridge, struct ovs_datapath *d, struct errbu
  * there is one, 0 if not or if OVS is not installed or not running. */
 int bridge_ovs_port_bridge(const char *port, char *bridge, size_t n);
 
-/* Makes the interface PORT a port of BRIDGE. Messages name it as
- * "--bridge BRIDGE". On error p->kind is BRIDGE_NONE and nothing changed. */
+/* Makes the interface PORT a port of BRIDGE: bridge_plan(), then
+ * bridge_commit(). Messages name it as "--bridge BRIDGE". On error p->kind
+ * is BRIDGE_NONE and nothing changed. */
 int bridge_attach(struct bridge_port *p, const char *bridge, const char *port, struct errbuf *e);
+
+/* The first half: checks the names, finds what BRIDGE is (an Open vSwitch
+ * bridge if OVS knows the name, else a Linux bridge) and that PORT is no
+ * port of any bridge yet, and fills p with what bridge_commit() will do,
+ * changing nothing. So a caller can record the change before it is made
+ * (net/undo.h). */
+int bridge_plan(struct bridge_port *p, const char *bridge, const char *port, struct errbuf *e);
+
+/* The second half: makes the change p describes. On error p->kind is
+ * BRIDGE_NONE and nothing changed. */
+int bridge_commit(struct bridge_port *p, struct errbuf *e);
 
 /* Undoes exactly what bridge_attach() did, and nothing else; a no-op on
  * BRIDGE_NONE, so it is safe to call twice. Failures are reported on stderr:

@@ -294,17 +294,21 @@ int tap_set_offload(struct tap *t, unsigned tun_f_flags, struct errbuf *e)
 	return 0;
 }
 
+void tap_restore(int fd, int saved_hdr_len)
+{
+	/* The device outlives us: the header size and offloads are the
+	 * device's, not this fd's (tun_struct in drivers/net/tun.c). */
+	ioctl(fd, TUNSETOFFLOAD, 0UL);
+	if (saved_hdr_len > 0)
+		ioctl(fd, TUNSETVNETHDRSZ, &saved_hdr_len);
+}
+
 void tap_close(struct tap *t)
 {
 	if (t->fd < 0)
 		return;
-	/* The device outlives us: the header size and offloads are the
-	 * device's, not this fd's (tun_struct in drivers/net/tun.c). */
-	if (!t->created) {
-		ioctl(t->fd, TUNSETOFFLOAD, 0UL);
-		if (t->saved_hdr_len > 0)
-			ioctl(t->fd, TUNSETVNETHDRSZ, &t->saved_hdr_len);
-	}
+	if (!t->created)
+		tap_restore(t->fd, t->saved_hdr_len);
 	/* A non-persistent TAP is unregistered when its last fd is closed
 	 * (tun_chr_close() -> tun_detach() in drivers/net/tun.c), so a device
 	 * tap_open() created is gone once this returns. A persistent one

@@ -32,4 +32,9 @@ int tap_set_offload(struct tap *t, unsigned tun_f_flags, struct errbuf *e);
  * the old ones), so whoever opens it next finds it as it was. */
 void tap_close(struct tap *t);
 
+/* What tap_close() does to a TAP that was there before, on any descriptor
+ * of it: no offloads, and the header size it had (net/undo.c does it too,
+ * when minivmm could not). */
+void tap_restore(int fd, int saved_hdr_len);
+
 #endif

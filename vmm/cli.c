@@ -267,3 +267,21 @@ int cli_check_stats_path(const char *path, struct errbuf *e)
 	unlink(path);
 	return 0;
 }
+
+int cli_open_stats(const char *path, bool *created, struct errbuf *e)
+{
+	*created = false;
+	if (cli_check_stats_path(path, e))
+		return -1;
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOCTTY, 0666);
+	if (fd >= 0) {
+		*created = true;
+		return fd;
+	}
+	/* There already, or a dangling symlink whose target this creates. */
+	if (errno == EEXIST)
+		fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOCTTY, 0666);
+	if (fd < 0)
+		return errorf_errno(e, "--stats=json:%s: cannot open it", path);
+	return fd;
+}

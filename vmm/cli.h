@@ -33,6 +33,13 @@ int cli_parse(int argc, char **argv, struct vm_config *cfg, struct errbuf *e);
  * so a typo is not found only when the VM stops. Leaves no file behind. */
 int cli_check_stats_path(const char *path, struct errbuf *e);
 
+/* Checks PATH as cli_check_stats_path() does, then opens it for writing
+ * (creating it, not truncating it): at start, so that writing the stats at
+ * the end needs neither the path nor the rights to open it, which minivmm
+ * no longer has then (docs/security.md). *created says whether it made the
+ * file, which its caller removes if the VM never ran. */
+int cli_open_stats(const char *path, bool *created, struct errbuf *e);
+
 void cli_usage(FILE *out);
 
 #endif

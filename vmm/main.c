@@ -4,10 +4,22 @@
  * (the KVM_RUN loop), exit.c (each exit to its device).
  */
 #include <stdio.h>
+#include <unistd.h>
 
+#include "net/undo.h"
 #include "vmm/cli.h"
 #include "vmm/outputs.h"
 #include "vmm/vm.h"
+
+/* Set-up failed or was stopped: what main() made goes too. */
+static void undo_start(struct net_undo *undo, const struct vm_config *cfg, bool stats_created)
+{
+	net_undo_finish(undo, 15000);
+	if (cfg->stats_fd >= 0)
+		close(cfg->stats_fd);
+	if (stats_created)
+		unlink(cfg->stats_path);
+}
 
 int main(int argc, char **argv)
 {
@@ -27,9 +39,22 @@ int main(int argc, char **argv)
 		fprintf(stderr, "minivmm: %s\n", e.msg);
 		return 1;
 	}
-	if (cfg.stats_path && cli_check_stats_path(cfg.stats_path, &e)) {
+	bool stats_created = false;
+	cfg.stats_fd = cfg.stats_path ? cli_open_stats(cfg.stats_path, &stats_created, &e) : -1;
+	if (cfg.stats_path && cfg.stats_fd < 0) {
 		fprintf(stderr, "minivmm: %s\n", e.msg);
 		return 1;
+	}
+	/* First, while this is the only thread and nothing is open but the
+	 * standard streams: the process that will undo the network set-up. */
+	struct net_undo undo = {.pid = 0, .fd = -1};
+	if (cfg.tap) {
+		if (net_undo_start(&undo, &e)) {
+			fprintf(stderr, "minivmm: %s\n", e.msg);
+			undo_start(&undo, &cfg, stats_created);
+			return 1;
+		}
+		cfg.net_undo = &undo;
 	}
 
 	/* From here on no thread waits for whoever reads stdout and stderr
@@ -38,6 +63,7 @@ int main(int argc, char **argv)
 	struct outputs out;
 	if (outputs_start(&out, VCPU_KICK_SIGNAL, &e)) {
 		fprintf(stderr, "minivmm: %s\n", e.msg);
+		undo_start(&undo, &cfg, stats_created);
 		return 1;
 	}
 	struct vm vm;
@@ -45,11 +71,14 @@ int main(int argc, char **argv)
 	if (vm_create(&vm, &cfg, &e)) {
 		vm_destroy(&vm);
 		fprintf(stderr, "minivmm: %s\n", e.msg);
+		undo_start(&undo, &cfg, stats_created);
 		/* Stopped on request, as in vm_run(): not a failure. */
 		status = vm.stopped_in_setup ? 0 : 1;
 	} else {
 		status = vm_run(&vm);
 		vm_destroy(&vm);
+		if (cfg.stats_fd >= 0)
+			close(cfg.stats_fd);
 	}
 	/* A reader that stalled gets 2 s more, then what is left is dropped. */
 	outputs_stop(&out, 2000);

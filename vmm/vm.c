@@ -127,15 +127,31 @@ static int open_network(struct vm *vm, struct errbuf *e)
 {
 	if (!vm->cfg.tap)
 		return 0;
+	struct net_undo *undo = vm->cfg.net_undo;
 	if (tap_open(&vm->tap, vm->cfg.tap, e))
+		return -1;
+	if (undo && !vm->tap.created && net_undo_tap(undo, &vm->tap, e))
 		return -1;
 	if (link_set_up(vm->tap.name, e)) {
 		char why[sizeof(e->msg)];
 		snprintf(why, sizeof(why), "%s", e->msg);
 		return errorf(e, "--tap %s: cannot bring it up: %s", vm->tap.name, why);
 	}
-	if (vm->cfg.bridge && bridge_attach(&vm->bridge, vm->cfg.bridge, vm->tap.name, e))
-		return -1;
+	if (vm->cfg.bridge) {
+		/* Recorded before it is made: a SIGKILL during add-port leaves
+		 * nothing behind either. */
+		if (bridge_plan(&vm->bridge, vm->cfg.bridge, vm->tap.name, e) ||
+		    (undo && net_undo_port(undo, &vm->bridge, e))) {
+			vm->bridge.kind = BRIDGE_NONE;
+			return -1;
+		}
+		if (bridge_commit(&vm->bridge, e)) {
+			struct errbuf ignored;
+			if (undo)
+				net_undo_forget_port(undo, &ignored);
+			return -1;
+		}
+	}
 	offload_choose(&vm->offload, vm->cfg.offload, &vm->bridge, vm->tap.name, vm->tap.created);
 	if (!vm->cfg.mac_set)
 		virtio_net_default_mac(vm->tap.name, vm->cfg.mac);
@@ -360,7 +376,14 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct errbuf *e)
 	for (int i = 0; i < vm->ncpus; i++)
 		if (vcpu_set_cpuid(&vm->vcpus[i], e))
 			return -1;
-	return load_kernel(vm, e) || stopped_during_setup(vm, e) ? -1 : 0;
+	if (load_kernel(vm, e) || stopped_during_setup(vm, e))
+		return -1;
+	/* Set-up is over, and so is the need for root's rights: the network's
+	 * undo is recorded and sealed (net/undo.h) and the stats file open.
+	 * The threads started from here on inherit none. */
+	if (cfg->net_undo && net_undo_seal(cfg->net_undo, e))
+		return -1;
+	return seccomp_drop_capabilities(e);
 }
 
 static void stop_vcpus(struct vm *vm)
@@ -432,10 +455,14 @@ static void print_final_stats(struct vm *vm)
 			print_seccomp(vm, stderr);
 		return;
 	}
-	FILE *f = fopen(vm->cfg.stats_path, "w");
+	/* Opened at start: this thread holds no capability now. */
+	int fd = dup(vm->cfg.stats_fd);
+	FILE *f = fd >= 0 && ftruncate(fd, 0) == 0 ? fdopen(fd, "w") : NULL;
 	if (!f) {
 		fprintf(stderr, "minivmm: --stats=json:%s: %s\n", vm->cfg.stats_path,
 			strerror(errno));
+		if (fd >= 0)
+			close(fd);
 		return;
 	}
 	stats_report(vm, f);
@@ -524,7 +551,12 @@ void vm_destroy(struct vm *vm)
 	 * the TAP it names. */
 	virtio_net_destroy(&vm->net);
 	link_watch_close(&vm->link_watch);
-	bridge_detach(&vm->bridge);
+	/* The child of net/undo.c has the rights; it is done when this
+	 * returns, or says why not. ovs-vsctl gives up after 5 s. */
+	if (vm->cfg.net_undo)
+		net_undo_finish(vm->cfg.net_undo, 15000);
+	else
+		bridge_detach(&vm->bridge);
 	tap_close(&vm->tap);
 	if (vm->i8042.ops.reset) {
 		uart8250_destroy(&vm->com1);

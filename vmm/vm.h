@@ -16,6 +16,7 @@
 #include "net/link_watch.h"
 #include "net/offload.h"
 #include "net/tap.h"
+#include "net/undo.h"
 #include "virtio/virtio_net.h"
 #include "vmm/bus.h"
 #include "vmm/console.h"
@@ -33,6 +34,7 @@ struct vm_config {
 	int cpus;
 	enum stats_format stats; /* --stats: off, text or JSON */
 	const char *stats_path;	 /* --stats=json:PATH; NULL: stderr */
+	int stats_fd;		 /* that file, opened at start (cli_open_stats) */
 	const char *kvm_path;
 	/* virtio-net: a TAP (NULL: no NIC), the bridge to put it in, its MAC. */
 	const char *tap;
@@ -40,6 +42,10 @@ struct vm_config {
 	uint8_t mac[6];
 	bool mac_set;		   /* false: derived from the TAP's name */
 	enum offload_mode offload; /* --offload; OFFLOAD_AUTO is 0 */
+	/* Where the network set-up is recorded for undoing, by a process of
+	 * its own (net/undo.h; main() starts it). NULL: vm_destroy() undoes it
+	 * itself. */
+	struct net_undo *net_undo;
 	/* --no-seccomp: the vCPU threads and the NIC's worker run without
 	 * their seccomp allowlists (vmm/seccomp.h). */
 	bool no_seccomp;

@@ -130,8 +130,9 @@ run_phase "phase 1: Open vSwitch running" "$ovs_br" "$linux_br"
 # add-port` waits for a paused ovs-vswitchd: SIG goes to minivmm alone
 # (TARGET pid) or to its whole process group (TARGET group, a terminal's
 # Ctrl-C). It must finish the set-up step, undo everything, say so in one
-# line and exit 0, leaving no port, no TAP and no ovs-vsctl behind. None of
-# this reaches KVM, so no /dev/kvm is needed.
+# line and exit 0, leaving no port, no TAP and no ovs-vsctl behind. With SIG
+# KILL minivmm cannot do any of that: its clean-up process (net/undo.c) must,
+# and be gone within 15 s. None of this reaches KVM, so no /dev/kvm is needed.
 signal_in_setup() {
 	local sig=$1 target=$2 name=mvsig0 pid rc ok=1 i why=''
 	local out=$D/sig-$sig.out err=$D/sig-$sig.err
@@ -152,11 +153,23 @@ signal_in_setup() {
 	timeout 30 tail --pid="$pid" -f /dev/null || { why="minivmm did not stop"; kill -9 "$pid"; }
 	wait "$pid"
 	rc=$?
+	# The clean-up process outlives a SIGKILLed minivmm a little.
+	for ((i = 0; i < 150; i++)); do
+		pgrep -g "$pid" -x minivmm-undo >/dev/null || break
+		sleep 0.1
+	done
 	if [ -z "$why" ]; then
-		if [ "$rc" != 0 ]; then
+		if pgrep -g "$pid" -x minivmm-undo >/dev/null; then
+			why="its clean-up process still runs 15 s later"
+		elif [ "$sig" = KILL ]; then
+			[ "$rc" = 137 ] || why="exit status $rc (want 137, killed)"
+		elif [ "$rc" != 0 ]; then
 			why="exit status $rc"
 		elif [ "$(wc -l <"$err")" != 1 ] || ! grep -qE "^minivmm: stopped by .* during set-up$" "$err"; then
 			why="stderr: $(head -c 300 "$err")"
+		fi
+		if [ -n "$why" ]; then
+			:
 		elif in_ns ovs-vsctl --timeout=5 list-ports "$ovs_br" | grep -qx "$name"; then
 			why="port $name left on $ovs_br"
 		elif in_ns ip link show "$name" >/dev/null 2>&1; then
@@ -181,6 +194,7 @@ signal_in_setup() {
 say "--- a stop signal during set-up"
 signal_in_setup TERM pid
 signal_in_setup INT group
+signal_in_setup KILL pid
 
 # ovsdb-server alone: add-port commits, then times out waiting for vswitchd.
 in_ns ovs-appctl --timeout=5 -t "$D/vswitchd.ctl" exit || failed=$((failed + 1))

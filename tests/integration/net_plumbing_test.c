@@ -327,7 +327,8 @@ static void test_ovs(struct results *r, const char *ovs_br)
 
 	struct bridge_port p2;
 	char want[256];
-	snprintf(want, sizeof(want), "--bridge %s: cannot add " TAP " to it: ", ovs_br);
+	snprintf(want, sizeof(want), "--bridge %s: " TAP " is already a port of %s", ovs_br,
+		 ovs_br);
 	ret = bridge_attach(&p2, ovs_br, TAP, &e);
 	check_error_prefix(r, "bridge_attach of a port OVS has already", ret, &e, want);
 	check(r, ovs_has_port(ovs_br, TAP), "the failed attach left " TAP " in place");

@@ -49,6 +49,12 @@ tcp_diag() {
 		[ -s "$ng_dir/$f.out" ] && sed "s/^/    host $f: /" "$ng_dir/$f.out"
 	done
 	[ -n "$ng_ns" ] && ng_in_ns grep -E "^Tcp: " /proc/net/snmp | sed 's/^/    netns snmp: /'
+	# Last, so that a short excerpt of the log still has them: whether
+	# minivmm stopped by itself and why, and what the guest said last.
+	if ! pid_alive "$ng_vmm_pid"; then
+		grep -E "^minivmm: " "$out/$name.err" | tail -n 4 | sed 's/^/    minivmm stopped: /'
+	fi
+	tr -d '\r' <"$out/$name.out" | grep -v '^$' | tail -n 6 | sed 's/^/    console tail: /'
 	return 1
 }
 
