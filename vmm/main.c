@@ -11,12 +11,15 @@
 #include "vmm/outputs.h"
 #include "vmm/vm.h"
 
-/* Set-up failed or was stopped: what main() made goes too. */
-static void undo_start(struct net_undo *undo, const struct vm_config *cfg, bool stats_created)
+/* Set-up failed or was stopped: what main() made goes too. vm_create()
+ * took the stats file's descriptor over, so fd says whether it is still
+ * ours to close. */
+static void undo_start(struct net_undo *undo, const struct vm_config *cfg, int fd,
+		       bool stats_created)
 {
 	net_undo_finish(undo, 15000);
-	if (cfg->stats_fd >= 0)
-		close(cfg->stats_fd);
+	if (fd >= 0)
+		close(fd);
 	if (stats_created)
 		unlink(cfg->stats_path);
 }
@@ -51,7 +54,7 @@ int main(int argc, char **argv)
 	if (cfg.tap) {
 		if (net_undo_start(&undo, &e)) {
 			fprintf(stderr, "minivmm: %s\n", e.msg);
-			undo_start(&undo, &cfg, stats_created);
+			undo_start(&undo, &cfg, cfg.stats_fd, stats_created);
 			return 1;
 		}
 		cfg.net_undo = &undo;
@@ -61,9 +64,9 @@ int main(int argc, char **argv)
 	 * (vmm/outputs.h); the stop kick also wakes the output thread. */
 	vcpu_kick_install(VCPU_KICK_SIGNAL);
 	struct outputs out;
-	if (outputs_start(&out, VCPU_KICK_SIGNAL, &e)) {
+	if (outputs_start(&out, VCPU_KICK_SIGNAL, !cfg.no_seccomp, &e)) {
 		fprintf(stderr, "minivmm: %s\n", e.msg);
-		undo_start(&undo, &cfg, stats_created);
+		undo_start(&undo, &cfg, cfg.stats_fd, stats_created);
 		return 1;
 	}
 	struct vm vm;
@@ -71,14 +74,12 @@ int main(int argc, char **argv)
 	if (vm_create(&vm, &cfg, &e)) {
 		vm_destroy(&vm);
 		fprintf(stderr, "minivmm: %s\n", e.msg);
-		undo_start(&undo, &cfg, stats_created);
+		undo_start(&undo, &cfg, -1, stats_created);
 		/* Stopped on request, as in vm_run(): not a failure. */
 		status = vm.stopped_in_setup ? 0 : 1;
 	} else {
 		status = vm_run(&vm);
 		vm_destroy(&vm);
-		if (cfg.stats_fd >= 0)
-			close(cfg.stats_fd);
 	}
 	/* A reader that stalled gets 2 s more, then what is left is dropped. */
 	outputs_stop(&out, 2000);

@@ -44,8 +44,12 @@ static void *forward(void *arg)
 	prctl(PR_SET_NAME, "output", 0, 0, 0);
 	/* It only moves bytes between pipes it holds: no right is needed, and
 	 * none is kept for a taken-over thread to borrow (docs/security.md). */
-	struct errbuf ignored;
-	seccomp_drop_capabilities(&ignored);
+	struct errbuf e;
+	if (seccomp_drop_capabilities(&e) == 0 && o->filtered) {
+		scmp_filter_ctx f = seccomp_output_filter(&e);
+		if (f)
+			seccomp_apply(f, "output", &e);
+	}
 	char buf[16384];
 	bool open[2] = {true, true};
 	while ((open[0] || open[1]) && !abandoned(o)) {
@@ -87,9 +91,10 @@ static int keep(int fd)
 	return fcntl(fd, F_DUPFD_CLOEXEC, 3);
 }
 
-int outputs_start(struct outputs *o, int wake_signal, struct errbuf *e)
+int outputs_start(struct outputs *o, int wake_signal, bool filtered, struct errbuf *e)
 {
 	memset(o, 0, sizeof(*o));
+	o->filtered = filtered;
 	o->real[0] = o->real[1] = o->from[0] = o->from[1] = -1;
 	o->wake_signal = wake_signal;
 	int w[2] = {-1, -1};

@@ -30,6 +30,7 @@ struct outputs {
 	int real[2];	 /* the original stdout and stderr (fds 1 and 2 before) */
 	int from[2];	 /* our pipes' reading ends */
 	int wake_signal; /* interrupts the forwarder's blocked write() */
+	bool filtered;	 /* the forwarder loads its seccomp allowlist */
 	pthread_t thread;
 	bool abandon; /* atomic: stop forwarding, the reader is stalled */
 	bool done;    /* under lock: the forwarder has finished */
@@ -39,8 +40,9 @@ struct outputs {
 
 /* Interposes the pipes on fds 1 and 2 and starts the forwarder, which
  * takes wake_signal (a handler without SA_RESTART must be installed for it,
- * vcpu_kick_install()). On failure nothing changed. */
-int outputs_start(struct outputs *o, int wake_signal, struct errbuf *e);
+ * vcpu_kick_install()) and, if filtered, runs under its seccomp allowlist
+ * (vmm/seccomp.h). On failure nothing changed. */
+int outputs_start(struct outputs *o, int wake_signal, bool filtered, struct errbuf *e);
 
 /* Flushes stdio, puts the original fds 1 and 2 back, waits up to drain_ms
  * for the forwarder to pass on what is left, then abandons the rest. Safe

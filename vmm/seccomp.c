@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -41,10 +42,11 @@
 /* What a rule checks besides the system call number. */
 enum arg_check {
 	ANY,
-	NO_EXEC,    /* mmap, mprotect: no PROT_EXEC in the protection (argument 2) */
-	ABORT_ONLY, /* tgkill: only SIGABRT (argument 2), what abort() sends itself */
-	LISTED_FD,  /* read, write, readv, writev: argument 0 in seccomp_fds.io */
-	EPOLL_SET,  /* epoll_wait: on seccomp_fds.epoll_fd; epoll_ctl: that, on a listed fd */
+	NO_EXEC,     /* mmap, mprotect: no PROT_EXEC in the protection (argument 2) */
+	ABORT_ONLY,  /* tgkill: only SIGABRT (argument 2), what abort() sends itself */
+	LISTED_FD,   /* read, write, readv, writev: argument 0 in seccomp_fds.io */
+	EPOLL_SET,   /* epoll_wait: on seccomp_fds.epoll_fd; epoll_ctl: that, on a listed fd */
+	OWN_PROCESS, /* tgkill: to a thread of this process only (argument 0) */
 };
 
 struct allow {
@@ -93,6 +95,32 @@ static const struct allow worker_only[] = {
     {SCMP_SYS(writev), LISTED_FD},     {SCMP_SYS(ioctl), ANY}, /* KVM_IRQ_LINE on the VM only */
 };
 
+/* The main thread, once the vCPU threads run (vm_run): the stop loop, the
+ * console, the link watch, the stats, then the tear-down. It makes no
+ * descriptor and opens nothing (the stats file was opened at start); it
+ * joins threads, and waits for minivmm-undo (net/undo.c), which does what
+ * needs rights. read and write are not scoped to descriptors here: the
+ * thread holds no capability, so its netlink socket changes nothing. */
+static const struct allow main_only[] = {
+    {SCMP_SYS(poll), ANY},
+    {SCMP_SYS(ppoll), ANY},
+    {SCMP_SYS(recvmsg), ANY},  /* the link watch's notifications */
+    {SCMP_SYS(recvfrom), ANY}, /* minivmm-undo's end of stream */
+    {SCMP_SYS(sendmsg), ANY},  /* the link watch's dump request after ENOBUFS */
+    {SCMP_SYS(sendto), ANY},
+    {SCMP_SYS(shutdown), ANY}, /* the end of minivmm-undo's record */
+    {SCMP_SYS(wait4), ANY},    /* minivmm-undo, once it is done */
+    {SCMP_SYS(close), ANY},
+    {SCMP_SYS(fcntl), ANY}, /* fdopen() of the stats file */
+    {SCMP_SYS(fstat), ANY}, /* stdio's first write to a stream */
+    {SCMP_SYS(newfstatat), ANY},
+    {SCMP_SYS(ftruncate), ANY}, /* the stats file, written anew */
+    {SCMP_SYS(lseek), ANY},
+    {SCMP_SYS(nanosleep), ANY},
+    {SCMP_SYS(clock_nanosleep), ANY},
+    {SCMP_SYS(ioctl), ANY}, /* the terminal and the VM's: below */
+};
+
 /* ASan: each thread's alternate signal stack comes down as it exits, and the
  * runtime's spin locks yield under contention. */
 static const struct allow sanitizer_extra[] = {
@@ -120,6 +148,11 @@ static const unsigned long vcpu_vm_ioctls[] = {
 };
 static const unsigned long worker_vm_ioctls[] = {KVM_IRQ_LINE};
 static const unsigned long vcpu_tap_ioctls[] = {TUNSETOFFLOAD};
+/* Console input raises the UART's interrupt; the tear-down takes doorbells
+ * and irqfds out; the terminal goes back to how it was. */
+static const unsigned long main_vm_ioctls[] = {KVM_IRQ_LINE, KVM_IOEVENTFD, KVM_IRQFD,
+					       KVM_SET_GSI_ROUTING};
+static const unsigned long main_tty_ioctls[] = {TCGETS, TCSETS, TCSETSW, TCSETSF};
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -175,7 +208,12 @@ static int add_allow(scmp_filter_ctx f, const struct allow *a, const struct secc
 		break;
 	case LISTED_FD:
 	case EPOLL_SET:
-		r = add_fd_rules(f, a, fds);
+		/* No list (the main thread's filter): any descriptor. */
+		r = fds ? add_fd_rules(f, a, fds) : seccomp_rule_add(f, SCMP_ACT_ALLOW, a->nr, 0);
+		break;
+	case OWN_PROCESS:
+		r = seccomp_rule_add(f, SCMP_ACT_ALLOW, a->nr, 1,
+				     SCMP_A0_32(SCMP_CMP_EQ, (uint32_t)getpid()));
 		break;
 	default:
 		r = seccomp_rule_add(f, SCMP_ACT_ALLOW, a->nr, 0);
@@ -261,6 +299,46 @@ scmp_filter_ctx seccomp_worker_filter(const struct seccomp_fds *fds, struct errb
 		return NULL;
 	}
 	return f;
+}
+
+/* The output thread (vmm/outputs.c): it polls two pipes and copies them
+ * to the real stdout and stderr, which may block. */
+static const struct allow output_only[] = {
+    {SCMP_SYS(poll), ANY},
+    {SCMP_SYS(ppoll), ANY},
+};
+
+scmp_filter_ctx seccomp_output_filter(struct errbuf *e)
+{
+	scmp_filter_ctx f = new_filter(NULL, e);
+	if (f && add_list(f, output_only, N(output_only), NULL, e)) {
+		seccomp_release(f);
+		return NULL;
+	}
+	return f;
+}
+
+bool seccomp_main_filtered(void)
+{
+	return !SANITIZED;
+}
+
+scmp_filter_ctx seccomp_main_filter(int vm_fd, int tty_fd, struct errbuf *e)
+{
+	static const struct allow kick = {SCMP_SYS(tgkill), OWN_PROCESS};
+	scmp_filter_ctx f = new_filter(NULL, e);
+	if (f && (add_list(f, main_only, N(main_only), NULL, e) || add_allow(f, &kick, NULL, e) ||
+		  add_ioctls(f, vm_fd, main_vm_ioctls, N(main_vm_ioctls), e) ||
+		  add_ioctls(f, tty_fd, main_tty_ioctls, N(main_tty_ioctls), e))) {
+		seccomp_release(f);
+		return NULL;
+	}
+	return f;
+}
+
+int seccomp_main_syscalls(void)
+{
+	return (int)(N(common) + N(main_only) + (SANITIZED ? N(sanitizer_extra) : 0));
 }
 
 int seccomp_vcpu_syscalls(void)

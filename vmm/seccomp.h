@@ -1,9 +1,10 @@
 /*
- * Seccomp allowlists for the threads a guest drives: every vCPU thread and
- * the virtio-net worker. Each installs its own filter on itself once set up
- * (seccomp without TSYNC filters the calling thread only); the main thread,
- * which undoes the host's network set-up on exit with ovs-vsctl and netlink,
- * stays unfiltered. docs/security.md, "Seccomp", has the lists and the why.
+ * Seccomp allowlists, one per kind of thread: every vCPU thread and the
+ * virtio-net worker (the threads a guest drives), the output thread, and
+ * the main thread once set-up is over (the undo of the network set-up,
+ * which needs rights, is net/undo.c's process). Each installs its own
+ * filter on itself (seccomp without TSYNC filters the calling thread only).
+ * docs/security.md, "Seccomp", has the lists and the why.
  *
  * A system call outside the list is refused, not fatal: it returns EPERM,
  * and the thread prints one line naming it (through a SIGSYS handler) so a
@@ -13,6 +14,7 @@
 #define MINIVMM_SECCOMP_H
 
 #include <seccomp.h>
+#include <stdbool.h>
 
 #include "vmm/error.h"
 
@@ -41,6 +43,19 @@ scmp_filter_ctx seccomp_vcpu_filter(const struct seccomp_fds *fds, struct errbuf
 /* The filter the virtio-net worker loads; NULL with a message in e. */
 scmp_filter_ctx seccomp_worker_filter(const struct seccomp_fds *fds, struct errbuf *e);
 
+/* The filter the main thread loads once the vCPU threads run (they would
+ * inherit it); VM_FD and TTY_FD (stdin, the terminal) get their ioctls.
+ * NULL with a message in e. */
+scmp_filter_ctx seccomp_main_filter(int vm_fd, int tty_fd, struct errbuf *e);
+
+/* The filter the output thread (vmm/outputs.c) loads as it starts. */
+scmp_filter_ctx seccomp_output_filter(struct errbuf *e);
+
+/* Whether the main thread loads it: not in sanitizer builds, whose leak
+ * check runs as the main thread exits and needs what the filter refuses
+ * (cloning a tracer thread that ptraces the others and reads /proc). */
+bool seccomp_main_filtered(void);
+
 /* Least privilege per thread: the calling thread gives up every capability
  * (effective, permitted, inheritable, ambient); the process's other threads
  * keep theirs. A guest-facing thread does this first, whether or not it then
@@ -55,5 +70,6 @@ int seccomp_apply(scmp_filter_ctx f, const char *who, struct errbuf *e);
 /* How many distinct system calls each allowlist lets through. */
 int seccomp_vcpu_syscalls(void);
 int seccomp_worker_syscalls(void);
+int seccomp_main_syscalls(void);
 
 #endif

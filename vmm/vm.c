@@ -441,7 +441,10 @@ static void print_seccomp(const struct vm *vm, FILE *out)
 		seccomp_vcpu_syscalls());
 	if (vm->cfg.tap)
 		fprintf(out, ", %d for the NIC worker", seccomp_worker_syscalls());
-	fprintf(out, "; the main thread is not filtered)\n");
+	if (seccomp_main_filtered())
+		fprintf(out, ", %d for the main thread)\n", seccomp_main_syscalls());
+	else
+		fprintf(out, "; the main thread is not filtered in sanitizer builds)\n");
 }
 
 /* --stats: to stderr, or for --stats=json:PATH to that file. */
@@ -455,16 +458,16 @@ static void print_final_stats(struct vm *vm)
 			print_seccomp(vm, stderr);
 		return;
 	}
-	/* Opened at start: this thread holds no capability now. */
-	int fd = dup(vm->cfg.stats_fd);
-	FILE *f = fd >= 0 && ftruncate(fd, 0) == 0 ? fdopen(fd, "w") : NULL;
+	/* Opened at start: this thread can open nothing now. The stream takes
+	 * the descriptor over. */
+	int fd = vm->cfg.stats_fd;
+	FILE *f = ftruncate(fd, 0) == 0 && lseek(fd, 0, SEEK_SET) == 0 ? fdopen(fd, "w") : NULL;
 	if (!f) {
 		fprintf(stderr, "minivmm: --stats=json:%s: %s\n", vm->cfg.stats_path,
 			strerror(errno));
-		if (fd >= 0)
-			close(fd);
 		return;
 	}
+	vm->cfg.stats_fd = -1;
 	stats_report(vm, f);
 	if (fclose(f))
 		fprintf(stderr, "minivmm: --stats=json:%s: %s\n", vm->cfg.stats_path,
@@ -495,6 +498,14 @@ int vm_run(struct vm *vm)
 			break;
 		}
 		vm->vcpus[i].thread_started = 1;
+	}
+	/* Now the main thread's own filter: threads it started after would
+	 * inherit it. */
+	if (!vm->cfg.no_seccomp && seccomp_main_filtered()) {
+		struct errbuf e;
+		scmp_filter_ctx f = seccomp_main_filter(vm->kvm.vm_fd, vm->console.in_fd, &e);
+		if (!f || seccomp_apply(f, "main", &e))
+			vm_request_stop(vm, 1, "main thread: %s", e.msg);
 	}
 
 	uint8_t pending[256];
@@ -572,5 +583,7 @@ void vm_destroy(struct vm *vm)
 	unclaimed_destroy(&vm->unclaimed);
 	if (vm->stop_eventfd >= 0)
 		close(vm->stop_eventfd);
+	if (vm->cfg.stats_path && vm->cfg.stats_fd >= 0)
+		close(vm->cfg.stats_fd);
 	pthread_mutex_destroy(&vm->stop_lock);
 }

@@ -46,7 +46,7 @@ START_TEST(test_stalled_reader_never_blocks)
 	dup2(stalled[1], STDOUT_FILENO);
 	struct outputs o;
 	struct errbuf e;
-	ck_assert_int_eq(outputs_start(&o, VCPU_KICK_SIGNAL, &e), 0);
+	ck_assert_int_eq(outputs_start(&o, VCPU_KICK_SIGNAL, true, &e), 0);
 	ck_assert(ino(STDOUT_FILENO) != ino(stalled[1]));
 	static char chunk[4096];
 	memset(chunk, 'x', sizeof(chunk));
@@ -74,7 +74,7 @@ START_TEST(test_everything_arrives)
 	dup2(err[1], STDERR_FILENO);
 	struct outputs o;
 	struct errbuf e;
-	ck_assert_int_eq(outputs_start(&o, VCPU_KICK_SIGNAL, &e), 0);
+	ck_assert_int_eq(outputs_start(&o, VCPU_KICK_SIGNAL, true, &e), 0);
 	ck_assert_int_eq(write(STDOUT_FILENO, "console ", 8), 8);
 	fprintf(stderr, "a report\n");
 	ck_assert_int_eq(write(STDOUT_FILENO, "line\n", 5), 5);
@@ -100,7 +100,7 @@ START_TEST(test_closed_stdout)
 	close(STDOUT_FILENO);
 	struct outputs o;
 	struct errbuf e;
-	ck_assert_int_eq(outputs_start(&o, VCPU_KICK_SIGNAL, &e), 0);
+	ck_assert_int_eq(outputs_start(&o, VCPU_KICK_SIGNAL, true, &e), 0);
 	struct stat st;
 	ck_assert_int_eq(fstat(o.real[0], &st), 0);
 	ck_assert_msg(S_ISCHR(st.st_mode), "the kept stdout is not /dev/null");

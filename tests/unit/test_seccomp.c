@@ -11,6 +11,7 @@
 #include <linux/if_tun.h>
 #include <linux/kvm.h>
 #include <linux/netlink.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -23,6 +24,7 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -51,6 +53,8 @@ struct results {
 	/* worker */
 	int readv, writev, epoll_ctl, epoll_wait, run_on_vm, writev_netlink, epoll_other_set,
 	    epoll_ctl_other;
+	/* main */
+	int poll, stats_file, undo_eof, waited, kick_own, tty_ioctl, tty_other_ioctl, dup;
 };
 
 static void setup(void)
@@ -220,6 +224,111 @@ static int count(const char *haystack, const char *needle)
 		n++;
 	return n;
 }
+
+/* What the main thread does once the vCPU threads run, under its filter:
+ * the stop loop (poll, read), the stats file (opened at start), the end of
+ * minivmm-undo's socket and waiting for it, kicks, the console's interrupt
+ * and the terminal. Not: opening, making sockets or processes, signalling
+ * other processes. */
+static int stats_fd, undo_fd, undo_child;
+
+static void *main_like(void *arg)
+{
+	struct results *r = arg;
+	struct errbuf e;
+	scmp_filter_ctx f = seccomp_main_filter(vm_fd, tap_fd, &e);
+	r->load = f ? seccomp_apply(f, "main", &e) : -1;
+	if (r->load)
+		return NULL;
+
+	struct pollfd p = {.fd = pipe_fds[0], .events = POLLIN};
+	r->poll = TRY(poll(&p, 1, 0));
+	char c = 'm';
+	r->write_pipe = TRY(write(pipe_fds[1], &c, 1));
+	r->read_pipe = TRY(read(pipe_fds[0], &c, 1));
+	r->write_netlink = TRY(recv(netlink_fd, &c, 1, MSG_DONTWAIT)) == -EAGAIN ? 0 : -1;
+	FILE *sf = ftruncate(stats_fd, 0) == 0 && lseek(stats_fd, 0, SEEK_SET) == 0
+		       ? fdopen(stats_fd, "w")
+		       : NULL;
+	r->stats_file = sf && fprintf(sf, "{\"stats\": 1}\n") > 0 && fclose(sf) == 0 ? 0 : -errno;
+	shutdown(undo_fd, SHUT_WR);
+	r->undo_eof = TRY(recv(undo_fd, &c, 1, 0));
+	r->waited = waitpid(undo_child, NULL, 0) == undo_child ? 0 : -errno;
+	r->kick_own = TRY(syscall(SYS_tgkill, getpid(), syscall(SYS_gettid), 0));
+	r->kill_other = TRY(syscall(SYS_tgkill, 1, 1, 0));
+	r->irq_line = TRY(ioctl(vm_fd, KVM_IRQ_LINE, NULL));
+	r->ioeventfd = TRY(ioctl(vm_fd, KVM_IOEVENTFD, NULL));
+	r->run_on_vm = TRY(ioctl(vm_fd, KVM_RUN, 0));
+	r->tty_ioctl = TRY(ioctl(tap_fd, TCGETS, NULL));
+	r->tty_other_ioctl = TRY(ioctl(tap_fd, TIOCSTI, "x"));
+	r->dup = TRY(dup(pipe_fds[0]));
+	r->socket = TRY(socket(AF_UNIX, SOCK_DGRAM, 0));
+	r->open_file = TRY(open("/etc/passwd", O_RDONLY));
+	r->fork = TRY(syscall(SYS_fork));
+	r->execve = TRY(execve("/bin/true", (char *[]){"true", NULL}, (char *[]){NULL}));
+	void *x = mmap(NULL, 4096, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	r->mmap_exec = x == MAP_FAILED ? -errno : 0;
+	return NULL;
+}
+
+START_TEST(test_main_filter)
+{
+	char path[] = "/tmp/minivmm-stats-XXXXXX";
+	stats_fd = mkstemp(path);
+	ck_assert_int_ge(stats_fd, 0);
+	ck_assert_int_eq(write(stats_fd, "old and longer than the new", 27), 27);
+	int sv[2];
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+	undo_child = fork();
+	ck_assert_int_ge(undo_child, 0);
+	if (undo_child == 0) { /* minivmm-undo: waits for the end of stream */
+		close(sv[0]);
+		char c;
+		while (read(sv[1], &c, 1) > 0)
+			;
+		_exit(0);
+	}
+	close(sv[1]);
+	undo_fd = sv[0];
+
+	struct results r;
+	const char *err = run_filtered(main_like, &r);
+	ck_assert_int_eq(r.load, 0);
+	ck_assert_int_eq(r.poll, 0);
+	ck_assert_int_eq(r.write_pipe, 0);
+	ck_assert_int_eq(r.read_pipe, 0);
+	ck_assert_int_eq(r.write_netlink, 0);
+	ck_assert_int_eq(r.stats_file, 0);
+	ck_assert_int_eq(r.undo_eof, 0);
+	ck_assert_int_eq(r.waited, 0);
+	ck_assert_int_eq(r.kick_own, 0);
+	ck_assert_int_eq(r.irq_line, -ENOTTY);
+	ck_assert_int_eq(r.ioeventfd, -ENOTTY);
+	ck_assert_int_eq(r.tty_ioctl, -ENOTTY);
+	/* Refused. */
+	ck_assert_int_eq(r.kill_other, -EPERM);
+	ck_assert_int_eq(r.run_on_vm, -EPERM);
+	ck_assert_int_eq(r.tty_other_ioctl, -EPERM);
+	ck_assert_int_eq(r.dup, -EPERM);
+	ck_assert_int_eq(r.socket, -EPERM);
+	ck_assert_int_eq(r.open_file, -EPERM);
+	ck_assert_int_eq(r.fork, -EPERM);
+	ck_assert_int_eq(r.execve, -EPERM);
+	ck_assert_int_eq(r.mmap_exec, -EPERM);
+	ck_assert_msg(count(err, "minivmm: seccomp: refused system call ") == 9, "stderr: %s", err);
+	ck_assert_msg(strstr(err, "on the main thread"), "stderr: %s", err);
+
+	/* The stats file holds the new text alone. */
+	char buf[64] = "";
+	int fd = open(path, O_RDONLY);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_gt(read(fd, buf, sizeof(buf) - 1), 0);
+	close(fd);
+	unlink(path);
+	ck_assert_str_eq(buf, "{\"stats\": 1}\n");
+	close(undo_fd);
+}
+END_TEST
 
 START_TEST(test_vcpu_filter)
 {
@@ -417,6 +526,8 @@ START_TEST(test_sizes)
 	/* What --stats prints; the vCPU list is the longer one. */
 	ck_assert_int_gt(seccomp_vcpu_syscalls(), 15);
 	ck_assert_int_gt(seccomp_worker_syscalls(), 15);
+	ck_assert_int_gt(seccomp_main_syscalls(), 15);
+	ck_assert_int_lt(seccomp_main_syscalls(), 45);
 	ck_assert_int_lt(seccomp_vcpu_syscalls(), 40);
 	ck_assert_int_lt(seccomp_worker_syscalls(), 40);
 }
@@ -424,4 +535,4 @@ END_TEST
 
 CHECK_MAIN_FIXTURE("seccomp", setup, teardown, test_vcpu_filter, test_worker_filter,
 		   test_refusals_are_reported_a_few_times, test_vcpu_devices_need_nothing_refused,
-		   test_thread_drops_capabilities, test_sizes)
+		   test_thread_drops_capabilities, test_main_filter, test_sizes)
