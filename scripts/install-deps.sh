@@ -10,8 +10,9 @@ packages=(
 	libnl-3-dev libnl-route-3-dev
 	# seccomp allowlists for the vCPU threads and the NIC's worker
 	libseccomp-dev
-	# scripts/fuzz.sh: libFuzzer and the sanitizer runtimes come with clang
-	clang libclang-rt-14-dev
+	# scripts/fuzz.sh: libFuzzer and the sanitizer runtimes come with clang;
+	# scripts/check-format.sh
+	clang libclang-rt-14-dev clang-format
 	# the test guest kernel, built from Debian's source
 	linux-source-6.1 flex bison bc libelf-dev libssl-dev lz4 xz-utils cpio
 	# a KVM for hosts without one: nested kvm_amd under QEMU TCG

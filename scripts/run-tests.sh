@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs every minivmm test: first a short run of each libFuzzer target
+# Runs every minivmm test: first the layout of every C file
+# (scripts/check-format.sh), a short run of each libFuzzer target
 # (scripts/fuzz.sh), then every test twice: with a plain build, and with one
 # built under AddressSanitizer + UndefinedBehaviorSanitizer
 # (-DMINIVMM_SANITIZE=ON), where any report fails the test that caused it.
@@ -100,6 +101,9 @@ suite() {
 	echo "== $name: KVM integration tests"
 	kvm_tests "$dir" "$kdir"
 }
+
+echo "== format (clang-format, .clang-format)"
+"$root/scripts/check-format.sh"
 
 echo "== test guest kernel"
 kdir=$("$root/scripts/build-guest-kernel.sh")

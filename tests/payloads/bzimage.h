@@ -6,6 +6,9 @@
  *
  * Use: BZIMAGE_BEGIN, then 64-bit code (the entry point), then BZIMAGE_END.
  */
+/* Assembler macros, laid out as assembler: clang-format would read them
+ * as C. */
+/* clang-format off */
 #define PM_BASE 0x100000
 /* Runtime address of a label in the protected-mode part. */
 #define RT(label) (PM_BASE + (label) - pm_start)

@@ -3,6 +3,9 @@
  * (xen/include/public/elfnote.h) with the 32-bit physical entry point. Both
  * minivmm's loader and QEMU's -kernel look for it. For assembly sources.
  */
+/* Assembler macros, laid out as assembler: clang-format would read them
+ * as C. */
+/* clang-format off */
 #ifndef TESTS_PAYLOADS_PVH_NOTE_H
 #define TESTS_PAYLOADS_PVH_NOTE_H
 
