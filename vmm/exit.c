@@ -1,187 +1,149 @@
-/*
- * What happens after KVM_RUN returns: one switch on the exit reason. Port and
- * MMIO accesses go to the device that registered the address on the bus
- * (vmm/bus.h); everything else either stops the VM with a report or, on a PVM
- * host, completes an instruction the host could not (vmm/insn_fixup.c).
- */
+#include "vmm/exit.h"
+
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/ioctl.h>
 
-#include "vmm/vcpu.h"
-#include "vmm/vm.h"
+static enum exit_kind stop(struct exit_stop *why, int status, const char *dump, const char *fmt,
+			   ...) __attribute__((format(printf, 4, 5)));
 
-static void handle_pio(struct vcpu *v)
+static enum exit_kind stop(struct exit_stop *why, int status, const char *dump, const char *fmt,
+			   ...)
 {
-	struct vm *vm = v->vm;
-	struct kvm_run *run = v->run;
+	why->status = status;
+	why->dump = dump;
+	why->detail[0] = '\0';
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(why->reason, sizeof(why->reason), fmt, ap);
+	va_end(ap);
+	return EXIT_STOP;
+}
+
+static enum exit_kind handle_pio(struct kvm_run *run, const struct exit_env *env,
+				 struct vcpu_stats *st, struct exit_stop *why)
+{
 	uint32_t size = run->io.size, count = run->io.count;
 	uint64_t bytes = (uint64_t)size * count;
 	/* KVM fills these in, but a bogus offset would have us write past the
-	 * shared page: cheap to check, and it never fires on a sane host. */
-	if (run->io.data_offset + bytes > (uint64_t)vm->kvm.run_size || size == 0 || size > 8) {
-		vm_request_stop(vm, 1, "vCPU %d: KVM reported an impossible I/O exit", v->id);
-		return;
-	}
+	 * shared page: cheap to check, and it never fires on a sane host. (No
+	 * offset + bytes: an offset near 2^64 would wrap it.) */
+	if (size == 0 || size > 8 || run->io.data_offset > env->run_size ||
+	    bytes > env->run_size - run->io.data_offset)
+		return stop(why, 1, NULL, "vCPU %d: KVM reported an impossible I/O exit", env->id);
 	uint8_t *data = (uint8_t *)run + run->io.data_offset;
 	bool is_write = run->io.direction == KVM_EXIT_IO_OUT;
 
-	long i = bus_find(&vm->pio, run->io.port, size);
+	long i = bus_find(env->pio, run->io.port, size);
 	if (i < 0) {
-		v->stats.pio_unclaimed += count;
-		v->stats.range_lat = stats_pio_lat(&v->stats, -1);
-		unclaimed_report(&vm->unclaimed, "port", run->io.port, size, is_write);
+		st->pio_unclaimed += count;
+		st->range_lat = stats_pio_lat(st, -1);
+		unclaimed_report(env->unclaimed, "port", run->io.port, size, is_write);
+		/* Nothing answers: the bus floats high (all ones). */
 		if (!is_write)
 			memset(data, 0xff, bytes);
-		return;
+		return EXIT_RUN_AGAIN;
 	}
-	const struct bus_range *r = &vm->pio.ranges[i];
-	v->stats.pio_hits[i] += count;
-	v->stats.range_lat = stats_pio_lat(&v->stats, i);
+	const struct bus_range *r = &env->pio->ranges[i];
+	st->pio_hits[i] += count;
+	st->range_lat = stats_pio_lat(st, i);
 	/* rep ins/outs: KVM hands us count elements at once. */
 	for (uint32_t c = 0; c < count; c++)
 		r->io(r->opaque, run->io.port - r->base, data + (size_t)c * size, size, is_write);
+	return EXIT_RUN_AGAIN;
 }
 
-static void handle_mmio(struct vcpu *v)
+static enum exit_kind handle_mmio(struct kvm_run *run, const struct exit_env *env,
+				  struct vcpu_stats *st, struct exit_stop *why)
 {
-	struct vm *vm = v->vm;
-	struct kvm_run *run = v->run;
 	uint32_t len = run->mmio.len;
-	if (len == 0 || len > sizeof(run->mmio.data)) {
-		vm_request_stop(vm, 1, "vCPU %d: KVM reported an impossible MMIO exit", v->id);
-		return;
-	}
-	long i = bus_find(&vm->mmio, run->mmio.phys_addr, len);
+	if (len == 0 || len > sizeof(run->mmio.data))
+		return stop(why, 1, NULL, "vCPU %d: KVM reported an impossible MMIO exit", env->id);
+	long i = bus_find(env->mmio, run->mmio.phys_addr, len);
 	if (i < 0) {
-		v->stats.mmio_unclaimed++;
-		v->stats.range_lat = stats_mmio_lat(&v->stats, -1);
-		unclaimed_report(&vm->unclaimed, "MMIO address", run->mmio.phys_addr, len,
+		st->mmio_unclaimed++;
+		st->range_lat = stats_mmio_lat(st, -1);
+		unclaimed_report(env->unclaimed, "MMIO address", run->mmio.phys_addr, len,
 				 run->mmio.is_write);
 		if (!run->mmio.is_write)
 			memset(run->mmio.data, 0xff, len);
-		return;
+		return EXIT_RUN_AGAIN;
 	}
-	const struct bus_range *r = &vm->mmio.ranges[i];
-	v->stats.mmio_hits[i]++;
-	v->stats.range_lat = stats_mmio_lat(&v->stats, i);
+	const struct bus_range *r = &env->mmio->ranges[i];
+	st->mmio_hits[i]++;
+	st->range_lat = stats_mmio_lat(st, i);
 	r->io(r->opaque, run->mmio.phys_addr - r->base, run->mmio.data, len, run->mmio.is_write);
+	return EXIT_RUN_AGAIN;
 }
 
-/* The bytes at the guest's RIP, for a report or a fixup, when KVM did not
- * include them: linear -> physical through the guest's page tables. */
-static size_t read_insn_at_rip(struct vcpu *v, uint8_t *out, size_t max)
+static enum exit_kind handle_internal_error(struct kvm_run *run, const struct exit_env *env,
+					    struct exit_stop *why)
 {
-	struct kvm_regs regs;
-	struct kvm_sregs sregs;
-	if (ioctl(v->fd, KVM_GET_REGS, &regs) < 0 || ioctl(v->fd, KVM_GET_SREGS, &sregs) < 0)
-		return 0;
-	struct kvm_translation t = {.linear_address = sregs.cs.base + regs.rip};
-	if (ioctl(v->fd, KVM_TRANSLATE, &t) < 0 || !t.valid)
-		return 0;
-	size_t to_page_end = 4096 - (t.physical_address & 4095);
-	size_t n = max < to_page_end ? max : to_page_end;
-	const uint8_t *p = guest_ptr(&v->vm->mem, t.physical_address, n);
-	if (!p)
-		return 0;
-	memcpy(out, p, n);
-	return n;
-}
-
-static int handle_internal_error(struct vcpu *v)
-{
-	struct kvm_run *run = v->run;
-	struct vm *vm = v->vm;
 	if (run->internal.suberror != KVM_INTERNAL_ERROR_EMULATION) {
-		fprintf(stderr, "minivmm: vCPU %d: KVM internal error, suberror %u, data:", v->id,
-			run->internal.suberror);
-		for (uint32_t i = 0; i < run->internal.ndata && i < 16; i++)
-			fprintf(stderr, " %llx", (unsigned long long)run->internal.data[i]);
-		fputc('\n', stderr);
-		vcpu_dump_registers(v, "KVM internal error");
-		vm_request_stop(vm, 1, "vCPU %d: KVM internal error (suberror %u)", v->id,
-				run->internal.suberror);
-		return -1;
+		stop(why, 1, "KVM internal error", "vCPU %d: KVM internal error (suberror %u)",
+		     env->id, run->internal.suberror);
+		size_t at = 0, n = sizeof(why->detail);
+		int w = snprintf(why->detail, n,
+				 "vCPU %d: KVM internal error, suberror %u, data:", env->id,
+				 run->internal.suberror);
+		for (uint32_t i = 0;
+		     w > 0 && (at += (size_t)w) < n && i < run->internal.ndata && i < 16; i++)
+			w = snprintf(why->detail + at, n - at, " %llx",
+				     (unsigned long long)run->internal.data[i]);
+		return EXIT_STOP;
 	}
-
-	uint8_t insn[16];
-	size_t n = 0;
+	/* The bytes, when KVM gives them (KVM_CAP_EXIT_ON_EMULATION_FAILURE);
+	 * else the vCPU loop reads them at RIP. */
+	why->insn_len = 0;
 	if (run->emulation_failure.ndata >= 3 &&
 	    (run->emulation_failure.flags & KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES)) {
-		n = run->emulation_failure.insn_size;
+		size_t n = run->emulation_failure.insn_size;
 		if (n > sizeof(run->emulation_failure.insn_bytes))
 			n = sizeof(run->emulation_failure.insn_bytes);
-		memcpy(insn, run->emulation_failure.insn_bytes, n);
-	} else {
-		n = read_insn_at_rip(v, insn, 15);
+		memcpy(why->insn, run->emulation_failure.insn_bytes, n);
+		why->insn_len = n;
 	}
-
-	struct insn_fixup f = insn_fixup_decode(insn, n);
-	if (f.kind != FIXUP_NONE && insn_fixup_apply(v, f) == 0) {
-		v->stats.fixups[f.kind]++;
-		return 0;
-	}
-
-	char hex[16 * 3 + 1] = "";
-	for (size_t i = 0; i < n; i++)
-		snprintf(hex + 3 * i, sizeof(hex) - 3 * i, "%02x ", insn[i]);
-	fprintf(stderr, "minivmm: vCPU %d: KVM could not emulate the instruction [%s]\n", v->id,
-		n ? hex : "bytes unavailable");
-	vcpu_dump_registers(v, "emulation failure");
-	vm_request_stop(vm, 1, "vCPU %d: KVM could not emulate an instruction (%s)", v->id,
-			n ? hex : "bytes unavailable");
-	return -1;
+	return EXIT_NOT_EMULATED;
 }
 
-int vcpu_handle_exit(struct vcpu *v)
+enum exit_kind exit_dispatch(struct kvm_run *run, const struct exit_env *env,
+			     struct vcpu_stats *stats, struct exit_stop *why)
 {
-	struct kvm_run *run = v->run;
-	struct vm *vm = v->vm;
 	uint32_t reason = run->exit_reason;
-	v->stats.exits[stats_exit_slot(reason)]++;
+	stats->exits[stats_exit_slot(reason)]++;
 
 	switch (reason) {
 	case KVM_EXIT_IO:
-		handle_pio(v);
-		return 0;
+		return handle_pio(run, env, stats, why);
 	case KVM_EXIT_MMIO:
-		handle_mmio(v);
-		return 0;
+		return handle_mmio(run, env, stats, why);
 	case KVM_EXIT_INTR:
-		return 0; /* a signal: the loop checks whether we are stopping */
+		return EXIT_RUN_AGAIN; /* a signal: the loop checks whether we are stopping */
 	case KVM_EXIT_HLT:
 		/* With the in-kernel local APIC, KVM waits for the interrupt itself;
 		 * an HLT exit means nothing can ever wake this vCPU. */
-		vm_request_stop(vm, 0, "vCPU %d halted with no way to wake it", v->id);
-		return -1;
+		return stop(why, 0, NULL, "vCPU %d halted with no way to wake it", env->id);
 	case KVM_EXIT_SHUTDOWN:
-		vcpu_dump_registers(v, "triple fault (KVM_EXIT_SHUTDOWN)");
-		vm_request_stop(vm, 1, "guest triple-faulted on vCPU %d", v->id);
-		return -1;
+		return stop(why, 1, "triple fault (KVM_EXIT_SHUTDOWN)",
+			    "guest triple-faulted on vCPU %d", env->id);
 	case KVM_EXIT_SYSTEM_EVENT:
 		switch (run->system_event.type) {
 		case KVM_SYSTEM_EVENT_SHUTDOWN:
-			vm_request_stop(vm, 0, "guest powered off");
-			break;
+			return stop(why, 0, NULL, "guest powered off");
 		case KVM_SYSTEM_EVENT_RESET:
-			vm_request_stop(vm, 0, "guest reset");
-			break;
+			return stop(why, 0, NULL, "guest reset");
 		default:
-			vm_request_stop(vm, 1, "guest system event %u (crash) on vCPU %d",
-					run->system_event.type, v->id);
+			return stop(why, 1, NULL, "guest system event %u (crash) on vCPU %d",
+				    run->system_event.type, env->id);
 		}
-		return -1;
 	case KVM_EXIT_FAIL_ENTRY:
-		vcpu_dump_registers(v, "VM entry failed");
-		vm_request_stop(vm, 1, "vCPU %d: VM entry failed, hardware reason 0x%llx", v->id,
-				(unsigned long long)run->fail_entry.hardware_entry_failure_reason);
-		return -1;
+		return stop(why, 1, "VM entry failed",
+			    "vCPU %d: VM entry failed, hardware reason 0x%llx", env->id,
+			    (unsigned long long)run->fail_entry.hardware_entry_failure_reason);
 	case KVM_EXIT_INTERNAL_ERROR:
-		return handle_internal_error(v);
+		return handle_internal_error(run, env, why);
 	default:
-		vcpu_dump_registers(v, "unexpected exit");
-		vm_request_stop(vm, 1, "vCPU %d: unexpected KVM exit %u (%s)", v->id, reason,
-				kvm_exit_name(reason));
-		return -1;
+		return stop(why, 1, "unexpected exit", "vCPU %d: unexpected KVM exit %u (%s)",
+			    env->id, reason, kvm_exit_name(reason));
 	}
 }

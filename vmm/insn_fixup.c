@@ -1,8 +1,11 @@
 #include "vmm/insn_fixup.h"
 
 #include <linux/kvm.h>
+#include <stdio.h>
+#include <string.h>
 #include <sys/ioctl.h>
 
+#include "vmm/exit.h"
 #include "vmm/vcpu.h"
 #include "vmm/vm.h"
 
@@ -116,4 +119,46 @@ int insn_fixup_apply(struct vcpu *v, struct insn_fixup f)
 	}
 	regs.rip += f.len;
 	return ioctl(v->fd, KVM_SET_REGS, &regs);
+}
+
+/* The bytes at the guest's RIP, when KVM did not include them: linear ->
+ * physical through the guest's page tables. */
+static size_t read_insn_at_rip(struct vcpu *v, uint8_t *out, size_t max)
+{
+	struct kvm_regs regs;
+	struct kvm_sregs sregs;
+	if (ioctl(v->fd, KVM_GET_REGS, &regs) < 0 || ioctl(v->fd, KVM_GET_SREGS, &sregs) < 0)
+		return 0;
+	struct kvm_translation t = {.linear_address = sregs.cs.base + regs.rip};
+	if (ioctl(v->fd, KVM_TRANSLATE, &t) < 0 || !t.valid)
+		return 0;
+	size_t to_page_end = 4096 - (t.physical_address & 4095);
+	size_t n = max < to_page_end ? max : to_page_end;
+	const uint8_t *p = guest_ptr(&v->vm->mem, t.physical_address, n);
+	if (!p)
+		return 0;
+	memcpy(out, p, n);
+	return n;
+}
+
+int insn_fixup_complete(struct vcpu *v, struct exit_stop *why)
+{
+	if (why->insn_len == 0)
+		why->insn_len = read_insn_at_rip(v, why->insn, 15);
+	struct insn_fixup f = insn_fixup_decode(why->insn, why->insn_len);
+	if (f.kind != FIXUP_NONE && insn_fixup_apply(v, f) == 0) {
+		v->stats.fixups[f.kind]++;
+		return EXIT_RUN_AGAIN;
+	}
+	char hex[16 * 3 + 1] = "";
+	for (size_t i = 0; i < why->insn_len; i++)
+		snprintf(hex + 3 * i, sizeof(hex) - 3 * i, "%02x ", why->insn[i]);
+	const char *bytes = why->insn_len ? hex : "bytes unavailable";
+	why->status = 1;
+	why->dump = "emulation failure";
+	snprintf(why->detail, sizeof(why->detail),
+		 "vCPU %d: KVM could not emulate the instruction [%s]", v->id, bytes);
+	snprintf(why->reason, sizeof(why->reason),
+		 "vCPU %d: KVM could not emulate an instruction (%s)", v->id, bytes);
+	return EXIT_STOP;
 }

@@ -35,4 +35,11 @@ struct vcpu;
 /* Performs f on the vCPU (registers, events, FPU state). 0 on success. */
 int insn_fixup_apply(struct vcpu *v, struct insn_fixup f);
 
+/* An exit KVM could not emulate (EXIT_NOT_EMULATED, vmm/exit.h): reads the
+ * instruction at RIP if why has no bytes, and completes it if it is one of
+ * the above (EXIT_RUN_AGAIN, counted in the vCPU's stats); else fills why
+ * as a stop naming the bytes (EXIT_STOP). Returns that enum exit_kind. */
+struct exit_stop;
+int insn_fixup_complete(struct vcpu *v, struct exit_stop *why);
+
 #endif

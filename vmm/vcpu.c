@@ -10,6 +10,7 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#include "vmm/insn_fixup.h"
 #include "vmm/seccomp.h"
 #include "vmm/vm.h"
 
@@ -28,7 +29,28 @@ int vcpu_create(struct vm *vm, struct vcpu *v, int id, struct errbuf *e)
 	}
 	if (vcpu_stats_init(&v->stats, vm->pio.count, vm->mmio.count))
 		return errorf(e, "out of memory");
+	v->env = (struct exit_env){.id = id,
+				   .run_size = (size_t)vm->kvm.run_size,
+				   .pio = &vm->pio,
+				   .mmio = &vm->mmio,
+				   .unclaimed = &vm->unclaimed};
 	return 0;
+}
+
+int vcpu_handle_exit(struct vcpu *v)
+{
+	struct exit_stop why;
+	enum exit_kind k = exit_dispatch(v->run, &v->env, &v->stats, &why);
+	if (k == EXIT_NOT_EMULATED)
+		k = insn_fixup_complete(v, &why);
+	if (k == EXIT_RUN_AGAIN)
+		return 0;
+	if (why.detail[0])
+		fprintf(stderr, "minivmm: %s\n", why.detail);
+	if (why.dump)
+		vcpu_dump_registers(v, why.dump);
+	vm_request_stop(v->vm, why.status, "%s", why.reason);
+	return -1;
 }
 
 void vcpu_destroy(struct vcpu *v)

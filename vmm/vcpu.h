@@ -7,6 +7,7 @@
 #include <signal.h>
 
 #include "vmm/error.h"
+#include "vmm/exit.h"
 #include "vmm/stats.h"
 
 struct vm;
@@ -19,6 +20,7 @@ struct vcpu {
 	pthread_t thread;
 	int thread_started;
 	struct vcpu_stats stats;
+	struct exit_env env; /* what its exits are dispatched against (vmm/exit.h) */
 };
 
 int vcpu_create(struct vm *vm, struct vcpu *v, int id, struct errbuf *e);
@@ -30,8 +32,9 @@ int vcpu_set_cpuid(struct vcpu *v, struct errbuf *e);
 /* The thread body: KVM_RUN until the VM stops. */
 void *vcpu_thread(void *arg);
 
-/* Handles one exit; returns 0 to run again, -1 when the VM must stop (the
- * handler has already called vm_request_stop with the reason). */
+/* Handles one exit (exit_dispatch(), then an instruction fixup or a stop);
+ * returns 0 to run again, -1 when the VM must stop (vm_request_stop has
+ * been called with the reason). */
 int vcpu_handle_exit(struct vcpu *v);
 
 /* Readies the calling thread to run v: only the VM's kick signal let
