@@ -111,6 +111,8 @@ static const struct allow main_only[] = {
     {SCMP_SYS(shutdown), ANY}, /* the end of minivmm-undo's record */
     {SCMP_SYS(wait4), ANY},    /* minivmm-undo, once it is done */
     {SCMP_SYS(close), ANY},
+    {SCMP_SYS(dup2), ANY}, /* outputs_stop(): the real stdout and stderr back on 1 and 2 */
+    {SCMP_SYS(dup3), ANY},
     {SCMP_SYS(fcntl), ANY}, /* fdopen() of the stats file */
     {SCMP_SYS(fstat), ANY}, /* stdio's first write to a stream */
     {SCMP_SYS(newfstatat), ANY},
@@ -153,6 +155,9 @@ static const unsigned long vcpu_tap_ioctls[] = {TUNSETOFFLOAD};
 static const unsigned long main_vm_ioctls[] = {KVM_IRQ_LINE, KVM_IOEVENTFD, KVM_IRQFD,
 					       KVM_SET_GSI_ROUTING};
 static const unsigned long main_tty_ioctls[] = {TCGETS, TCSETS, TCSETSW, TCSETSF};
+/* The NIC's reset at tear-down, and a TAP that was there before put back
+ * (tap_close()). */
+static const unsigned long main_tap_ioctls[] = {TUNSETOFFLOAD, TUNSETVNETHDRSZ};
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -323,13 +328,14 @@ bool seccomp_main_filtered(void)
 	return !SANITIZED;
 }
 
-scmp_filter_ctx seccomp_main_filter(int vm_fd, int tty_fd, struct errbuf *e)
+scmp_filter_ctx seccomp_main_filter(int vm_fd, int tty_fd, int tap_fd, struct errbuf *e)
 {
 	static const struct allow kick = {SCMP_SYS(tgkill), OWN_PROCESS};
 	scmp_filter_ctx f = new_filter(NULL, e);
 	if (f && (add_list(f, main_only, N(main_only), NULL, e) || add_allow(f, &kick, NULL, e) ||
 		  add_ioctls(f, vm_fd, main_vm_ioctls, N(main_vm_ioctls), e) ||
-		  add_ioctls(f, tty_fd, main_tty_ioctls, N(main_tty_ioctls), e))) {
+		  add_ioctls(f, tty_fd, main_tty_ioctls, N(main_tty_ioctls), e) ||
+		  add_ioctls(f, tap_fd, main_tap_ioctls, N(main_tap_ioctls), e))) {
 		seccomp_release(f);
 		return NULL;
 	}

@@ -44,9 +44,9 @@ scmp_filter_ctx seccomp_vcpu_filter(const struct seccomp_fds *fds, struct errbuf
 scmp_filter_ctx seccomp_worker_filter(const struct seccomp_fds *fds, struct errbuf *e);
 
 /* The filter the main thread loads once the vCPU threads run (they would
- * inherit it); VM_FD and TTY_FD (stdin, the terminal) get their ioctls.
- * NULL with a message in e. */
-scmp_filter_ctx seccomp_main_filter(int vm_fd, int tty_fd, struct errbuf *e);
+ * inherit it); VM_FD, TTY_FD (stdin, the terminal) and TAP_FD (or -1) get
+ * their ioctls. NULL with a message in e. */
+scmp_filter_ctx seccomp_main_filter(int vm_fd, int tty_fd, int tap_fd, struct errbuf *e);
 
 /* The filter the output thread (vmm/outputs.c) loads as it starts. */
 scmp_filter_ctx seccomp_output_filter(struct errbuf *e);

@@ -503,7 +503,8 @@ int vm_run(struct vm *vm)
 	 * inherit it. */
 	if (!vm->cfg.no_seccomp && seccomp_main_filtered()) {
 		struct errbuf e;
-		scmp_filter_ctx f = seccomp_main_filter(vm->kvm.vm_fd, vm->console.in_fd, &e);
+		scmp_filter_ctx f =
+		    seccomp_main_filter(vm->kvm.vm_fd, vm->console.in_fd, vm->tap.fd, &e);
 		if (!f || seccomp_apply(f, "main", &e))
 			vm_request_stop(vm, 1, "main thread: %s", e.msg);
 	}

@@ -104,7 +104,8 @@ t() {
 	start=$(date +%s.%N)
 	# Each test runs in its own process group under a watchdog, so a hang
 	# fails that test (and kills what it started) instead of the whole run.
-	local status=0
+	local status=0 refused
+	: >"$out/.started-$name"
 	with_watchdog "${MINIVMM_TEST_TIMEOUT:-600}" "test_$name" || status=$?
 	# A test killed before its own teardown leaves namespaces behind; remove
 	# them, and fail a test that passed but did not clean up.
@@ -112,6 +113,17 @@ t() {
 		say "    the test left the above behind"
 		status=1
 	fi
+	# No minivmm this test ran may have had a system call refused by its
+	# seccomp filters (docs/security.md): on any thread, it is a missing
+	# entry or an attack, never normal.
+	refused=$(find "$out" -maxdepth 1 -name '*.err' -newer "$out/.started-$name" \
+		-exec grep -H "refused system call" {} + 2>/dev/null | head -n 5)
+	if [ -n "$refused" ] && [ "$status" = 0 ]; then
+		say "    a seccomp filter refused a system call:"
+		say "$refused" | sed 's/^/      /'
+		status=1
+	fi
+	rm -f "$out/.started-$name"
 	if [ "$status" = 0 ]; then
 		end=$(date +%s.%N)
 		passed=$((passed + 1))

@@ -54,7 +54,7 @@ struct results {
 	int readv, writev, epoll_ctl, epoll_wait, run_on_vm, writev_netlink, epoll_other_set,
 	    epoll_ctl_other;
 	/* main */
-	int poll, stats_file, undo_eof, waited, kick_own, tty_ioctl, tty_other_ioctl, dup;
+	int poll, stats_file, undo_eof, waited, kick_own, tty_ioctl, tty_other_ioctl, dup, dup2;
 };
 
 static void setup(void)
@@ -236,7 +236,7 @@ static void *main_like(void *arg)
 {
 	struct results *r = arg;
 	struct errbuf e;
-	scmp_filter_ctx f = seccomp_main_filter(vm_fd, tap_fd, &e);
+	scmp_filter_ctx f = seccomp_main_filter(vm_fd, tap_fd, other_fd, &e);
 	r->load = f ? seccomp_apply(f, "main", &e) : -1;
 	if (r->load)
 		return NULL;
@@ -262,6 +262,9 @@ static void *main_like(void *arg)
 	r->tty_ioctl = TRY(ioctl(tap_fd, TCGETS, NULL));
 	r->tty_other_ioctl = TRY(ioctl(tap_fd, TIOCSTI, "x"));
 	r->dup = TRY(dup(pipe_fds[0]));
+	r->offload = TRY(ioctl(other_fd, TUNSETOFFLOAD, 0UL));
+	r->other_fd_ioctl = TRY(ioctl(other_fd, KVM_RUN, 0));
+	r->dup2 = TRY(dup2(pipe_fds[0], pipe_fds[0]));
 	r->socket = TRY(socket(AF_UNIX, SOCK_DGRAM, 0));
 	r->open_file = TRY(open("/etc/passwd", O_RDONLY));
 	r->fork = TRY(syscall(SYS_fork));
@@ -305,17 +308,21 @@ START_TEST(test_main_filter)
 	ck_assert_int_eq(r.irq_line, -ENOTTY);
 	ck_assert_int_eq(r.ioeventfd, -ENOTTY);
 	ck_assert_int_eq(r.tty_ioctl, -ENOTTY);
+	ck_assert_int_eq(r.offload, -ENOTTY);
+	ck_assert_int_eq(r.dup2, 0);
 	/* Refused. */
 	ck_assert_int_eq(r.kill_other, -EPERM);
 	ck_assert_int_eq(r.run_on_vm, -EPERM);
 	ck_assert_int_eq(r.tty_other_ioctl, -EPERM);
 	ck_assert_int_eq(r.dup, -EPERM);
+	ck_assert_int_eq(r.other_fd_ioctl, -EPERM);
 	ck_assert_int_eq(r.socket, -EPERM);
 	ck_assert_int_eq(r.open_file, -EPERM);
 	ck_assert_int_eq(r.fork, -EPERM);
 	ck_assert_int_eq(r.execve, -EPERM);
 	ck_assert_int_eq(r.mmap_exec, -EPERM);
-	ck_assert_msg(count(err, "minivmm: seccomp: refused system call ") == 9, "stderr: %s", err);
+	ck_assert_msg(count(err, "minivmm: seccomp: refused system call ") == 10, "stderr: %s",
+		      err);
 	ck_assert_msg(strstr(err, "on the main thread"), "stderr: %s", err);
 
 	/* The stats file holds the new text alone. */
