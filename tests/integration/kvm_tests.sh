@@ -594,7 +594,10 @@ seccomp_threads() {
 			main_seccomp=$mode # checked against --stats once it stopped
 		elif [[ $comm == vcpu[0-9]* || $comm == virtio-net || $comm == output ]]; then
 			[ "$mode" = 2 ] || bad "$comm thread: Seccomp: $mode, expected 2 (filtered)" || return 1
-			[ "$comm" = virtio-net ] && workers=$((workers + 1)) || vcpus=$((vcpus + 1))
+			case $comm in
+			virtio-net) workers=$((workers + 1)) ;;
+			vcpu*) vcpus=$((vcpus + 1)) ;;
+			esac
 		else
 			bad "an unexpected thread '$comm' (Seccomp: $mode)" || return 1
 		fi
