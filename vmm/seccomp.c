@@ -47,6 +47,7 @@ enum arg_check {
 	LISTED_FD,   /* read, write, readv, writev: argument 0 in seccomp_fds.io */
 	EPOLL_SET,   /* epoll_wait: on seccomp_fds.epoll_fd; epoll_ctl: that, on a listed fd */
 	OWN_PROCESS, /* tgkill: to a thread of this process only (argument 0) */
+	FRAMES_FD,   /* readv, writev: argument 0 is seccomp_fds.frames_fd */
 };
 
 struct allow {
@@ -91,8 +92,8 @@ static const struct allow vcpu_only[] = {
 /* The virtio-net worker: epoll, frames to and from the TAP. */
 static const struct allow worker_only[] = {
     {SCMP_SYS(epoll_wait), EPOLL_SET}, {SCMP_SYS(epoll_pwait), EPOLL_SET},
-    {SCMP_SYS(epoll_ctl), EPOLL_SET},  {SCMP_SYS(readv), LISTED_FD},
-    {SCMP_SYS(writev), LISTED_FD},     {SCMP_SYS(ioctl), ANY}, /* KVM_IRQ_LINE on the VM only */
+    {SCMP_SYS(epoll_ctl), EPOLL_SET},  {SCMP_SYS(readv), FRAMES_FD},
+    {SCMP_SYS(writev), FRAMES_FD},     {SCMP_SYS(ioctl), ANY}, /* KVM_IRQ_LINE on the VM only */
 };
 
 /* The main thread, once the vCPU threads run (vm_run): the stop loop, the
@@ -216,6 +217,12 @@ static int add_allow(scmp_filter_ctx f, const struct allow *a, const struct secc
 		/* No list (the main thread's filter): any descriptor. */
 		r = fds ? add_fd_rules(f, a, fds) : seccomp_rule_add(f, SCMP_ACT_ALLOW, a->nr, 0);
 		break;
+	case FRAMES_FD:
+		r = !fds || fds->frames_fd < 0
+			? 0
+			: seccomp_rule_add(f, SCMP_ACT_ALLOW, a->nr, 1,
+					   SCMP_A0_32(SCMP_CMP_EQ, (uint32_t)fds->frames_fd));
+		break;
 	case OWN_PROCESS:
 		r = seccomp_rule_add(f, SCMP_ACT_ALLOW, a->nr, 1,
 				     SCMP_A0_32(SCMP_CMP_EQ, (uint32_t)getpid()));
@@ -269,6 +276,13 @@ static scmp_filter_ctx new_filter(const struct seccomp_fds *fds, struct errbuf *
 	int r = seccomp_attr_set(f, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
 	if (!r)
 		r = seccomp_attr_set(f, SCMP_FLTATR_CTL_NNP, 1);
+	/* Every frame costs the worker a system call or two with descriptor
+	 * rules, which the kernel's allow-cache cannot take (it caches calls
+	 * allowed whatever their arguments): their walk through the filter is
+	 * on the packet path. A binary tree over system call numbers instead
+	 * of libseccomp's default list keeps it short. */
+	if (!r)
+		r = seccomp_attr_set(f, SCMP_FLTATR_CTL_OPTIMIZE, 2);
 	if (!r)
 		r = add_list(f, common, N(common), fds, e);
 	if (!r && SANITIZED)

@@ -24,12 +24,13 @@
  * ioctl() names its requests per descriptor; -1 leaves that one out. */
 #define SECCOMP_MAX_FDS 32
 struct seccomp_fds {
-	int vcpu_fd;  /* this vCPU's (vCPU filter only) */
-	int vm_fd;    /* the VM's: interrupt lines, MSI routes, irqfds, ioeventfds */
-	int tap_fd;   /* the NIC's TAP: TUNSETOFFLOAD at DRIVER_OK and reset (vCPU only) */
-	int epoll_fd; /* the worker's epoll set: epoll_wait, epoll_ctl (worker only) */
-	/* read, write and (worker) readv, writev, and epoll_ctl's target: on
-	 * these only. stdout and stderr (fds 1 and 2) are always in. */
+	int vcpu_fd;   /* this vCPU's (vCPU filter only) */
+	int vm_fd;     /* the VM's: interrupt lines, MSI routes, irqfds, ioeventfds */
+	int tap_fd;    /* the NIC's TAP: TUNSETOFFLOAD at DRIVER_OK and reset (vCPU only) */
+	int epoll_fd;  /* the worker's epoll set: epoll_wait, epoll_ctl (worker only) */
+	int frames_fd; /* readv, writev: the TAP (worker only); -1: none */
+	/* read, write and epoll_ctl's target: on these only. stdout and
+	 * stderr (fds 1 and 2) are always in. */
 	int io[SECCOMP_MAX_FDS];
 	int n_io;
 };

@@ -141,6 +141,7 @@ int vcpu_thread_init(struct vcpu *v)
 					  .vm_fd = vm->kvm.vm_fd,
 					  .tap_fd = vm->tap.fd,
 					  .epoll_fd = -1,
+					  .frames_fd = -1,
 					  .io = {vm->stop_eventfd},
 					  .n_io = 1};
 		fds.n_io +=

@@ -172,6 +172,7 @@ static int nic_worker_init(void *ctx, struct errbuf *e)
 					  .vm_fd = vm->kvm.vm_fd,
 					  .tap_fd = -1,
 					  .epoll_fd = vm->net.epoll_fd,
+					  .frames_fd = vm->tap.fd,
 					  .io = {vm->tap.fd},
 					  .n_io = 1};
 		fds.n_io +=

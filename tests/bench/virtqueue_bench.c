@@ -276,6 +276,7 @@ static int worker_init(void *ctx, struct errbuf *e)
 				  .vm_fd = -1,
 				  .tap_fd = -1,
 				  .epoll_fd = b->net.epoll_fd,
+				  .frames_fd = b->be.fd,
 				  .io = {b->be.fd, b->drv.irq_fd},
 				  .n_io = 2};
 	fds.n_io += virtio_net_eventfds(&b->net, fds.io + 2, SECCOMP_MAX_FDS - 2);

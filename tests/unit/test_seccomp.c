@@ -51,8 +51,8 @@ struct results {
 	    vm_ioctl_on_vcpu, create_vcpu, epoll, kill_other, eventfd, close, write_netlink,
 	    write_other;
 	/* worker */
-	int readv, writev, epoll_ctl, epoll_wait, run_on_vm, writev_netlink, epoll_other_set,
-	    epoll_ctl_other;
+	int readv, readv_other, writev, epoll_ctl, epoll_wait, run_on_vm, writev_netlink,
+	    epoll_other_set, epoll_ctl_other;
 	/* main */
 	int poll, stats_file, undo_eof, waited, kick_own, tty_ioctl, tty_other_ioctl, dup, dup2;
 };
@@ -96,6 +96,7 @@ static int load_vcpu_filter(int tap, const char *who)
 					.vm_fd = vm_fd,
 					.tap_fd = tap,
 					.epoll_fd = -1,
+					.frames_fd = -1,
 					.io = {pipe_fds[0], pipe_fds[1]},
 					.n_io = 2};
 	scmp_filter_ctx f = seccomp_vcpu_filter(&fds, &e);
@@ -167,6 +168,7 @@ static void *worker_like(void *arg)
 					.vm_fd = vm_fd,
 					.tap_fd = -1,
 					.epoll_fd = epoll_fd,
+					.frames_fd = pipe_fds[1],
 					.io = {pipe_fds[0], pipe_fds[1]},
 					.n_io = 2};
 	scmp_filter_ctx f = seccomp_worker_filter(&fds, &e);
@@ -177,7 +179,10 @@ static void *worker_like(void *arg)
 	char c = 'y';
 	struct iovec iov = {&c, 1};
 	r->writev = TRY(writev(pipe_fds[1], &iov, 1));
-	r->readv = TRY(readv(pipe_fds[0], &iov, 1));
+	/* Frames: on the TAP only (here the pipe's writing end, where readv
+	 * gets through the filter to fail with EBADF), not on the other end. */
+	r->readv = TRY(readv(pipe_fds[1], &iov, 1));
+	r->readv_other = TRY(readv(pipe_fds[0], &iov, 1));
 	r->irq_line = TRY(ioctl(vm_fd, KVM_IRQ_LINE, NULL));
 	r->run_on_vm = TRY(ioctl(vm_fd, KVM_RUN, 0));
 	r->gsi_routing = TRY(ioctl(vm_fd, KVM_SET_GSI_ROUTING, NULL));
@@ -399,7 +404,8 @@ START_TEST(test_worker_filter)
 	const char *err = run_filtered(worker_like, &r);
 	ck_assert_int_eq(r.load, 0);
 	ck_assert_int_eq(r.writev, 0);
-	ck_assert_int_eq(r.readv, 0);
+	ck_assert_int_eq(r.readv, -EBADF);
+	ck_assert_int_eq(r.readv_other, -EPERM);
 	ck_assert_int_eq(r.irq_line, -ENOTTY);
 	ck_assert_int_eq(r.epoll_ctl, -ENOENT);
 	ck_assert_int_eq(r.epoll_wait, 0);
@@ -414,7 +420,7 @@ START_TEST(test_worker_filter)
 	ck_assert_int_eq(r.close, -EPERM);
 	ck_assert_int_eq(r.socket, -EPERM);
 	ck_assert_int_eq(r.open_file, -EPERM);
-	ck_assert_int_eq(count(err, "minivmm: seccomp: refused system call "), 10);
+	ck_assert_int_eq(count(err, "minivmm: seccomp: refused system call "), 11);
 	ck_assert_msg(strstr(err, "on the virtio-net worker thread"), "stderr: %s", err);
 }
 END_TEST
