@@ -276,13 +276,6 @@ static scmp_filter_ctx new_filter(const struct seccomp_fds *fds, struct errbuf *
 	int r = seccomp_attr_set(f, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
 	if (!r)
 		r = seccomp_attr_set(f, SCMP_FLTATR_CTL_NNP, 1);
-	/* Every frame costs the worker a system call or two with descriptor
-	 * rules, which the kernel's allow-cache cannot take (it caches calls
-	 * allowed whatever their arguments): their walk through the filter is
-	 * on the packet path. A binary tree over system call numbers instead
-	 * of libseccomp's default list keeps it short. */
-	if (!r)
-		r = seccomp_attr_set(f, SCMP_FLTATR_CTL_OPTIMIZE, 2);
 	if (!r)
 		r = add_list(f, common, N(common), fds, e);
 	if (!r && SANITIZED)
