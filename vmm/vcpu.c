@@ -238,4 +238,12 @@ void vcpu_dump_registers(struct vcpu *v, const char *why)
 	dump_segment("ss", &s.ss);
 	dump_segment("ds", &s.ds);
 	dump_segment("tr", &s.tr);
+	/* KVM on AMD re-INITs a vCPU that took a shutdown intercept, because
+	 * the VMCB is undefined after one (AMD APM vol. 2, "Shutdown
+	 * Intercept"; Linux's svm.c, shutdown_interception), so what was read
+	 * is the processor's INIT state (rip fff0, cs f000), not the state
+	 * that faulted. Say so rather than let a reader hunt a bug at f000:fff0. */
+	if (r.rip == 0xfff0 && s.cs.selector == 0xf000)
+		fprintf(stderr, "  (these are the vCPU's reset values: KVM on AMD re-initialises "
+				"a vCPU after a triple fault, so the faulting state is lost)\n");
 }

@@ -77,6 +77,14 @@ wait_for() {
 	done
 }
 
+# lab_triple_fault NAME: true when this machine is nested KVM over QEMU TCG
+# and a minivmm of test NAME reported a guest triple fault.
+lab_triple_fault() {
+	grep -q "QEMU TCG CPU" /proc/cpuinfo || return 1
+	find "$out" -maxdepth 1 -name '*.err' -newer "$out/.started-$1" \
+		-exec grep -l "guest triple-faulted" {} + 2>/dev/null | grep -q .
+}
+
 # with_watchdog SECONDS FUNCTION: runs FUNCTION in a subshell that is killed,
 # with everything it started, after SECONDS.
 with_watchdog() {
@@ -104,9 +112,25 @@ t() {
 	start=$(date +%s.%N)
 	# Each test runs in its own process group under a watchdog, so a hang
 	# fails that test (and kills what it started) instead of the whole run.
-	local status=0 refused
-	: >"$out/.started-$name"
-	with_watchdog "${MINIVMM_TEST_TIMEOUT:-600}" "test_$name" || status=$?
+	local status=0 refused attempt
+	for attempt in 1 2; do
+		status=0
+		: >"$out/.started-$name"
+		with_watchdog "${MINIVMM_TEST_TIMEOUT:-600}" "test_$name" || status=$?
+		if [ "$status" = 0 ] || [ "$attempt" = 2 ] || ! lab_triple_fault "$name"; then
+			break
+		fi
+		# Nested KVM over QEMU TCG (our lab, never a user's host) has
+		# triple-faulted guests at random: once before the guest's first
+		# exit, with nothing from minivmm yet to act on. That is no verdict
+		# on minivmm, so the test runs once more, and says so; a second
+		# triple fault fails it, as does any triple fault on real KVM.
+		# What the first run left behind stays a failure.
+		ng_sweep $$ || break
+		say "    RETRY $name: the guest triple-faulted under nested KVM over QEMU TCG (lab flake, not a verdict); once more"
+		find "$out" -maxdepth 1 -name '*.err' -newer "$out/.started-$name" \
+			-exec grep -h "^minivmm: .*triple" {} + 2>/dev/null | sed 's/^/      first run: /'
+	done
 	# A test killed before its own teardown leaves namespaces behind; remove
 	# them, and fail a test that passed but did not clean up.
 	if ! ng_sweep $$ && [ "$status" = 0 ]; then
@@ -159,7 +183,12 @@ test_triple_fault() {
 	run triple 120 --kernel "$pl/triple_fault.bzImage"
 	expect_rc 1 && expect_out triple "about to triple fault" &&
 		expect_err triple "guest triple-faulted on vCPU 0" && expect_err triple "rip=" &&
-		expect_err triple "cr0="
+		expect_err triple "cr0=" || return 1
+	# KVM on AMD hands back the INIT state after a triple fault; the dump
+	# must then say so (on Intel it holds the faulting state instead).
+	if grep -qE "rip=0+fff0 " "$out/triple.err" && grep -qE "cs +sel=f000 " "$out/triple.err"; then
+		expect_err triple "these are the vCPU's reset values"
+	fi
 }
 
 test_two_vcpus() {
