@@ -11,7 +11,7 @@
 # --runs N   executions per target (default 200000: the CI budget, well
 #            under a minute per target)
 # TARGET     fuzz_virtqueue fuzz_virtio_net_tx fuzz_pci_config fuzz_loader
-#            fuzz_uart (default: all)
+#            fuzz_uart fuzz_i8042 fuzz_cmos (default: all)
 #
 # Environment: MINIVMM_FUZZ_BUILD_DIR (default build-fuzz), CC (default
 # clang), and FUZZ_ARGS for extra libFuzzer flags.
@@ -19,7 +19,7 @@ set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${MINIVMM_FUZZ_BUILD_DIR:-$root/build-fuzz}
-all=(fuzz_virtqueue fuzz_virtio_net_tx fuzz_pci_config fuzz_loader fuzz_uart)
+all=(fuzz_virtqueue fuzz_virtio_net_tx fuzz_pci_config fuzz_loader fuzz_uart fuzz_i8042 fuzz_cmos)
 runs=200000
 targets=()
 while [ $# -gt 0 ]; do

@@ -176,3 +176,41 @@ rx = u8(2) + u8(5) + b"hello" + u8(3) + u8(2 | 4) + u8(255) + bytes(range(256)) 
 loop = io(1, 4, b"\x1f") + io(1, 0, b"x") + io(0, 6) + io(0, 0) + io(1, 4, b"\x0b") + io(1, 0, b"\x01\x02")
 write("fuzz_uart", "linux_init", linux_init + rx)
 write("fuzz_uart", "loopback", linux_init + loop + u8(3))
+
+# ---- fuzz_i8042: opcode (bit 0 port 0x64, bit 1 write) and a byte ----
+kbc_cmd = lambda c: u8(3) + u8(c)
+kbc_data = lambda v: u8(2) + u8(v)
+kbc_status, kbc_read = u8(1), u8(0)
+# Linux's i8042 probe: flush, read and write the command byte, self-test,
+# keyboard port test, AUX loop, enable; then the keyboard reset and echo.
+linux_probe = (kbc_status + kbc_read + kbc_cmd(0x20) + kbc_status + kbc_read +
+               kbc_cmd(0x60) + kbc_data(0x65) + kbc_cmd(0xAA) + kbc_read + kbc_cmd(0xAB) +
+               kbc_read + kbc_cmd(0xD3) + kbc_data(0x5A) + kbc_status + kbc_read +
+               kbc_cmd(0xA8) + kbc_cmd(0xAE) + kbc_data(0xFF) + kbc_read + kbc_read +
+               kbc_data(0xEE) + kbc_read + kbc_cmd(0xD0) + kbc_read)
+write("fuzz_i8042", "linux_probe", linux_probe)
+# "reboot=k": the reset pulse; A20 and the reset line through the output port.
+write("fuzz_i8042", "reboot", kbc_cmd(0xD1) + kbc_data(0xDF) + kbc_cmd(0xD0) + kbc_read +
+      kbc_cmd(0xFE) + kbc_cmd(0xD1) + kbc_data(0x02))
+# More replies than the 16-byte buffer holds, with the IRQ off and on.
+write("fuzz_i8042", "overflow", kbc_cmd(0x60) + kbc_data(0x44) + kbc_data(0xFF) * 10 +
+      kbc_cmd(0x60) + kbc_data(0x45) + kbc_read * 20)
+
+# ---- fuzz_cmos: clock (5 bytes), then opcode (bit 0 write, bits 1-2 shape) ----
+cmos_index = lambda r: u8(1) + u8(r)
+cmos_rd = lambda r: cmos_index(r) + u8(2)
+cmos_wr = lambda r, v: cmos_index(r) + u8(3) + u8(v)
+cmos_clock = lambda t: struct.pack("<Q", t + 62167219200)[:5]
+clock_regs = [0x00, 0x02, 0x04, 0x06, 0x07, 0x08, 0x09, 0x32]
+# Linux's mc146818_get_time(): UIP in A, the clock, B, the century.
+linux_time = cmos_rd(0x0a) + b"".join(cmos_rd(r) for r in clock_regs) + cmos_rd(0x0b)
+write("fuzz_cmos", "linux_get_time", cmos_clock(1795316645) + linux_time)
+# Binary and 12-hour modes, in the afternoon of 1999-12-31; then a new clock.
+write("fuzz_cmos", "modes", cmos_clock(946684798 - 8 * 3600) + cmos_wr(0x0b, 0x06) + linux_time +
+      cmos_wr(0x0b, 0x00) + linux_time + cmos_wr(0x0b, 0x04) + linux_time + u8(6) +
+      cmos_clock(4102444800) + linux_time)
+# NMI-masked indexes, a 2-byte index+data write, RAM, A, C and D written.
+write("fuzz_cmos", "ram_and_status", cmos_clock(0) + cmos_wr(0x80 | 0x40, 0x77) + cmos_rd(0x40) +
+      u8(5) + u8(0x50) + u8(0x99) + u8(4) + cmos_wr(0x0a, 0xa6) + cmos_rd(0x0a) +
+      cmos_wr(0x0c, 0xff) + cmos_rd(0x0c) + cmos_wr(0x0d, 0) + cmos_rd(0x0d) +
+      cmos_wr(0x01, 0x30) + cmos_rd(0x01) + cmos_wr(0x00, 0x42) + cmos_rd(0x00))
