@@ -12,6 +12,8 @@ packages=(
 	libseccomp-dev
 	# scripts/fuzz.sh: libFuzzer and the sanitizer runtimes come with clang
 	clang libclang-rt-14-dev
+	# scripts/tsan.sh: gcc's ThreadSanitizer runtime
+	libtsan2
 	# the test guest kernel, built from Debian's source
 	linux-source-6.1 flex bison bc libelf-dev libssl-dev lz4 xz-utils cpio
 	# a KVM for hosts without one: nested kvm_amd under QEMU TCG
