@@ -173,7 +173,7 @@ void nh_restore(void)
 	memcpy(nh.net.vp.pci.cfg, saved_cfg, sizeof(saved_cfg));
 	memcpy(nh.net.vp.msix.table, saved_msix.table, sizeof(saved_msix.table));
 	nh.net.vp.msix.pba = saved_msix.pba;
-	nh.net.vp.msix.was_on = saved_msix.was_on;
+	nh.net.vp.msix.control = saved_msix.control;
 	nh.net.vp.config_generation = saved_generation;
 	memset(&nh.net.stats, 0, sizeof(nh.net.stats));
 }
