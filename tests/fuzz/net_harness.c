@@ -25,25 +25,36 @@ static int wake_fd = -1;   /* in the worker's epoll set, under an id it ignores 
 int __real_epoll_wait(int epfd, struct epoll_event *ev, int max, int timeout);
 int __wrap_epoll_wait(int epfd, struct epoll_event *ev, int max, int timeout);
 
-/* The worker calls this when it has done what it could. Drain the wake-up,
- * read the ticket, then look without blocking: everything the driver side
- * did before taking that ticket is visible to the look, so "nothing ready"
- * means the worker is done with it. A ticket taken after the read comes
- * with a wake-up written after the drain, so the worker cannot sleep
- * through it. */
+/* The wake-up's own events, which the worker is never shown. */
+static int without_wake(struct epoll_event *ev, int r)
+{
+	int k = 0;
+	for (int i = 0; i < r; i++)
+		if (ev[i].data.u32 != WAKE_ID)
+			ev[k++] = ev[i];
+	return r < 0 ? r : k;
+}
+
+/* The worker calls this when it has done what it could. Read the ticket,
+ * then look without blocking: everything the driver side did before
+ * taking that ticket is visible to the look, so "nothing ready" means the
+ * worker is done with it. The wake-up eventfd is edge-triggered, so it
+ * needs no draining (a system call less): each ticket's write is an event
+ * of its own, and one written after the look wakes the blocking wait, so
+ * the worker cannot sleep through it. */
 int __wrap_epoll_wait(int epfd, struct epoll_event *ev, int max, int timeout)
 {
 	__atomic_add_fetch(&nh.epoll_waits, 1, __ATOMIC_SEQ_CST);
-	uint64_t v;
-	if (read(wake_fd, &v, sizeof(v)) < 0) {
-		/* EAGAIN: no wake-up pending */
+	for (;;) {
+		unsigned long w = __atomic_load_n(&want, __ATOMIC_SEQ_CST);
+		int r = without_wake(ev, __real_epoll_wait(epfd, ev, max, 0));
+		if (r != 0 || timeout == 0)
+			return r;
+		__atomic_store_n(&done, w, __ATOMIC_SEQ_CST);
+		r = without_wake(ev, __real_epoll_wait(epfd, ev, max, timeout));
+		if (r != 0)
+			return r; /* else only a wake-up: look again */
 	}
-	unsigned long w = __atomic_load_n(&want, __ATOMIC_SEQ_CST);
-	int r = __real_epoll_wait(epfd, ev, max, 0);
-	if (r != 0 || timeout == 0)
-		return r;
-	__atomic_store_n(&done, w, __ATOMIC_SEQ_CST);
-	return __real_epoll_wait(epfd, ev, max, timeout);
 }
 
 void nh_settle(void)
@@ -53,8 +64,9 @@ void nh_settle(void)
 	unsigned long t = __atomic_add_fetch(&want, 1, __ATOMIC_SEQ_CST);
 	uint64_t one = 1;
 	FUZZ_CHECK(write(wake_fd, &one, sizeof(one)) == sizeof(one));
-	/* Spin rather than sleep: a wake-up through the scheduler costs more
-	 * than the work being waited for. */
+	/* Yield rather than sleep: a wake-up through the scheduler costs more
+	 * than the work being waited for. (Not a pause loop either: in a VM,
+	 * PAUSE exits to the hypervisor.) */
 	time_t deadline = time(NULL) + NH_WAIT_SECS;
 	for (unsigned spins = 0; __atomic_load_n(&done, __ATOMIC_SEQ_CST) < t; spins++) {
 		sched_yield();
@@ -154,7 +166,7 @@ void nh_start(void)
 	struct errbuf e;
 	FUZZ_CHECK(virtio_net_init(&nh.net, &be, mac, &nh.mem, NULL, -1, &e) == 0);
 	wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	struct epoll_event wake = {.events = EPOLLIN, .data.u32 = WAKE_ID};
+	struct epoll_event wake = {.events = EPOLLIN | EPOLLET, .data.u32 = WAKE_ID};
 	FUZZ_CHECK(epoll_ctl(nh.net.epoll_fd, EPOLL_CTL_ADD, wake_fd, &wake) == 0);
 	memcpy(saved_cfg, nh.net.vp.pci.cfg, sizeof(saved_cfg));
 	saved_msix = nh.net.vp.msix;
