@@ -214,3 +214,51 @@ write("fuzz_cmos", "ram_and_status", cmos_clock(0) + cmos_wr(0x80 | 0x40, 0x77) 
       u8(5) + u8(0x50) + u8(0x99) + u8(4) + cmos_wr(0x0a, 0xa6) + cmos_rd(0x0a) +
       cmos_wr(0x0c, 0xff) + cmos_rd(0x0c) + cmos_wr(0x0d, 0) + cmos_rd(0x0d) +
       cmos_wr(0x01, 0x30) + cmos_rd(0x01) + cmos_wr(0x00, 0x42) + cmos_rd(0x00))
+
+# ---- fuzz_virtio_net_rx: features, size exponent, steps ----
+RX_MRG, RX_TSO4, RX_TSO6, RX_EVENT_IDX, RX_INDIRECT = 1, 2, 4, 8, 16
+
+
+def rx_post(chains, length, nseg=1, kick=True):
+    return u8(0 | (nseg - 1) << 4 | (0x80 if kick else 0)) + u8(chains - 1) + u16(length)
+
+
+def rx_frame(length, seed=0, hdr=bytes(12)):
+    """A frame of length bytes in all, header included."""
+    if length < 2048:
+        return u8(5) + u16(length) + u8(seed) + hdr
+    return u8(5 | 0x10) + u16(length - (65562 - 0x8000)) + u8(seed) + hdr
+
+
+rx_refill, rx_kick = u8(10), u8(4)
+rx_desc = lambda i, addr, ln, flags, nxt=0: u8(1) + u16(i) + u32(addr) + u16(ln) + u8(flags) + u16(nxt)
+rx_avail = lambda slot, head: u8(2) + u16(slot) + u16(head)
+rx_indirect = lambda lens: u8(9 | (len(lens) - 1) << 4) + b"".join(u16(n) for n in lens)
+csum_hdr = bytes([1, 0]) + u16(0) + u16(0) + u16(34) + u16(16) + u16(0xffff)  # NEEDS_CSUM
+# Linux with mergeable buffers: 1536-byte buffers, frames of all sizes, refills.
+write("fuzz_virtio_net_rx", "mrg_linux", u8(RX_MRG | RX_EVENT_IDX | RX_INDIRECT) + u8(8) +
+      rx_post(16, 1536) + rx_frame(72, 1, csum_hdr) + rx_frame(1530, 2) + rx_frame(300, 3) +
+      rx_refill + rx_frame(1000, 4) + rx_frame(12, 5) + rx_refill)
+# GUEST_TSO4 with mergeable buffers: 64 KiB frames over 43 buffers and more.
+write("fuzz_virtio_net_rx", "mrg_tso_64k", u8(RX_MRG | RX_TSO4 | RX_EVENT_IDX) + u8(8) +
+      rx_post(16, 1536, kick=False) * 2 + rx_post(16, 1536) + rx_frame(65562, 6, csum_hdr) +
+      rx_frame(40000, 7) + rx_refill + rx_post(16, 1536) + rx_frame(65562, 8) + rx_refill)
+# GUEST_TSO4 without: one chain of 64 KiB, direct and indirect.
+write("fuzz_virtio_net_rx", "tso_big_chain", u8(RX_TSO4 | RX_TSO6 | RX_INDIRECT) + u8(4) +
+      rx_post(1, 16400, nseg=4) + rx_frame(65562, 9) + rx_indirect([12, 20000, 20000, 25550]) +
+      rx_frame(65000, 10) + rx_frame(65562 + 60, 11))
+# Neither: small chains, frames too short, too long for a chain, empty.
+write("fuzz_virtio_net_rx", "plain_odd_sizes", u8(0) + u8(2) + rx_post(4, 1530) +
+      rx_frame(5) + rx_frame(0) + rx_frame(100, 12) + rx_frame(2000, 13) + rx_refill +
+      rx_post(2, 64, nseg=2) + rx_frame(200, 14))
+# A ring too small for a frame, all of it posted: what fits is delivered.
+write("fuzz_virtio_net_rx", "mrg_ring_too_small", u8(RX_MRG) + u8(2) + rx_post(4, 256) +
+      rx_frame(1500, 15) + rx_refill + rx_frame(400, 16))
+# A driver rewriting descriptors and available entries between frames,
+# and resets with frames waiting in the backend.
+hostile = (rx_post(8, 600) + rx_frame(500, 17) + rx_desc(3, 0x3000, 4096, WRITE) +
+           rx_avail(2, 3) + rx_frame(700, 18) + rx_desc(5, 0x1ff00, 0x200, WRITE) +
+           rx_frame(300, 19) + u8(7) + rx_frame(900, 20) + rx_frame(60, 21) +
+           u8(6) + u8(RX_MRG) + u8(5) + rx_post(16, 2048) + rx_frame(100, 22) +
+           rx_desc(0, 0x4000, 64, NEXT | WRITE, 0) + rx_avail(5, 0) + rx_kick + rx_frame(64, 23))
+write("fuzz_virtio_net_rx", "hostile_rewrites", u8(RX_MRG | RX_EVENT_IDX) + u8(4) + hostile)
