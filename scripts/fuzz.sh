@@ -11,8 +11,8 @@
 # --runs N   executions per target (default 200000: the CI budget, a
 #            minute per target at most)
 # TARGET     fuzz_virtqueue fuzz_virtio_net_tx fuzz_virtio_net_rx
-#            fuzz_pci_config fuzz_loader fuzz_uart fuzz_i8042 fuzz_cmos
-#            (default: all)
+#            fuzz_virtio_pci_race fuzz_pci_config fuzz_loader fuzz_uart
+#            fuzz_i8042 fuzz_cmos (default: all)
 #
 # Environment: MINIVMM_FUZZ_BUILD_DIR (default build-fuzz), CC (default
 # clang), and FUZZ_ARGS for extra libFuzzer flags.
@@ -20,8 +20,8 @@ set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${MINIVMM_FUZZ_BUILD_DIR:-$root/build-fuzz}
-all=(fuzz_virtqueue fuzz_virtio_net_tx fuzz_virtio_net_rx fuzz_pci_config fuzz_loader fuzz_uart
-	fuzz_i8042 fuzz_cmos)
+all=(fuzz_virtqueue fuzz_virtio_net_tx fuzz_virtio_net_rx fuzz_virtio_pci_race fuzz_pci_config
+	fuzz_loader fuzz_uart fuzz_i8042 fuzz_cmos)
 runs=200000
 targets=()
 while [ $# -gt 0 ]; do

@@ -262,3 +262,30 @@ hostile = (rx_post(8, 600) + rx_frame(500, 17) + rx_desc(3, 0x3000, 4096, WRITE)
            u8(6) + u8(RX_MRG) + u8(5) + rx_post(16, 2048) + rx_frame(100, 22) +
            rx_desc(0, 0x4000, 64, NEXT | WRITE, 0) + rx_avail(5, 0) + rx_kick + rx_frame(64, 23))
 write("fuzz_virtio_net_rx", "hostile_rewrites", u8(RX_MRG | RX_EVENT_IDX) + u8(4) + hostile)
+
+# ---- fuzz_virtio_pci_race: steps, no waiting for the worker ----
+race_up = lambda features, exp=6: u8(3) + u64(VERSION_1 | features) + u8(exp) + u8(exp)
+race_rx = lambda n, first=0: u8(8 | (n - 1) << 4) + u16(first)
+race_tx = lambda i, words=15: u8(9) + u16(i) + u8(words)
+race_frame = lambda n: u8(10) + u16(n) + bytes(16)
+race_status = lambda v: u8(2) + u8(v)
+race_pause = lambda n: u8(15) + u8(n)
+race_vector = lambda q, vec, masked=0: u8(6 | 0x40 | q << 5) + u8(vec) + u8(masked)
+race_msix_on = lambda on=True, mask_all=False: u8(7) + u8((0x80 if on else 0) | (0x40 if mask_all else 0))
+race_common = lambda off, v, width=2: u8(0 | {1: 0, 2: 1, 4: 2, 8: 3}[width] << 4) + u8(off) + v.to_bytes(width, "little")
+flow = (race_rx(8) + race_frame(60) + race_frame(1514) + race_tx(0) + race_frame(300) +
+        race_tx(1) + race_pause(50) + u8(11) + race_rx(4, 8) + race_frame(100))
+write("fuzz_virtio_pci_race", "flow_then_reset",
+      race_up(MRG_RXBUF | EVENT_IDX) + flow + race_status(0) + race_up(0) + flow + u8(12) +
+      race_status(0) + flow)
+# Queue set-up, features and status bits written while the worker runs.
+write("fuzz_virtio_pci_race", "writes_while_running",
+      race_up(EVENT_IDX | INDIRECT_DESC) + flow + u8(4) + u8(0) + u16(16) + u32(0x8000) +
+      u32(0x9000) + u32(0xa000) + u8(5) + u8(1) + u32(0) + race_status(0x03) +
+      race_common(0x16, 1) + race_common(0x18, 64) + race_common(0x1c, 1) + flow +
+      race_status(0x0f) + race_status(0) + flow)
+# MSI-X on and off, vectors and masks changing under the worker's interrupts.
+write("fuzz_virtio_pci_race", "msix_under_load",
+      race_up(MRG_RXBUF) + race_msix_on() + race_vector(0, 1) + race_vector(1, 2) +
+      u8(6) + u8(0) + u8(0) + flow + race_vector(0, 1, 1) + race_msix_on(mask_all=True) + flow +
+      race_msix_on(False) + flow + race_vector(1, 4) + u8(12) + race_status(0))
