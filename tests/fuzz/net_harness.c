@@ -25,13 +25,15 @@ static int wake_fd = -1;   /* in the worker's epoll set, under an id it ignores 
 int __real_epoll_wait(int epfd, struct epoll_event *ev, int max, int timeout);
 int __wrap_epoll_wait(int epfd, struct epoll_event *ev, int max, int timeout);
 
-/* The wake-up's own events, which the worker is never shown. */
-static int without_wake(struct epoll_event *ev, int r)
+/* The wake-up's own events, which the worker is never shown; how many
+ * there were in *wakes. */
+static int without_wake(struct epoll_event *ev, int r, int *wakes)
 {
 	int k = 0;
 	for (int i = 0; i < r; i++)
 		if (ev[i].data.u32 != WAKE_ID)
 			ev[k++] = ev[i];
+	*wakes = r < 0 ? 0 : r - k;
 	return r < 0 ? r : k;
 }
 
@@ -40,18 +42,23 @@ static int without_wake(struct epoll_event *ev, int r)
  * taking that ticket is visible to the look, so "nothing ready" means the
  * worker is done with it. The wake-up eventfd is edge-triggered, so it
  * needs no draining (a system call less): each ticket's write is an event
- * of its own, and one written after the look wakes the blocking wait, so
- * the worker cannot sleep through it. */
+ * of its own, and one written after the look wakes the blocking wait. A
+ * wake-up the look itself took may come with a ticket newer than the one
+ * read: read the ticket and look again, or the worker would report the
+ * old one and sleep through the new. */
 int __wrap_epoll_wait(int epfd, struct epoll_event *ev, int max, int timeout)
 {
 	__atomic_add_fetch(&nh.epoll_waits, 1, __ATOMIC_SEQ_CST);
 	for (;;) {
 		unsigned long w = __atomic_load_n(&want, __ATOMIC_SEQ_CST);
-		int r = without_wake(ev, __real_epoll_wait(epfd, ev, max, 0));
+		int wakes;
+		int r = without_wake(ev, __real_epoll_wait(epfd, ev, max, 0), &wakes);
 		if (r != 0 || timeout == 0)
 			return r;
+		if (wakes)
+			continue;
 		__atomic_store_n(&done, w, __ATOMIC_SEQ_CST);
-		r = without_wake(ev, __real_epoll_wait(epfd, ev, max, timeout));
+		r = without_wake(ev, __real_epoll_wait(epfd, ev, max, timeout), &wakes);
 		if (r != 0)
 			return r; /* else only a wake-up: look again */
 	}
