@@ -3,10 +3,12 @@
 
 Each seed is a meaningful input in the target's format (described at the top
 of each tests/fuzz/fuzz_*.c): a ring with chains for the virtqueue walker, a
-driver bringing virtio-net up and sending frames, a guest programming config
-space and MSI-X, the test payload kernels with a command line and initrd,
-Linux initialising its serial port. The loader seeds take the kernels that
-the build assembles (build/tests/payloads); run this after a build.
+driver bringing virtio-net up and sending frames, receive rings with frames
+of all sizes, the transport written while frames flow, a guest programming
+config space and MSI-X, the test payload kernels with a command line and
+initrd, Linux initialising its serial port, probing the i8042 and reading the
+CMOS clock. The loader seeds take the kernels that the build assembles
+(build/tests/payloads); run this after a build.
 
     tests/fuzz/make_seeds.py [BUILD_DIR]
 """
