@@ -1,6 +1,7 @@
 /* The shared virtio-net fuzz harness; net_harness.h says what it does. */
 #include "net_harness.h"
 
+#include <pthread.h>
 #include <sched.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -64,6 +65,33 @@ int __wrap_epoll_wait(int epfd, struct epoll_event *ev, int max, int timeout)
 	}
 }
 
+/* The worker did not get idle in time. Watch it for a second more: a
+ * worker that runs (CPU time, or epoll_wait calls that find work) is a
+ * livelock, the device's bug; one asleep in epoll_wait was never woken for
+ * the latest ticket, the harness's bug. (Both have been seen: a worker
+ * spinning in process_tx, and a wake-up the edge-triggered eventfd lost.)
+ * Measured only now, so that the turns cost no more system calls. */
+static void report_stuck(unsigned long ticket)
+{
+	clockid_t cpu;
+	struct timespec t0, t1;
+	bool have_cpu = pthread_getcpuclockid(nh.net.worker, &cpu) == 0;
+	if (have_cpu)
+		clock_gettime(cpu, &t0);
+	unsigned long w0 = __atomic_load_n(&nh.epoll_waits, __ATOMIC_SEQ_CST);
+	sleep(1);
+	unsigned long w1 = __atomic_load_n(&nh.epoll_waits, __ATOMIC_SEQ_CST);
+	double ran = 0;
+	if (have_cpu && clock_gettime(cpu, &t1) == 0)
+		ran = (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9;
+	bool busy = ran > 0.01 || w1 != w0;
+	fprintf(stderr,
+		"virtio-net worker not idle after %d s (ticket %lu, done %lu); in the next second "
+		"it ran %.3f s and called epoll_wait %lu times: %s\n",
+		NH_WAIT_SECS, ticket, __atomic_load_n(&done, __ATOMIC_SEQ_CST), ran, w1 - w0,
+		busy ? "a livelock" : "asleep, a wake-up the harness lost");
+}
+
 void nh_settle(void)
 {
 	if (!nh.net.running)
@@ -78,8 +106,7 @@ void nh_settle(void)
 	for (unsigned spins = 0; __atomic_load_n(&done, __ATOMIC_SEQ_CST) < t; spins++) {
 		sched_yield();
 		if (spins % 4096 == 0 && time(NULL) > deadline) {
-			fprintf(stderr, "virtio-net worker busy for %d s: a livelock\n",
-				NH_WAIT_SECS);
+			report_stuck(t);
 			abort();
 		}
 	}

@@ -16,7 +16,9 @@
  * eventfd of its own in the worker's epoll set (under an id the worker
  * ignores), and waits until the worker reports idle with a ticket at least
  * that new. A worker that never gets idle again (a livelock) is reported as
- * a crash after 10 s. The race target does not wait between its steps.
+ * a crash after 10 s; the report says whether the worker was running then
+ * (a livelock, the device's) or asleep in epoll_wait (a wake-up the harness
+ * lost). The race target does not wait between its steps.
  *
  * The device, its worker and the socketpair are made once: creating a
  * thread, eventfds, an epoll set and sockets for every input would cost
