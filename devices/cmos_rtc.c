@@ -20,6 +20,7 @@ enum {
 #define REG_A_DIVIDER_32K 0x26 /* 32.768 kHz time base, 1024 Hz periodic rate; UIP = 0 */
 #define REG_B_24H	  0x02
 #define REG_B_BINARY	  0x04
+#define REG_HOURS_PM	  0x80
 #define REG_D_VALID_RAM	  0x80
 
 void cmos_rtc_init(struct cmos_rtc *r)
@@ -89,6 +90,12 @@ static uint8_t read_reg(struct cmos_rtc *r, uint8_t reg)
 	case REG_MINUTES:
 		return encode(r, u.min);
 	case REG_HOURS:
+		/* 12-hour mode (register B bit 1 clear): 1-12, with bit 7
+		 * set for PM, in either data mode (datasheet, "Time,
+		 * Calendar and Alarm Data Modes"). */
+		if (!(r->ram[REG_B] & REG_B_24H))
+			return (uint8_t)(encode(r, u.hour % 12 ? u.hour % 12 : 12) |
+					 (u.hour >= 12 ? REG_HOURS_PM : 0));
 		return encode(r, u.hour);
 	case REG_WEEKDAY:
 		return encode(r, u.wday + 1);

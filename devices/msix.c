@@ -30,6 +30,7 @@ int msix_init(struct msix *m, struct pci_device *d, uint16_t nvec, int bar, uint
 	uint32_t t = table_off | (uint32_t)bar, p = pba_off | (uint32_t)bar;
 	memcpy(body + 2, &t, 4);
 	memcpy(body + 6, &p, 4);
+	m->control = control;
 	m->cap = pci_add_capability(d, PCI_CAP_ID_MSIX, body, sizeof(body), wmask);
 	if (!m->cap)
 		return errorf(e, "%s: no room for the MSI-X capability", d->name);
@@ -42,21 +43,15 @@ void msix_destroy(struct msix *m)
 		pthread_mutex_destroy(&m->lock);
 }
 
-static uint16_t control(const struct msix *m)
-{
-	return pci_cfg_read16(m->pci, m->cap + CAP_CONTROL);
-}
-
 static bool function_on(const struct msix *m)
 {
-	uint16_t c = control(m);
-	return (c & MSIX_CTRL_ENABLE) && !(c & MSIX_CTRL_MASKALL);
+	return (m->control & MSIX_CTRL_ENABLE) && !(m->control & MSIX_CTRL_MASKALL);
 }
 
 bool msix_enabled(struct msix *m)
 {
 	pthread_mutex_lock(&m->lock);
-	bool on = control(m) & MSIX_CTRL_ENABLE;
+	bool on = m->control & MSIX_CTRL_ENABLE;
 	pthread_mutex_unlock(&m->lock);
 	return on;
 }
@@ -82,7 +77,7 @@ static void flush_pending(struct msix *m)
 bool msix_notify(struct msix *m, uint16_t vec)
 {
 	pthread_mutex_lock(&m->lock);
-	bool on = control(m) & MSIX_CTRL_ENABLE;
+	bool on = m->control & MSIX_CTRL_ENABLE;
 	if (on && vec < m->nvec) {
 		if (deliverable(m, vec))
 			m->ops.fire(m->ops.ctx, vec);
@@ -98,11 +93,15 @@ void msix_config_written(struct msix *m, uint32_t off, uint32_t len)
 	uint32_t ctl = m->cap + CAP_CONTROL;
 	if (off >= ctl + 2 || off + len <= ctl)
 		return;
+	/* Config space is read here by the thread that wrote it (the PCI host
+	 * serialises config accesses), and copied under the MSI-X lock for
+	 * msix_notify(), which a device thread calls at any time. */
+	uint16_t c = pci_cfg_read16(m->pci, m->cap + CAP_CONTROL);
 	pthread_mutex_lock(&m->lock);
-	bool on = function_on(m);
-	if (on && !m->was_on)
+	bool was_on = function_on(m);
+	m->control = c;
+	if (function_on(m) && !was_on)
 		flush_pending(m);
-	m->was_on = on;
 	pthread_mutex_unlock(&m->lock);
 }
 

@@ -37,7 +37,10 @@ struct msix {
 	uint16_t nvec;
 	uint32_t table[MSIX_MAX_VECTORS][4]; /* address lo, address hi, data, vector control */
 	uint32_t pba;			     /* one pending bit per vector */
-	bool was_on;			     /* enabled and not function-masked, last we saw */
+	/* The capability's message control as the guest last wrote it, kept
+	 * under lock: a device thread raising a vector reads this, not config
+	 * space, which vCPU threads write under the PCI host's lock. */
+	uint16_t control;
 };
 
 /* Adds the capability to d, with the table at table_off and the PBA at

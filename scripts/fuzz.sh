@@ -8,10 +8,11 @@
 #
 #   scripts/fuzz.sh [--runs N] [TARGET...]
 #
-# --runs N   executions per target (default 200000: the CI budget, well
-#            under a minute per target)
-# TARGET     fuzz_virtqueue fuzz_virtio_net_tx fuzz_pci_config fuzz_loader
-#            fuzz_uart (default: all)
+# --runs N   executions per target (default 200000: the CI budget, a
+#            minute per target at most)
+# TARGET     fuzz_virtqueue fuzz_virtio_net_tx fuzz_virtio_net_rx
+#            fuzz_virtio_pci_race fuzz_pci_config fuzz_loader fuzz_uart
+#            fuzz_i8042 fuzz_cmos (default: all)
 #
 # Environment: MINIVMM_FUZZ_BUILD_DIR (default build-fuzz), CC (default
 # clang), and FUZZ_ARGS for extra libFuzzer flags.
@@ -19,14 +20,15 @@ set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${MINIVMM_FUZZ_BUILD_DIR:-$root/build-fuzz}
-all=(fuzz_virtqueue fuzz_virtio_net_tx fuzz_pci_config fuzz_loader fuzz_uart)
+all=(fuzz_virtqueue fuzz_virtio_net_tx fuzz_virtio_net_rx fuzz_virtio_pci_race fuzz_pci_config
+	fuzz_loader fuzz_uart fuzz_i8042 fuzz_cmos)
 runs=200000
 targets=()
 while [ $# -gt 0 ]; do
 	case $1 in
 	--runs) runs=$2; shift 2 ;;
 	--runs=*) runs=${1#--runs=}; shift ;;
-	-h | --help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h | --help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	fuzz_*) targets+=("$1"); shift ;;
 	*) echo "fuzz.sh: unknown argument $1 (targets: ${all[*]})" >&2; exit 2 ;;
 	esac

@@ -13,6 +13,8 @@ packages=(
 	# scripts/fuzz.sh: libFuzzer and the sanitizer runtimes come with clang;
 	# scripts/check-format.sh
 	clang libclang-rt-14-dev clang-format
+	# scripts/tsan.sh: gcc's ThreadSanitizer runtime
+	libtsan2
 	# the test guest kernel, built from Debian's source
 	linux-source-6.1 flex bison bc libelf-dev libssl-dev lz4 xz-utils cpio
 	# a KVM for hosts without one: nested kvm_amd under QEMU TCG

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every minivmm test: first the layout of every C file
 # (scripts/check-format.sh), a short run of each libFuzzer target
-# (scripts/fuzz.sh), then every test twice: with a plain build, and with one
+# (scripts/fuzz.sh) and the threaded unit tests under ThreadSanitizer
+# (scripts/tsan.sh), then every test twice: with a plain build, and with one
 # built under AddressSanitizer + UndefinedBehaviorSanitizer
 # (-DMINIVMM_SANITIZE=ON), where any report fails the test that caused it.
 # Each pass runs the Check
@@ -118,6 +119,11 @@ echo "stock guest: $MINIVMM_STOCK_GUEST ($(cat "$MINIVMM_STOCK_GUEST/kernel"))"
 # (docs/security.md gives the long runs): a crash fails the run.
 echo "== fuzz targets (200000 executions each)"
 "$root/scripts/fuzz.sh"
+
+# ThreadSanitizer over the unit tests that drive threads (worker, output
+# thread, seccomp on threads): a data race fails the run.
+echo "== ThreadSanitizer (threaded unit tests)"
+"$root/scripts/tsan.sh"
 
 for pass in "${passes[@]}"; do
 	case $pass in

@@ -3,10 +3,12 @@
 
 Each seed is a meaningful input in the target's format (described at the top
 of each tests/fuzz/fuzz_*.c): a ring with chains for the virtqueue walker, a
-driver bringing virtio-net up and sending frames, a guest programming config
-space and MSI-X, the test payload kernels with a command line and initrd,
-Linux initialising its serial port. The loader seeds take the kernels that
-the build assembles (build/tests/payloads); run this after a build.
+driver bringing virtio-net up and sending frames, receive rings with frames
+of all sizes, the transport written while frames flow, a guest programming
+config space and MSI-X, the test payload kernels with a command line and
+initrd, Linux initialising its serial port, probing the i8042 and reading the
+CMOS clock. The loader seeds take the kernels that the build assembles
+(build/tests/payloads); run this after a build.
 
     tests/fuzz/make_seeds.py [BUILD_DIR]
 """
@@ -176,3 +178,116 @@ rx = u8(2) + u8(5) + b"hello" + u8(3) + u8(2 | 4) + u8(255) + bytes(range(256)) 
 loop = io(1, 4, b"\x1f") + io(1, 0, b"x") + io(0, 6) + io(0, 0) + io(1, 4, b"\x0b") + io(1, 0, b"\x01\x02")
 write("fuzz_uart", "linux_init", linux_init + rx)
 write("fuzz_uart", "loopback", linux_init + loop + u8(3))
+
+# ---- fuzz_i8042: opcode (bit 0 port 0x64, bit 1 write) and a byte ----
+kbc_cmd = lambda c: u8(3) + u8(c)
+kbc_data = lambda v: u8(2) + u8(v)
+kbc_status, kbc_read = u8(1), u8(0)
+# Linux's i8042 probe: flush, read and write the command byte, self-test,
+# keyboard port test, AUX loop, enable; then the keyboard reset and echo.
+linux_probe = (kbc_status + kbc_read + kbc_cmd(0x20) + kbc_status + kbc_read +
+               kbc_cmd(0x60) + kbc_data(0x65) + kbc_cmd(0xAA) + kbc_read + kbc_cmd(0xAB) +
+               kbc_read + kbc_cmd(0xD3) + kbc_data(0x5A) + kbc_status + kbc_read +
+               kbc_cmd(0xA8) + kbc_cmd(0xAE) + kbc_data(0xFF) + kbc_read + kbc_read +
+               kbc_data(0xEE) + kbc_read + kbc_cmd(0xD0) + kbc_read)
+write("fuzz_i8042", "linux_probe", linux_probe)
+# "reboot=k": the reset pulse; A20 and the reset line through the output port.
+write("fuzz_i8042", "reboot", kbc_cmd(0xD1) + kbc_data(0xDF) + kbc_cmd(0xD0) + kbc_read +
+      kbc_cmd(0xFE) + kbc_cmd(0xD1) + kbc_data(0x02))
+# More replies than the 16-byte buffer holds, with the IRQ off and on.
+write("fuzz_i8042", "overflow", kbc_cmd(0x60) + kbc_data(0x44) + kbc_data(0xFF) * 10 +
+      kbc_cmd(0x60) + kbc_data(0x45) + kbc_read * 20)
+
+# ---- fuzz_cmos: clock (5 bytes), then opcode (bit 0 write, bits 1-2 shape) ----
+cmos_index = lambda r: u8(1) + u8(r)
+cmos_rd = lambda r: cmos_index(r) + u8(2)
+cmos_wr = lambda r, v: cmos_index(r) + u8(3) + u8(v)
+cmos_clock = lambda t: struct.pack("<Q", t + 62167219200)[:5]
+clock_regs = [0x00, 0x02, 0x04, 0x06, 0x07, 0x08, 0x09, 0x32]
+# Linux's mc146818_get_time(): UIP in A, the clock, B, the century.
+linux_time = cmos_rd(0x0a) + b"".join(cmos_rd(r) for r in clock_regs) + cmos_rd(0x0b)
+write("fuzz_cmos", "linux_get_time", cmos_clock(1795316645) + linux_time)
+# Binary and 12-hour modes, in the afternoon of 1999-12-31; then a new clock.
+write("fuzz_cmos", "modes", cmos_clock(946684798 - 8 * 3600) + cmos_wr(0x0b, 0x06) + linux_time +
+      cmos_wr(0x0b, 0x00) + linux_time + cmos_wr(0x0b, 0x04) + linux_time + u8(6) +
+      cmos_clock(4102444800) + linux_time)
+# NMI-masked indexes, a 2-byte index+data write, RAM, A, C and D written.
+write("fuzz_cmos", "ram_and_status", cmos_clock(0) + cmos_wr(0x80 | 0x40, 0x77) + cmos_rd(0x40) +
+      u8(5) + u8(0x50) + u8(0x99) + u8(4) + cmos_wr(0x0a, 0xa6) + cmos_rd(0x0a) +
+      cmos_wr(0x0c, 0xff) + cmos_rd(0x0c) + cmos_wr(0x0d, 0) + cmos_rd(0x0d) +
+      cmos_wr(0x01, 0x30) + cmos_rd(0x01) + cmos_wr(0x00, 0x42) + cmos_rd(0x00))
+
+# ---- fuzz_virtio_net_rx: features, size exponent, steps ----
+RX_MRG, RX_TSO4, RX_TSO6, RX_EVENT_IDX, RX_INDIRECT = 1, 2, 4, 8, 16
+
+
+def rx_post(chains, length, nseg=1, kick=True):
+    return u8(0 | (nseg - 1) << 4 | (0x80 if kick else 0)) + u8(chains - 1) + u16(length)
+
+
+def rx_frame(length, seed=0, hdr=bytes(12)):
+    """A frame of length bytes in all, header included."""
+    if length < 2048:
+        return u8(5) + u16(length) + u8(seed) + hdr
+    return u8(5 | 0x10) + u16(length - (65562 - 0x8000)) + u8(seed) + hdr
+
+
+rx_refill, rx_kick = u8(10), u8(4)
+rx_desc = lambda i, addr, ln, flags, nxt=0: u8(1) + u16(i) + u32(addr) + u16(ln) + u8(flags) + u16(nxt)
+rx_avail = lambda slot, head: u8(2) + u16(slot) + u16(head)
+rx_indirect = lambda lens: u8(9 | (len(lens) - 1) << 4) + b"".join(u16(n) for n in lens)
+csum_hdr = bytes([1, 0]) + u16(0) + u16(0) + u16(34) + u16(16) + u16(0xffff)  # NEEDS_CSUM
+# Linux with mergeable buffers: 1536-byte buffers, frames of all sizes, refills.
+write("fuzz_virtio_net_rx", "mrg_linux", u8(RX_MRG | RX_EVENT_IDX | RX_INDIRECT) + u8(8) +
+      rx_post(16, 1536) + rx_frame(72, 1, csum_hdr) + rx_frame(1530, 2) + rx_frame(300, 3) +
+      rx_refill + rx_frame(1000, 4) + rx_frame(12, 5) + rx_refill)
+# GUEST_TSO4 with mergeable buffers: 64 KiB frames over 43 buffers and more.
+write("fuzz_virtio_net_rx", "mrg_tso_64k", u8(RX_MRG | RX_TSO4 | RX_EVENT_IDX) + u8(8) +
+      rx_post(16, 1536, kick=False) * 2 + rx_post(16, 1536) + rx_frame(65562, 6, csum_hdr) +
+      rx_frame(40000, 7) + rx_refill + rx_post(16, 1536) + rx_frame(65562, 8) + rx_refill)
+# GUEST_TSO4 without: one chain of 64 KiB, direct and indirect.
+write("fuzz_virtio_net_rx", "tso_big_chain", u8(RX_TSO4 | RX_TSO6 | RX_INDIRECT) + u8(4) +
+      rx_post(1, 16400, nseg=4) + rx_frame(65562, 9) + rx_indirect([12, 20000, 20000, 25550]) +
+      rx_frame(65000, 10) + rx_frame(65562 + 60, 11))
+# Neither: small chains, frames too short, too long for a chain, empty.
+write("fuzz_virtio_net_rx", "plain_odd_sizes", u8(0) + u8(2) + rx_post(4, 1530) +
+      rx_frame(5) + rx_frame(0) + rx_frame(100, 12) + rx_frame(2000, 13) + rx_refill +
+      rx_post(2, 64, nseg=2) + rx_frame(200, 14))
+# A ring too small for a frame, all of it posted: what fits is delivered.
+write("fuzz_virtio_net_rx", "mrg_ring_too_small", u8(RX_MRG) + u8(2) + rx_post(4, 256) +
+      rx_frame(1500, 15) + rx_refill + rx_frame(400, 16))
+# A driver rewriting descriptors and available entries between frames,
+# and resets with frames waiting in the backend.
+hostile = (rx_post(8, 600) + rx_frame(500, 17) + rx_desc(3, 0x3000, 4096, WRITE) +
+           rx_avail(2, 3) + rx_frame(700, 18) + rx_desc(5, 0x1ff00, 0x200, WRITE) +
+           rx_frame(300, 19) + u8(7) + rx_frame(900, 20) + rx_frame(60, 21) +
+           u8(6) + u8(RX_MRG) + u8(5) + rx_post(16, 2048) + rx_frame(100, 22) +
+           rx_desc(0, 0x4000, 64, NEXT | WRITE, 0) + rx_avail(5, 0) + rx_kick + rx_frame(64, 23))
+write("fuzz_virtio_net_rx", "hostile_rewrites", u8(RX_MRG | RX_EVENT_IDX) + u8(4) + hostile)
+
+# ---- fuzz_virtio_pci_race: steps, no waiting for the worker ----
+race_up = lambda features, exp=6: u8(3) + u64(VERSION_1 | features) + u8(exp) + u8(exp)
+race_rx = lambda n, first=0: u8(8 | (n - 1) << 4) + u16(first)
+race_tx = lambda i, words=15: u8(9) + u16(i) + u8(words)
+race_frame = lambda n: u8(10) + u16(n) + bytes(16)
+race_status = lambda v: u8(2) + u8(v)
+race_pause = lambda n: u8(15) + u8(n)
+race_vector = lambda q, vec, masked=0: u8(6 | 0x40 | q << 5) + u8(vec) + u8(masked)
+race_msix_on = lambda on=True, mask_all=False: u8(7) + u8((0x80 if on else 0) | (0x40 if mask_all else 0))
+race_common = lambda off, v, width=2: u8(0 | {1: 0, 2: 1, 4: 2, 8: 3}[width] << 4) + u8(off) + v.to_bytes(width, "little")
+flow = (race_rx(8) + race_frame(60) + race_frame(1514) + race_tx(0) + race_frame(300) +
+        race_tx(1) + race_pause(50) + u8(11) + race_rx(4, 8) + race_frame(100))
+write("fuzz_virtio_pci_race", "flow_then_reset",
+      race_up(MRG_RXBUF | EVENT_IDX) + flow + race_status(0) + race_up(0) + flow + u8(12) +
+      race_status(0) + flow)
+# Queue set-up, features and status bits written while the worker runs.
+write("fuzz_virtio_pci_race", "writes_while_running",
+      race_up(EVENT_IDX | INDIRECT_DESC) + flow + u8(4) + u8(0) + u16(16) + u32(0x8000) +
+      u32(0x9000) + u32(0xa000) + u8(5) + u8(1) + u32(0) + race_status(0x03) +
+      race_common(0x16, 1) + race_common(0x18, 64) + race_common(0x1c, 1) + flow +
+      race_status(0x0f) + race_status(0) + flow)
+# MSI-X on and off, vectors and masks changing under the worker's interrupts.
+write("fuzz_virtio_pci_race", "msix_under_load",
+      race_up(MRG_RXBUF) + race_msix_on() + race_vector(0, 1) + race_vector(1, 2) +
+      u8(6) + u8(0) + u8(0) + flow + race_vector(0, 1, 1) + race_msix_on(mask_all=True) + flow +
+      race_msix_on(False) + flow + race_vector(1, 4) + u8(12) + race_status(0))

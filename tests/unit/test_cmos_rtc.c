@@ -136,6 +136,33 @@ START_TEST(test_dates_agree_with_libc)
 }
 END_TEST
 
+/* Register B bit 1 clear selects 12-hour mode: hours 1-12, bit 7 for PM
+ * (MC146818A datasheet, "Time, Calendar and Alarm Data Modes"), in BCD or
+ * binary like the other registers. (Found by tests/fuzz/fuzz_cmos.) */
+START_TEST(test_twelve_hour_mode)
+{
+	static const struct {
+		time_t t;
+		uint8_t bcd, bin;
+	} hours[] = {
+	    {T_2026, 0x03, 3},		      /* 03:04:05 */
+	    {T_2026 + 12 * 3600, 0x83, 0x83}, /* 15:04:05 */
+	    {T_2100, 0x12, 12},		      /* midnight is 12 AM */
+	    {T_2100 + 12 * 3600, 0x92, 0x8c}, /* noon is 12 PM */
+	    {T_1999, 0x91, 0x8b},	      /* 23:59:58 */
+	};
+	for (size_t i = 0; i < sizeof(hours) / sizeof(hours[0]); i++) {
+		fixed_now = hours[i].t;
+		wr(0x0b, 0x00); /* 12-hour, BCD */
+		ck_assert_uint_eq(rd(0x04), hours[i].bcd);
+		wr(0x0b, 0x04); /* 12-hour, binary */
+		ck_assert_uint_eq(rd(0x04), hours[i].bin);
+		wr(0x0b, 0x02); /* back to 24-hour: minutes are untouched */
+		ck_assert_uint_eq(rd(0x02), i < 2 ? 0x04 : i < 4 ? 0x00 : 0x59);
+	}
+}
+END_TEST
+
 START_TEST(test_status_registers)
 {
 	uint8_t a = rd(0x0a);
@@ -245,5 +272,6 @@ START_TEST(test_host_clock_default)
 END_TEST
 
 CHECK_MAIN_FIXTURE("cmos_rtc", setup, teardown, test_time_bcd, test_time_binary, test_other_dates,
-		   test_dates_agree_with_libc, test_status_registers, test_clock_writes_ignored,
-		   test_alarm_and_ram, test_index_port, test_wide_access, test_host_clock_default)
+		   test_twelve_hour_mode, test_dates_agree_with_libc, test_status_registers,
+		   test_clock_writes_ignored, test_alarm_and_ram, test_index_port, test_wide_access,
+		   test_host_clock_default)
