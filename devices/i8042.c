@@ -43,14 +43,14 @@ static void update_irq(struct i8042 *k)
 	if (level != k->irq_level) {
 		k->irq_level = level;
 		if (k->ops.set_irq)
-			k->ops.set_irq(k->ops.ctx, level);
+			k->ops.set_irq(k->ops.irq_ctx, level);
 	}
 }
 
 static void reset_cpu(struct i8042 *k)
 {
 	if (k->ops.reset)
-		k->ops.reset(k->ops.ctx);
+		k->ops.reset(k->ops.reset_ctx);
 }
 
 static void command(struct i8042 *k, uint8_t cmd)

@@ -16,10 +16,12 @@
 #define I8042_KBD_IRQ	   1
 #define I8042_QUEUE	   16
 
+/* Where its two wires go: the CPU reset line, and IRQ 1. */
 struct i8042_ops {
 	void (*reset)(void *ctx);
+	void *reset_ctx;
 	void (*set_irq)(void *ctx, int level);
-	void *ctx;
+	void *irq_ctx;
 };
 
 struct i8042 {

@@ -7,15 +7,12 @@
 #define RESET_CONTROL_OFF 1    /* 0xcf9, the PIIX/ICH reset control register */
 #define RESET_CPU	  0x04 /* "reset CPU" bit: writing it resets the machine */
 
-void pci_host_init(struct pci_host *h, void (*reset)(void *ctx),
-		   void (*set_irq)(void *ctx, unsigned gsi, int level), void *ctx)
+void pci_host_init(struct pci_host *h, const struct pci_host_ops *ops)
 {
 	memset(h, 0, sizeof(*h));
 	pthread_rwlock_init(&h->lock, NULL);
 	pthread_mutex_init(&h->intx_lock, NULL);
-	h->reset = reset;
-	h->set_irq = set_irq;
-	h->ctx = ctx;
+	h->ops = *ops;
 	h->next_bar = PCI_MMIO_WINDOW_BASE;
 	pci_device_init(&h->bridge, "pci host bridge", PCI_HOST_VENDOR, PCI_HOST_DEVICE,
 			PCI_CLASS_HOST, 0, 0, 0);
@@ -48,8 +45,8 @@ static void intx_wired_or(void *opaque, unsigned gsi, int level)
 	pthread_mutex_lock(&h->intx_lock);
 	bool was = *n > 0;
 	*n = level ? *n + 1 : *n - 1;
-	if (was != (*n > 0) && h->set_irq)
-		h->set_irq(h->ctx, gsi, level);
+	if (was != (*n > 0) && h->ops.set_irq)
+		h->ops.set_irq(h->ops.irq_ctx, gsi, level);
 	pthread_mutex_unlock(&h->intx_lock);
 }
 
@@ -112,8 +109,8 @@ void pci_host_config_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t l
 	}
 	if (offset < 4) {
 		if (is_write && offset == RESET_CONTROL_OFF && len == 1 && (data[0] & RESET_CPU) &&
-		    h->reset)
-			h->reset(h->ctx);
+		    h->ops.reset)
+			h->ops.reset(h->ops.reset_ctx);
 		else if (!is_write)
 			memset(data, offset == RESET_CONTROL_OFF ? 0 : 0xff, len);
 		return;

@@ -28,6 +28,15 @@
 #define PCI_INTX_GSI_BASE 16
 #define PCI_INTX_GSIS	  8
 
+/* Where its wires go: the reset control register 0xcf9's reset line, and
+ * the IOAPIC inputs its INTx lines drive (set_irq may be NULL: no INTx). */
+struct pci_host_ops {
+	void (*reset)(void *ctx);
+	void *reset_ctx;
+	pci_set_irq_fn set_irq;
+	void *irq_ctx;
+};
+
 struct pci_host {
 	/* Guards the config address latch, config space contents and BAR
 	 * placement; MMIO dispatch takes it for reading. */
@@ -36,9 +45,7 @@ struct pci_host {
 	struct pci_device bridge;
 	struct pci_device *slots[PCI_MAX_SLOTS];
 	uint64_t next_bar;
-	void (*reset)(void *ctx); /* a write to the reset control register 0xcf9 */
-	pci_set_irq_fn set_irq;	  /* drives an IOAPIC input, for INTx */
-	void *ctx;
+	struct pci_host_ops ops;
 	/* How many devices assert each INTx GSI, and the lock that keeps the
 	 * count and set_irq calls in step when device threads race. It nests
 	 * inside a device's intx.lock. */
@@ -46,9 +53,7 @@ struct pci_host {
 	unsigned intx_asserted[PCI_INTX_GSIS];
 };
 
-/* reset and set_irq get ctx; set_irq may be NULL (no INTx delivery). */
-void pci_host_init(struct pci_host *h, void (*reset)(void *ctx),
-		   void (*set_irq)(void *ctx, unsigned gsi, int level), void *ctx);
+void pci_host_init(struct pci_host *h, const struct pci_host_ops *ops);
 void pci_host_destroy(struct pci_host *h);
 
 /* Claims 0xcf8-0xcff on pio and the BAR window on mmio. */

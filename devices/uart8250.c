@@ -66,7 +66,7 @@ static void update_irq(struct uart8250 *u)
 	if (level != u->irq_level) {
 		u->irq_level = level;
 		if (u->ops.set_irq)
-			u->ops.set_irq(u->ops.ctx, level);
+			u->ops.set_irq(u->ops.irq_ctx, level);
 	}
 }
 
@@ -100,7 +100,7 @@ static void write_reg(struct uart8250 *u, unsigned reg, uint8_t v)
 		if (u->mcr & MCR_LOOP)
 			rx_push(u, v);
 		else if (u->ops.tx)
-			u->ops.tx(u->ops.ctx, v);
+			u->ops.tx(u->ops.tx_ctx, v);
 		u->thr_interrupt = true; /* sent at once: THR empty again */
 		break;
 	case REG_IER_DLM:

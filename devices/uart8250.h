@@ -17,10 +17,12 @@
 #define UART_REGS      8
 #define UART_RX_FIFO   256 /* deeper than the 16550's 16 bytes: pasted input is not lost */
 
+/* Where its two wires go: the transmitted bytes, and its interrupt line. */
 struct uart8250_ops {
 	void (*tx)(void *ctx, uint8_t byte);
+	void *tx_ctx;
 	void (*set_irq)(void *ctx, int level);
-	void *ctx;
+	void *irq_ctx;
 };
 
 struct uart8250 {

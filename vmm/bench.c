@@ -207,7 +207,7 @@ static void *vcpu_main(void *arg)
 	struct vm *vm = &b->vm;
 	struct vcpu *v = &vm->vcpus[0];
 	if (vcpu_thread_init(v) == 0) {
-		while (!atomic_load(&vm->stopping)) {
+		while (!stop_requested(&vm->stop)) {
 			if (b->floor_exits) {
 				pthread_mutex_lock(&b->lock);
 				b->floor_go = true;
@@ -248,14 +248,14 @@ static void run_floor(struct bench *b, unsigned n)
 	int fd = v->fd;
 	for (unsigned i = 0; i < n; i++)
 		if (ioctl(fd, KVM_RUN, 0) < 0) {
-			vm_request_stop(&b->vm, 1, "floor: KVM_RUN: %s", strerror(errno));
+			stop_request(&b->vm.stop, 1, "floor: KVM_RUN: %s", strerror(errno));
 			return;
 		}
 	if (!is_payload_exit(v->run, b->kind))
-		vm_request_stop(&b->vm, 1,
-				"floor: the last of %u exits was not the payload's %s exit "
-				"(exit reason %u): guest and host lost step",
-				n, kind_names[b->kind], v->run->exit_reason);
+		stop_request(&b->vm.stop, 1,
+			     "floor: the last of %u exits was not the payload's %s exit "
+			     "(exit reason %u): guest and host lost step",
+			     n, kind_names[b->kind], v->run->exit_reason);
 }
 
 /* Where the run is, for a timeout's message. */
@@ -306,10 +306,10 @@ static void *watchdog(void *arg)
 		    "; vCPU mp_state %u, timer vector irr=%u isr=%u, lvt=0x%x tmict=%u tmcct=%u",
 		    mp.mp_state, (irr >> (v % 32)) & 1, (isr >> (v % 32)) & 1, lvt, tmict, tmcct);
 	}
-	vm_request_stop(&b->vm, 1, "timed out after %u s (--timeout), %s", b->opt.timeout, where);
+	stop_request(&b->vm.stop, 1, "timed out after %u s (--timeout), %s", b->opt.timeout, where);
 	/* The vCPU thread, and the main thread in case it runs the floor. */
 	vcpu_kick(&b->vm.vcpus[0]);
-	pthread_kill(b->main_thread, b->vm.kick_signal);
+	pthread_kill(b->main_thread, b->vm.vcpu_host.kick_signal);
 	return NULL;
 }
 
@@ -320,9 +320,9 @@ static int run_minivmm(struct bench *b)
 	/* Only the kick signal, on both threads that call KVM_RUN. */
 	sigset_t set;
 	sigfillset(&set);
-	sigdelset(&set, vm->kick_signal);
+	sigdelset(&set, vm->vcpu_host.kick_signal);
 	pthread_sigmask(SIG_SETMASK, &set, NULL);
-	vcpu_kick_install(vm->kick_signal);
+	vcpu_kick_install(vm->vcpu_host.kick_signal);
 	/* The clock and its use exactly as vm_run sets them. */
 	stats_clock_init(&vm->stats_clock, true);
 	vm->stats_clock.timed = vm->stats_clock.tsc;
@@ -690,7 +690,7 @@ int main(int argc, char **argv)
 	bench_parse_report(&r, b.report, b.report_len);
 	if (!r.done) {
 		fprintf(stderr, "minivmm-bench: the payload did not finish: %s\n",
-			r.error[0] ? r.error : b.vm.stop_reason);
+			r.error[0] ? r.error : b.vm.stop.reason);
 		goto out;
 	}
 

@@ -3,11 +3,23 @@
 #include <string.h>
 #include <unistd.h>
 
-void console_init(struct console *c, int in_fd)
+void console_init(struct console *c, int in_fd, int out_fd)
 {
 	memset(c, 0, sizeof(*c));
 	c->in_fd = in_fd;
+	c->out_fd = out_fd;
 	c->is_tty = isatty(in_fd);
+}
+
+void console_emit(void *ctx, uint8_t byte)
+{
+	struct console *c = ctx;
+	/* Unbuffered: the guest's console must show up even if it hangs next.
+	 * Never waited for: minivmm's stdout is a non-blocking pipe to its
+	 * output thread (vmm/outputs.h), and what does not fit is dropped. Not
+	 * retried on EINTR either: the stop kick must be able to end this. */
+	if (write(c->out_fd, &byte, 1) != 1)
+		__atomic_add_fetch(&c->dropped, 1, __ATOMIC_RELAXED);
 }
 
 int console_enter_raw(struct console *c)

@@ -6,8 +6,8 @@
 #include <sys/ioctl.h>
 
 #include "vmm/exit.h"
+#include "vmm/guest_mem.h"
 #include "vmm/vcpu.h"
-#include "vmm/vm.h"
 
 struct insn_fixup insn_fixup_decode(const uint8_t *b, size_t n)
 {
@@ -77,7 +77,7 @@ int insn_fixup_apply(struct vcpu *v, struct insn_fixup f)
 		 * it at RIP and drops the event if it is not there), while PVM
 		 * injects it as is, so there minivmm steps RIP first (verified on
 		 * PVM hosts; docs/architecture.md). */
-		if (v->vm->kvm.is_pvm) {
+		if (v->host->kvm->is_pvm) {
 			regs.rip += f.len;
 			if (ioctl(v->fd, KVM_SET_REGS, &regs) < 0)
 				return -1;
@@ -134,7 +134,7 @@ static size_t read_insn_at_rip(struct vcpu *v, uint8_t *out, size_t max)
 		return 0;
 	size_t to_page_end = 4096 - (t.physical_address & 4095);
 	size_t n = max < to_page_end ? max : to_page_end;
-	const uint8_t *p = guest_ptr(&v->vm->mem, t.physical_address, n);
+	const uint8_t *p = guest_ptr(v->host->mem, t.physical_address, n);
 	if (!p)
 		return 0;
 	memcpy(out, p, n);

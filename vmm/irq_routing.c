@@ -10,6 +10,20 @@ static void add_irqchip(struct irq_routing *r, uint32_t gsi, uint32_t chip, uint
 	    .gsi = gsi, .type = KVM_IRQ_ROUTING_IRQCHIP, .u.irqchip = {chip, pin}};
 }
 
+void irq_routing_set_line(void *ctx, unsigned gsi, int level)
+{
+	const struct irq_routing *r = ctx;
+	struct kvm_irq_level l = {.irq = gsi, .level = (uint32_t)level};
+	if (r->vm_fd >= 0)
+		ioctl(r->vm_fd, KVM_IRQ_LINE, &l);
+}
+
+void irq_pin_set(void *ctx, int level)
+{
+	const struct irq_pin *p = ctx;
+	irq_routing_set_line((void *)p->routing, p->gsi, level);
+}
+
 void irq_routing_init(struct irq_routing *r, int vm_fd)
 {
 	memset(r, 0, sizeof(*r));

@@ -31,6 +31,21 @@ struct irq_routing {
 void irq_routing_init(struct irq_routing *r, int vm_fd);
 void irq_routing_destroy(struct irq_routing *r);
 
+/* One interrupt line of the in-kernel PIC/IOAPIC: what a device with a
+ * wired interrupt is handed, instead of the machine it sits in. */
+struct irq_pin {
+	const struct irq_routing *routing;
+	unsigned gsi;
+};
+
+/* A device's set_irq callback (ctx is a struct irq_pin): KVM_IRQ_LINE, the
+ * level of that GSI. Nothing is sent when the routing has no vm_fd. */
+void irq_pin_set(void *ctx, int level);
+
+/* The same, for a device that names the GSI itself (ctx is the routing):
+ * the PCI host's INTx wires. */
+void irq_routing_set_line(void *ctx, unsigned gsi, int level);
+
 /* Sends the table to KVM as it stands. */
 int irq_routing_apply(struct irq_routing *r, struct errbuf *e);
 

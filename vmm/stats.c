@@ -338,7 +338,7 @@ static void print_text(const struct vm *vm, const struct stats_sum *sum, FILE *o
 	fprintf(out, "  %-28s %12llu\n", "injected interrupts",
 		(unsigned long long)sum->interrupts);
 	fprintf(out, "  %-28s %12llu\n", "console bytes dropped",
-		(unsigned long long)LOAD(vm->console_dropped));
+		(unsigned long long)LOAD(vm->console.dropped));
 	if (vm->net.initialised)
 		virtio_net_print_stats(&vm->net, out);
 	for (int i = FIXUP_NONE + 1; i < FIXUP_KINDS; i++)
@@ -518,7 +518,7 @@ static void print_json(const struct vm *vm, const struct stats_sum *sum, FILE *o
 	fprintf(out,
 		"  \"doorbells\": %llu,\n  \"interrupts\": %llu,\n  \"console_dropped\": %llu,\n",
 		(unsigned long long)sum->doorbells, (unsigned long long)sum->interrupts,
-		(unsigned long long)LOAD(vm->console_dropped));
+		(unsigned long long)LOAD(vm->console.dropped));
 	json_nics(vm, out);
 	json_fixups(sum, out);
 	fprintf(out, "  \"handling_s\": %.6f,\n  \"bookkeeping_ns_per_exit\": %.1f\n}\n",

@@ -11,29 +11,29 @@
 #include <unistd.h>
 
 #include "vmm/insn_fixup.h"
-#include "vmm/seccomp.h"
-#include "vmm/vm.h"
 
-int vcpu_create(struct vm *vm, struct vcpu *v, int id, struct errbuf *e)
+int vcpu_create(struct vcpu *v, const struct vcpu_host *host, int id, struct bus *pio,
+		struct bus *mmio, struct unclaimed_log *unclaimed, struct errbuf *e)
 {
 	memset(v, 0, sizeof(*v));
-	v->vm = vm;
+	v->host = host;
 	v->id = id;
-	v->fd = ioctl(vm->kvm.vm_fd, KVM_CREATE_VCPU, (unsigned long)id);
+	v->fd = ioctl(host->kvm->vm_fd, KVM_CREATE_VCPU, (unsigned long)id);
 	if (v->fd < 0)
 		return errorf_errno(e, "KVM_CREATE_VCPU %d", id);
-	v->run = mmap(NULL, (size_t)vm->kvm.run_size, PROT_READ | PROT_WRITE, MAP_SHARED, v->fd, 0);
+	v->run =
+	    mmap(NULL, (size_t)host->kvm->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, v->fd, 0);
 	if (v->run == MAP_FAILED) {
 		v->run = NULL;
 		return errorf_errno(e, "vCPU %d: mmap of kvm_run", id);
 	}
-	if (vcpu_stats_init(&v->stats, vm->pio.count, vm->mmio.count))
+	if (vcpu_stats_init(&v->stats, pio->count, mmio->count))
 		return errorf(e, "out of memory");
 	v->env = (struct exit_env){.id = id,
-				   .run_size = (size_t)vm->kvm.run_size,
-				   .pio = &vm->pio,
-				   .mmio = &vm->mmio,
-				   .unclaimed = &vm->unclaimed};
+				   .run_size = (size_t)host->kvm->run_size,
+				   .pio = pio,
+				   .mmio = mmio,
+				   .unclaimed = unclaimed};
 	return 0;
 }
 
@@ -49,14 +49,14 @@ int vcpu_handle_exit(struct vcpu *v)
 		fprintf(stderr, "minivmm: %s\n", why.detail);
 	if (why.dump)
 		vcpu_dump_registers(v, why.dump);
-	vm_request_stop(v->vm, why.status, "%s", why.reason);
+	stop_request(v->host->stop, why.status, "%s", why.reason);
 	return -1;
 }
 
 void vcpu_destroy(struct vcpu *v)
 {
 	if (v->run)
-		munmap(v->run, (size_t)v->vm->kvm.run_size);
+		munmap(v->run, (size_t)v->host->kvm->run_size);
 	if (v->fd >= 0)
 		close(v->fd);
 	vcpu_stats_free(&v->stats);
@@ -100,14 +100,14 @@ static void hide_pvm_gaps(struct kvm_cpuid2 *c)
 
 int vcpu_set_cpuid(struct vcpu *v, struct errbuf *e)
 {
-	const struct kvm_cpuid2 *sup = v->vm->kvm.supported_cpuid;
+	const struct kvm_cpuid2 *sup = v->host->kvm->supported_cpuid;
 	size_t bytes = sizeof(*sup) + sup->nent * sizeof(sup->entries[0]);
 	struct kvm_cpuid2 *c = malloc(bytes);
 	if (!c)
 		return errorf(e, "out of memory");
 	memcpy(c, sup, bytes);
 	set_identity(c, v->id);
-	if (v->vm->kvm.is_pvm)
+	if (v->host->kvm->is_pvm)
 		hide_pvm_gaps(c);
 	int r = ioctl(v->fd, KVM_SET_CPUID2, c);
 	free(c);
@@ -121,10 +121,10 @@ int vcpu_set_cpuid(struct vcpu *v, struct errbuf *e)
  * only its own vCPU, the VM's interrupt ioctls and the fds it already has. */
 int vcpu_thread_init(struct vcpu *v)
 {
-	struct vm *vm = v->vm;
+	const struct vcpu_host *h = v->host;
 	sigset_t set;
 	sigfillset(&set);
-	sigdelset(&set, vm->kick_signal);
+	sigdelset(&set, h->kick_signal);
 	pthread_sigmask(SIG_SETMASK, &set, NULL);
 	char name[16];
 	snprintf(name, sizeof(name), "vcpu%d", v->id);
@@ -133,35 +133,25 @@ int vcpu_thread_init(struct vcpu *v)
 	char who[32];
 	snprintf(who, sizeof(who), "vCPU %d", v->id);
 	if (seccomp_drop_capabilities(&e) == 0) {
-		if (vm->cfg.no_seccomp)
+		if (!h->filtered)
 			return 0;
-		/* What it writes: stop requests, the NIC's kicks (doorbells
-		 * that arrive as exits), its stop fd and interrupt vectors. */
-		struct seccomp_fds fds = {.vcpu_fd = v->fd,
-					  .vm_fd = vm->kvm.vm_fd,
-					  .tap_fd = vm->tap.fd,
-					  .epoll_fd = -1,
-					  .frames_fd = -1,
-					  .io = {vm->stop_eventfd},
-					  .n_io = 1};
-		fds.n_io +=
-		    virtio_net_eventfds(&vm->net, fds.io + fds.n_io, SECCOMP_MAX_FDS - fds.n_io);
+		struct seccomp_fds fds = h->filter_fds;
+		fds.vcpu_fd = v->fd;
 		scmp_filter_ctx f = seccomp_vcpu_filter(&fds, &e);
 		if (f && !seccomp_apply(f, who, &e))
 			return 0;
 	}
-	vm_request_stop(vm, 1, "%s: %s", who, e.msg);
+	stop_request(h->stop, 1, "%s: %s", who, e.msg);
 	return -1;
 }
 
 void *vcpu_thread(void *arg)
 {
 	struct vcpu *v = arg;
-	struct vm *vm = v->vm;
 	if (vcpu_thread_init(v))
 		return NULL;
 
-	while (!atomic_load_explicit(&vm->stopping, memory_order_acquire))
+	while (!stop_requested(v->host->stop))
 		if (vcpu_run_once(v))
 			break;
 	return NULL;
@@ -184,25 +174,25 @@ void vcpu_kick(struct vcpu *v)
 	 * KVM_RUN: KVM then returns EINTR at once. */
 	v->run->immediate_exit = 1;
 	if (v->thread_started)
-		pthread_kill(v->thread, v->vm->kick_signal);
+		pthread_kill(v->thread, v->host->kick_signal);
 }
 
 int vcpu_run_once(struct vcpu *v)
 {
-	struct vm *vm = v->vm;
+	const struct stats_clock *clock = v->host->clock;
 	if (ioctl(v->fd, KVM_RUN, 0) < 0) {
 		if (errno == EINTR || errno == EAGAIN)
 			return 0;
-		vm_request_stop(vm, 1, "vCPU %d: KVM_RUN: %s", v->id, strerror(errno));
+		stop_request(v->host->stop, 1, "vCPU %d: KVM_RUN: %s", v->id, strerror(errno));
 		return -1;
 	}
-	if (!vm->stats_clock.timed)
+	if (!clock->timed)
 		return vcpu_handle_exit(v);
 	/* The handling latency runs from here to the next KVM_RUN. */
-	uint64_t start = stats_now(&vm->stats_clock);
+	uint64_t start = stats_now(clock);
 	uint32_t reason = v->run->exit_reason;
 	int stop = vcpu_handle_exit(v);
-	stats_exit_done(&v->stats, &vm->stats_clock, reason, start);
+	stats_exit_done(&v->stats, clock, reason, start);
 	return stop;
 }
 

@@ -8,12 +8,27 @@
 
 #include "vmm/error.h"
 #include "vmm/exit.h"
+#include "vmm/guest_mem.h"
+#include "vmm/kvm.h"
+#include "vmm/seccomp.h"
 #include "vmm/stats.h"
+#include "vmm/stop.h"
 
-struct vm;
+/* What the machine lends its vCPUs, filled in once before the first one is
+ * made. A vCPU reaches nothing else of the VM: it stops it through the
+ * stop switch, never by calling up into vm.c. */
+struct vcpu_host {
+	const struct kvm *kvm;		 /* vm_fd, run_size, CPUID, is_pvm */
+	const struct guest_mem *mem;	 /* what an instruction fixup reads */
+	struct stop *stop;		 /* flipped on a fatal exit; looked at before each run */
+	const struct stats_clock *clock; /* the exit path's time source */
+	int kick_signal;		 /* what interrupts KVM_RUN when the VM stops */
+	bool filtered;			 /* load the vCPU allowlist (not --no-seccomp) */
+	struct seccomp_fds filter_fds;	 /* what it names, but the vCPU's own fd */
+};
 
 struct vcpu {
-	struct vm *vm;
+	const struct vcpu_host *host;
 	int id; /* also its local APIC id */
 	int fd;
 	struct kvm_run *run;
@@ -23,7 +38,10 @@ struct vcpu {
 	struct exit_env env; /* what its exits are dispatched against (vmm/exit.h) */
 };
 
-int vcpu_create(struct vm *vm, struct vcpu *v, int id, struct errbuf *e);
+/* Makes vCPU id of the VM host->kvm names; its exits go to the buses and,
+ * where none claims them, to unclaimed. */
+int vcpu_create(struct vcpu *v, const struct vcpu_host *host, int id, struct bus *pio,
+		struct bus *mmio, struct unclaimed_log *unclaimed, struct errbuf *e);
 void vcpu_destroy(struct vcpu *v);
 
 /* The vCPU's CPUID: what KVM supports, with this vCPU's APIC id. */
@@ -33,8 +51,8 @@ int vcpu_set_cpuid(struct vcpu *v, struct errbuf *e);
 void *vcpu_thread(void *arg);
 
 /* Handles one exit (exit_dispatch(), then an instruction fixup or a stop);
- * returns 0 to run again, -1 when the VM must stop (vm_request_stop has
- * been called with the reason). */
+ * returns 0 to run again, -1 when the VM must stop (the host's stop switch
+ * has been flipped with the reason). */
 int vcpu_handle_exit(struct vcpu *v);
 
 /* Readies the calling thread to run v: only the VM's kick signal let

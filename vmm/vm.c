@@ -25,21 +25,6 @@
  * X86_FEATURE_POPCNT bit 151 of Linux's cpufeatures). */
 #define PVM_CMDLINE_EXTRA "noxsave clearcpuid=308,151"
 
-void vm_request_stop(struct vm *vm, int status, const char *fmt, ...)
-{
-	pthread_mutex_lock(&vm->stop_lock);
-	if (!atomic_load(&vm->stopping)) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(vm->stop_reason, sizeof(vm->stop_reason), fmt, ap);
-		va_end(ap);
-		vm->exit_status = status;
-		atomic_store_explicit(&vm->stopping, true, memory_order_release);
-		eventfd_write(vm->stop_eventfd, 1); /* cannot fail: one write */
-	}
-	pthread_mutex_unlock(&vm->stop_lock);
-}
-
 /* SIGINT, SIGTERM and SIGHUP stop minivmm; SIGUSR1 prints the stats. */
 static void main_signals(sigset_t *s, bool stops_only)
 {
@@ -71,48 +56,6 @@ static int stopped_during_setup(struct vm *vm, struct errbuf *e)
 			return errorf(e, "stopped by %s during set-up", strsignal(sig));
 		}
 	return 0;
-}
-
-void vm_set_irq_line(struct vm *vm, unsigned irq, int level)
-{
-	struct kvm_irq_level l = {.irq = irq, .level = (uint32_t)level};
-	ioctl(vm->kvm.vm_fd, KVM_IRQ_LINE, &l);
-}
-
-static void com1_tx(void *ctx, uint8_t byte)
-{
-	struct vm *vm = ctx;
-	/* Unbuffered: the guest's console must show up even if it hangs next.
-	 * Never waited for: minivmm's stdout is a non-blocking pipe to its
-	 * output thread (vmm/outputs.h), and what does not fit is dropped. Not
-	 * retried on EINTR either: the stop kick must be able to end this. */
-	if (write(STDOUT_FILENO, &byte, 1) != 1)
-		__atomic_add_fetch(&vm->console_dropped, 1, __ATOMIC_RELAXED);
-}
-
-static void com1_irq(void *ctx, int level)
-{
-	vm_set_irq_line(ctx, UART_COM1_IRQ, level);
-}
-
-static void i8042_irq(void *ctx, int level)
-{
-	vm_set_irq_line(ctx, I8042_KBD_IRQ, level);
-}
-
-static void i8042_reset(void *ctx)
-{
-	vm_request_stop(ctx, 0, "guest reset (i8042 reset line)");
-}
-
-static void pci_reset(void *ctx)
-{
-	vm_request_stop(ctx, 0, "guest reset (reset control register 0xcf9)");
-}
-
-static void pci_irq(void *ctx, unsigned gsi, int level)
-{
-	vm_set_irq_line(ctx, gsi, level);
 }
 
 static int tap_offload(void *ctx, unsigned flags, struct errbuf *e)
@@ -206,10 +149,19 @@ static int add_nic(struct vm *vm, struct errbuf *e)
 
 static int add_devices(struct vm *vm, struct errbuf *e)
 {
-	uart8250_init(&vm->com1, &(struct uart8250_ops){com1_tx, com1_irq, vm});
-	i8042_init(&vm->i8042, &(struct i8042_ops){i8042_reset, i8042_irq, vm});
+	/* Each device's wires go to what lies below it: the console, an
+	 * interrupt line, the stop switch. None leads back into this file. */
+	vm->com1_irq = (struct irq_pin){&vm->irq_routing, UART_COM1_IRQ};
+	vm->kbd_irq = (struct irq_pin){&vm->irq_routing, I8042_KBD_IRQ};
+	vm->kbd_reset = (struct stop_line){&vm->stop, "guest reset (i8042 reset line)"};
+	vm->pci_reset = (struct stop_line){&vm->stop, "guest reset (reset control register 0xcf9)"};
+	uart8250_init(&vm->com1, &(struct uart8250_ops){console_emit, &vm->console, irq_pin_set,
+							&vm->com1_irq});
+	i8042_init(&vm->i8042,
+		   &(struct i8042_ops){stop_line_pull, &vm->kbd_reset, irq_pin_set, &vm->kbd_irq});
 	cmos_rtc_init(&vm->rtc);
-	pci_host_init(&vm->pci, pci_reset, pci_irq, vm);
+	pci_host_init(&vm->pci, &(struct pci_host_ops){stop_line_pull, &vm->pci_reset,
+						       irq_routing_set_line, &vm->irq_routing});
 
 	struct bus *pio = &vm->pio;
 	if (bus_register(pio, UART_COM1_BASE, UART_REGS, "uart8250 (COM1)", uart8250_io, &vm->com1,
@@ -317,23 +269,44 @@ static int load_kernel(struct vm *vm, struct errbuf *e)
 	return 0;
 }
 
+/* What the vCPUs get of the VM (vmm/vcpu.h): with the devices made, the
+ * fds their allowlist names are known. The stats clock is set when the VM
+ * starts running. */
+static void lend_to_vcpus(struct vm *vm)
+{
+	/* What a vCPU writes: stop requests, the NIC's kicks (doorbells that
+	 * arrive as exits), its stop fd and interrupt vectors. */
+	struct seccomp_fds fds = {.vcpu_fd = -1,
+				  .vm_fd = vm->kvm.vm_fd,
+				  .tap_fd = vm->tap.fd,
+				  .epoll_fd = -1,
+				  .frames_fd = -1,
+				  .io = {vm->stop.eventfd},
+				  .n_io = 1};
+	fds.n_io += virtio_net_eventfds(&vm->net, fds.io + fds.n_io, SECCOMP_MAX_FDS - fds.n_io);
+	vm->vcpu_host = (struct vcpu_host){.kvm = &vm->kvm,
+					   .mem = &vm->mem,
+					   .stop = &vm->stop,
+					   .clock = &vm->stats_clock,
+					   .kick_signal = VCPU_KICK_SIGNAL,
+					   .filtered = !vm->cfg.no_seccomp,
+					   .filter_fds = fds};
+}
+
 int vm_create(struct vm *vm, const struct vm_config *cfg, struct errbuf *e)
 {
 	memset(vm, 0, sizeof(*vm));
 	vm->cfg = *cfg;
 	vm->kvm.sys_fd = vm->kvm.vm_fd = -1;
-	vm->stop_eventfd = -1;
 	vm->tap.fd = -1;
-	vm->kick_signal = VCPU_KICK_SIGNAL;
-	pthread_mutex_init(&vm->stop_lock, NULL);
+	int stop_failed = stop_init(&vm->stop, e);
 	unclaimed_init(&vm->unclaimed, stderr);
 	bus_init(&vm->pio, "pio");
 	bus_init(&vm->mmio, "mmio");
-	console_init(&vm->console, STDIN_FILENO);
+	console_init(&vm->console, STDIN_FILENO, STDOUT_FILENO);
 
-	vm->stop_eventfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (vm->stop_eventfd < 0)
-		return errorf_errno(e, "eventfd");
+	if (stop_failed)
+		return -1;
 
 	if (read_boot_files(vm, e) || open_network(vm, e))
 		return -1;
@@ -359,9 +332,11 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct errbuf *e)
 	vm->vcpus = calloc((size_t)cfg->cpus, sizeof(*vm->vcpus));
 	if (!vm->vcpus)
 		return errorf(e, "out of memory");
+	lend_to_vcpus(vm);
 	for (int i = 0; i < cfg->cpus; i++) {
 		vm->ncpus = i + 1;
-		if (vcpu_create(vm, &vm->vcpus[i], i, e))
+		if (vcpu_create(&vm->vcpus[i], &vm->vcpu_host, i, &vm->pio, &vm->mmio,
+				&vm->unclaimed, e))
 			return -1;
 	}
 
@@ -412,7 +387,7 @@ static void pump_console_input(struct vm *vm, uint8_t *pending, size_t *npending
 		bool quit;
 		*npending = console_filter(&vm->console, in, (size_t)n, pending, &quit);
 		if (quit) {
-			vm_request_stop(vm, 0, "quit by the user (Ctrl-A x)");
+			stop_request(&vm->stop, 0, "quit by the user (Ctrl-A x)");
 			return;
 		}
 	}
@@ -428,7 +403,7 @@ static void on_signal(struct vm *vm, int sig)
 	if (sig == SIGUSR1)
 		stats_report(vm, stderr);
 	else
-		vm_request_stop(vm, 0, "stopped by %s", strsignal(sig));
+		stop_request(&vm->stop, 0, "stopped by %s", strsignal(sig));
 }
 
 /* Under --stats (text): whether the guest-facing threads run filtered. */
@@ -482,7 +457,7 @@ int vm_run(struct vm *vm)
 	sigfillset(&all);
 	/* Threads inherit this mask; each vCPU then lets the kick signal in. */
 	pthread_sigmask(SIG_BLOCK, &all, NULL);
-	vcpu_kick_install(vm->kick_signal);
+	vcpu_kick_install(vm->vcpu_host.kick_signal);
 	int sfd = signalfd(-1, &taken, SFD_CLOEXEC | SFD_NONBLOCK);
 
 	if (console_enter_raw(&vm->console) < 0)
@@ -495,7 +470,7 @@ int vm_run(struct vm *vm)
 	for (int i = 0; i < vm->ncpus; i++) {
 		int r = pthread_create(&vm->vcpus[i].thread, NULL, vcpu_thread, &vm->vcpus[i]);
 		if (r) {
-			vm_request_stop(vm, 1, "cannot start vCPU %d: %s", i, strerror(r));
+			stop_request(&vm->stop, 1, "cannot start vCPU %d: %s", i, strerror(r));
 			break;
 		}
 		vm->vcpus[i].thread_started = 1;
@@ -507,14 +482,14 @@ int vm_run(struct vm *vm)
 		scmp_filter_ctx f =
 		    seccomp_main_filter(vm->kvm.vm_fd, vm->console.in_fd, vm->tap.fd, &e);
 		if (!f || seccomp_apply(f, "main", &e))
-			vm_request_stop(vm, 1, "main thread: %s", e.msg);
+			stop_request(&vm->stop, 1, "main thread: %s", e.msg);
 	}
 
 	uint8_t pending[256];
 	size_t npending = 0;
-	while (!atomic_load(&vm->stopping)) {
+	while (!stop_requested(&vm->stop)) {
 		struct pollfd p[4] = {
-		    {.fd = vm->stop_eventfd, .events = POLLIN},
+		    {.fd = vm->stop.eventfd, .events = POLLIN},
 		    {.fd = sfd, .events = POLLIN},
 		    {.fd = vm->console.input_closed || npending ? -1 : vm->console.in_fd,
 		     .events = POLLIN},
@@ -545,9 +520,9 @@ int vm_run(struct vm *vm)
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	double secs = (double)(now.tv_sec - vm->started.tv_sec) +
 		      (double)(now.tv_nsec - vm->started.tv_nsec) / 1e9;
-	fprintf(stderr, "minivmm: %s after %.2f s\n", vm->stop_reason, secs);
+	fprintf(stderr, "minivmm: %s after %.2f s\n", vm->stop.reason, secs);
 	print_final_stats(vm);
-	return vm->exit_status;
+	return vm->stop.status;
 }
 
 void vm_destroy(struct vm *vm)
@@ -556,7 +531,7 @@ void vm_destroy(struct vm *vm)
 	free_boot_files(vm);
 	if (vm->vcpus) {
 		for (int i = 0; i < vm->ncpus; i++)
-			if (vm->vcpus[i].vm)
+			if (vm->vcpus[i].host)
 				vcpu_destroy(&vm->vcpus[i]);
 		free(vm->vcpus);
 	}
@@ -583,9 +558,7 @@ void vm_destroy(struct vm *vm)
 	bus_free(&vm->pio);
 	bus_free(&vm->mmio);
 	unclaimed_destroy(&vm->unclaimed);
-	if (vm->stop_eventfd >= 0)
-		close(vm->stop_eventfd);
 	if (vm->cfg.stats_path && vm->cfg.stats_fd >= 0)
 		close(vm->cfg.stats_fd);
-	pthread_mutex_destroy(&vm->stop_lock);
+	stop_destroy(&vm->stop);
 }

@@ -72,7 +72,9 @@ struct vm {
 	struct irq_routing irq_routing;
 	struct unclaimed_log unclaimed;
 	struct console console;
-	uint64_t console_dropped; /* atomic: guest output stdout did not take (vmm/outputs.h) */
+	/* The devices' wires (add_devices() in vm.c). */
+	struct irq_pin com1_irq, kbd_irq;
+	struct stop_line kbd_reset, pci_reset;
 
 	/* The NIC and its host side, when cfg.tap is set. */
 	struct tap tap;
@@ -83,14 +85,10 @@ struct vm {
 	 * runs: says when either goes away or comes back. */
 	struct link_watch link_watch;
 
-	/* Lifecycle: the first vm_request_stop() wins and wakes the main loop. */
-	atomic_bool stopping;
-	pthread_mutex_t stop_lock;
-	int exit_status;
-	bool stopped_in_setup; /* vm_create() saw a stop signal and gave up */
-	char stop_reason[256];
-	int stop_eventfd;
-	int kick_signal;
+	/* Lifecycle: the first stop_request() wins and wakes the main loop. */
+	struct stop stop;
+	bool stopped_in_setup;	    /* vm_create() saw a stop signal and gave up */
+	struct vcpu_host vcpu_host; /* what every vCPU is lent (vmm/vcpu.h) */
 	struct timespec started;
 	struct stats_clock stats_clock; /* the exit path's time source */
 
@@ -115,12 +113,5 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct errbuf *e);
 int vm_run(struct vm *vm);
 
 void vm_destroy(struct vm *vm);
-
-/* Asks every vCPU to stop; the first caller sets the status and the reason. */
-void vm_request_stop(struct vm *vm, int status, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-/* Drives an ISA interrupt line of the in-kernel PIC/IOAPIC. */
-void vm_set_irq_line(struct vm *vm, unsigned irq, int level);
 
 #endif

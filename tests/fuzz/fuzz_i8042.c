@@ -145,7 +145,7 @@ static void check(void)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	const struct i8042_ops ops = {reset, set_irq, NULL};
+	const struct i8042_ops ops = {reset, NULL, set_irq, NULL};
 	i8042_init(&kbc, &ops);
 	irq_level = 0;
 	resets = 0;

@@ -313,7 +313,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(line, 0, sizeof(line));
 
 	struct errbuf e;
-	pci_host_init(&host, machine_reset, set_irq, NULL);
+	pci_host_init(&host, &(struct pci_host_ops){.reset = machine_reset, .set_irq = set_irq});
 	FUZZ_CHECK(virtio_pci_init(&vp, "virtio-fuzz", &ops, NULL, &mem, NULL, -1, &e) == 0);
 	vp.pci.bars[0].io = virtio_bar;
 	pci_device_init(&plain, "plain", 0x1234, 0x5678, 0xff0000, 0, 0, 0);

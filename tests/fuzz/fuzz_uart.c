@@ -55,7 +55,7 @@ static void check_state(void)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	const struct uart8250_ops ops = {tx, set_irq, NULL};
+	const struct uart8250_ops ops = {tx, NULL, set_irq, NULL};
 	irq_level = 0;
 	uart8250_init(&uart, &ops);
 	struct fuzz_in in = fuzz_in(data, size);

@@ -294,7 +294,7 @@ static void drive_vcpu(struct vm *vm, struct seen *seen)
 	alarm(TIMEOUT_SECS);
 
 	int exits = 0;
-	while (!atomic_load(&vm->stopping)) {
+	while (!stop_requested(&vm->stop)) {
 		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
 			if (timed_out) {
 				check(false, "the guest did not reset within %d s", TIMEOUT_SECS);
@@ -412,10 +412,10 @@ int main(int argc, char **argv)
 	struct vcpu_stats *st = &vm.vcpus[0].stats;
 	uint64_t fixups[FIXUP_KINDS];
 	memcpy(fixups, st->fixups, sizeof(fixups));
-	bool reset = vm.exit_status == 0 && strstr(vm.stop_reason, "i8042");
-	char stop_reason[sizeof(vm.stop_reason)];
+	bool reset = vm.stop.status == 0 && strstr(vm.stop.reason, "i8042");
+	char stop_reason[sizeof(vm.stop.reason)];
 	snprintf(stop_reason, sizeof(stop_reason), "%s",
-		 atomic_load(&vm.stopping) ? vm.stop_reason : "(did not stop)");
+		 stop_requested(&vm.stop) ? vm.stop.reason : "(did not stop)");
 	print_event_log(&vm, seen);
 	vm_destroy(&vm);
 

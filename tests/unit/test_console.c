@@ -128,7 +128,7 @@ START_TEST(test_init_detects_non_tty)
 	ck_assert_int_ge(fd, 0);
 	struct console c;
 	memset(&c, 0x5a, sizeof(c));
-	console_init(&c, fd);
+	console_init(&c, fd, -1);
 	ck_assert_int_eq(c.in_fd, fd);
 	ck_assert(!c.is_tty);
 	ck_assert(!c.raw);

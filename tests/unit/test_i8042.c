@@ -15,7 +15,8 @@ static struct dev_rec rec;
 static void setup(void)
 {
 	memset(&rec, 0, sizeof(rec));
-	struct i8042_ops ops = {.reset = rec_reset, .set_irq = rec_irq, .ctx = &rec};
+	struct i8042_ops ops = {
+	    .reset = rec_reset, .reset_ctx = &rec, .set_irq = rec_irq, .irq_ctx = &rec};
 	i8042_init(&k, &ops);
 }
 

@@ -358,7 +358,7 @@ static void setup(void)
 	resets = 0;
 	bar_calls = 0;
 	memset(&host_irqs, 0, sizeof(host_irqs));
-	pci_host_init(&host, on_reset, host_irq, NULL);
+	pci_host_init(&host, &(struct pci_host_ops){.reset = on_reset, .set_irq = host_irq});
 }
 
 static void teardown(void)
@@ -576,7 +576,7 @@ START_TEST(test_host_without_set_irq)
 {
 	static struct pci_host h;
 	static struct pci_device d;
-	pci_host_init(&h, NULL, NULL, NULL);
+	pci_host_init(&h, &(struct pci_host_ops){0});
 	make_dev(&d);
 	ck_assert_int_eq(pci_host_add_device(&h, &d, NULL), 1);
 	pci_set_intx(&d, 1);

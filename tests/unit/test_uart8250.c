@@ -29,7 +29,8 @@ static struct dev_rec rec;
 static void setup(void)
 {
 	memset(&rec, 0, sizeof(rec));
-	struct uart8250_ops ops = {.tx = rec_tx, .set_irq = rec_irq, .ctx = &rec};
+	struct uart8250_ops ops = {
+	    .tx = rec_tx, .tx_ctx = &rec, .set_irq = rec_irq, .irq_ctx = &rec};
 	uart8250_init(&u, &ops);
 }
 
