@@ -106,12 +106,12 @@ static struct virtq *queue(struct virtio_net *n, uint16_t q)
 	return &n->vp.queues[q].vq;
 }
 
-static void mark_broken(struct virtio_net *n)
+static void mark_broken(struct virtio_net *n, int q, const struct virtq_fault *why)
 {
 	/* §2.1.2: the driver put something impossible in a ring; the device
 	 * stops using the queues and asks to be reset. minivmm goes on. */
 	n->broken = true;
-	virtio_pci_needs_reset(&n->vp);
+	virtio_pci_needs_reset(&n->vp, q, why);
 }
 
 static void interrupt_if_wanted(struct virtio_net *n, uint16_t q)
@@ -162,9 +162,12 @@ static int rx_gather(struct virtio_net *n, struct rx_batch *b, uint32_t *visited
 		/* §5.1.6.3: receive buffers are device-writable only; one with
 		 * no room at all cannot take even the header. */
 		if (c->n_out || c->in_len < VIRTIO_NET_HDR_LEN) {
-			snprintf(q->error, sizeof(q->error), "receive chain %u %s", c->head,
-				 c->n_out ? "has device-readable buffers"
-					  : "cannot hold even the 12-byte header");
+			c->fault = (struct virtq_fault){
+			    .code = VIRTQ_DEVICE_RULE,
+			    .head = c->head,
+			    .subject = "receive chain",
+			    .rule = c->n_out ? "has device-readable buffers"
+					     : "cannot hold even the 12-byte header"};
 			return -1;
 		}
 		if (b->niov + c->n_in > RX_GUEST_IOV_MAX) {
@@ -241,7 +244,7 @@ static bool process_rx(struct virtio_net *n)
 		}
 		if (rx_gather(n, &b, &visited)) {
 			/* NEEDS_RESET: the ring is the driver's to rebuild. */
-			mark_broken(n);
+			mark_broken(n, VIRTIO_NET_RXQ, &n->chain->fault);
 			b = (struct rx_batch){0};
 			break;
 		}
@@ -350,7 +353,8 @@ static bool process_tx(struct virtio_net *n)
 			continue;
 		}
 		if (r < 0 && c->head == 0xffff) {
-			mark_broken(n); /* the available ring itself is garbage */
+			mark_broken(n, VIRTIO_NET_TXQ,
+				    &c->fault); /* the available ring is garbage */
 			break;
 		}
 		/* A malformed chain, or a frame the device refuses or the

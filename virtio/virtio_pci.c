@@ -18,16 +18,15 @@
 
 /* One line each time a device enters DEVICE_NEEDS_RESET, saying why. A
  * guest that breaks and resets its device in a loop must not flood the
- * host's log: after COMPLAINTS_MAX lines in the process's life, one more
+ * host's log: after COMPLAINTS_MAX lines in the device's life, one more
  * says so and the rest are dropped (the status bit still tells the driver). */
 #define COMPLAINTS_MAX 32
-static unsigned complaints;
 
-static void complain(const struct virtio_pci *vp, const char *fmt, ...)
+static void complain(struct virtio_pci *vp, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-static void complain(const struct virtio_pci *vp, const char *fmt, ...)
+static void complain(struct virtio_pci *vp, const char *fmt, ...)
 {
-	unsigned n = __atomic_fetch_add(&complaints, 1, __ATOMIC_RELAXED);
+	unsigned n = __atomic_fetch_add(&vp->complaints, 1, __ATOMIC_RELAXED);
 	if (n > COMPLAINTS_MAX)
 		return;
 	char why[200], line[300];
@@ -372,7 +371,7 @@ static void reset_locked(struct virtio_pci *vp)
 		    .kick_fd = vp->queues[q].kick_fd};
 }
 
-void virtio_pci_needs_reset(struct virtio_pci *vp)
+void virtio_pci_needs_reset(struct virtio_pci *vp, int q, const struct virtq_fault *why)
 {
 	/* §2.1.2: set DEVICE_NEEDS_RESET and tell the driver through a
 	 * configuration change notification, then say why on stderr (slow,
@@ -381,17 +380,11 @@ void virtio_pci_needs_reset(struct virtio_pci *vp)
 	virtio_pci_notify_config(vp);
 	if (!fresh)
 		return;
-	/* The queue whose last pop refused says why. Every pop clears the
-	 * reason first, so a queue whose refused chain was merely dropped has
-	 * none once its device went on; the caller is the thread that pops,
-	 * so the text is stable. */
-	for (int q = 0; q < vp->ops->num_queues; q++) {
-		if (vp->queues[q].enabled && vp->queues[q].vq.error[0]) {
-			complain(vp, "queue %d: %s", q, vp->queues[q].vq.error);
-			return;
-		}
-	}
-	complain(vp, "the device cannot use what the driver put in its queues");
+	char text[160];
+	if (why && why->code != VIRTQ_FAULT_NONE)
+		complain(vp, "queue %d: %s", q, virtq_fault_text(why, text, sizeof(text)));
+	else
+		complain(vp, "the device cannot use what the driver put in its queues");
 }
 
 static bool features_acceptable(const struct virtio_pci *vp)
@@ -466,11 +459,15 @@ static void enable_queue(struct virtio_pci *vp, struct virtio_pci_queue *q)
 	}
 	bool event_idx = virtio_pci_has_feature(vp, VIRTIO_RING_F_EVENT_IDX);
 	bool indirect = virtio_pci_has_feature(vp, VIRTIO_RING_F_INDIRECT_DESC);
-	if (virtq_init(&q->vq, vp->mem, q->size, q->desc, q->avail, q->used, event_idx, indirect)) {
+	struct virtq_fault why;
+	if (virtq_init(&q->vq, vp->mem, q->size, q->desc, q->avail, q->used, event_idx, indirect,
+		       &why)) {
 		/* Rings outside RAM, misaligned, or a bad size: the driver
 		 * cannot use this device until it resets it. */
+		char text[160];
 		if (raise_needs_reset(vp))
-			complain(vp, "queue %u: %s", index, q->vq.error);
+			complain(vp, "queue %u: %s", index,
+				 virtq_fault_text(&why, text, sizeof(text)));
 		return;
 	}
 	q->enabled = true;

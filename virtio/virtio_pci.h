@@ -80,6 +80,7 @@ struct virtio_pci {
 	int vm_fd;		     /* -1: no KVM (unit tests) */
 	uint32_t ioeventfd_len;	     /* 0: any access width (KVM_CAP_IOEVENTFD_ANY_LENGTH) */
 	uint8_t cfg_cap;	     /* offset of the VIRTIO_PCI_CAP_PCI_CFG capability */
+	unsigned complaints;	     /* atomic: DEVICE_NEEDS_RESET lines said (virtio_pci.c) */
 
 	uint64_t device_features;
 	uint64_t driver_features;
@@ -122,10 +123,9 @@ void virtio_pci_notify_queue(struct virtio_pci *vp, uint16_t q);
 void virtio_pci_notify_config(struct virtio_pci *vp);
 
 /* The device found the driver's rings unusable (§2.1.2). Sets
- * DEVICE_NEEDS_RESET, notifies the driver, and says once on stderr why: the
- * reason a queue's last virtq_pop() gave, if one did (call it from the
- * thread that pops, right after the pop that failed). */
-void virtio_pci_needs_reset(struct virtio_pci *vp);
+ * DEVICE_NEEDS_RESET, notifies the driver, and says once on stderr why:
+ * queue q's fault (why may be NULL: no reason known). */
+void virtio_pci_needs_reset(struct virtio_pci *vp, int q, const struct virtq_fault *why);
 
 bool virtio_pci_has_feature(const struct virtio_pci *vp, unsigned bit);
 

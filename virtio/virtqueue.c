@@ -23,45 +23,38 @@ static bool ranges_overlap(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
 	return a < b + blen && b < a + alen;
 }
 
-/* Records why the driver's input is refused (q->error, for the device's
- * one-line report) and returns -1. Only malformed input gets here, so the
- * formatting costs nothing on the data path. */
-static int refuse(struct virtq *q, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int refuse(struct virtq *q, const char *fmt, ...)
+/* Records why the driver's input is refused and returns the code, negated:
+ * a few stores, no formatting (virtq_fault.h). */
+static int fail(struct virtq_fault *f, enum virtq_fault_code code, uint16_t head, uint64_t a,
+		uint64_t b, uint64_t c, uint64_t d)
 {
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(q->error, sizeof(q->error), fmt, ap);
-	va_end(ap);
-	return -1;
+	*f = (struct virtq_fault){.code = code, .head = head, .v = {a, b, c, d}};
+	return -(int)code;
 }
 
 int virtq_init(struct virtq *q, const struct guest_mem *mem, uint16_t size, uint64_t desc_gpa,
-	       uint64_t avail_gpa, uint64_t used_gpa, bool event_idx, bool indirect)
+	       uint64_t avail_gpa, uint64_t used_gpa, bool event_idx, bool indirect,
+	       struct virtq_fault *why)
 {
 	memset(q, 0, sizeof(*q));
+	*why = (struct virtq_fault){.head = 0xffff};
 	if (size == 0 || (size & (size - 1)) || size > VIRTQ_MAX_SIZE)
-		return refuse(q, "size %u is not a power of 2 up to %u", size, VIRTQ_MAX_SIZE);
+		return fail(why, VIRTQ_BAD_SIZE, 0xffff, size, VIRTQ_MAX_SIZE, 0, 0);
 	/* §2.7: descriptor table 16-byte aligned, available ring 2, used ring 4;
 	 * the trailing event fields are included in the sizes. */
 	if ((desc_gpa & 15) || (avail_gpa & 1) || (used_gpa & 3))
-		return refuse(q, "rings misaligned (desc 0x%llx, avail 0x%llx, used 0x%llx)",
-			      (unsigned long long)desc_gpa, (unsigned long long)avail_gpa,
-			      (unsigned long long)used_gpa);
+		return fail(why, VIRTQ_MISALIGNED, 0xffff, desc_gpa, avail_gpa, used_gpa, 0);
 	uint64_t desc_bytes = 16ULL * size;
 	uint64_t avail_bytes = 6 + 2ULL * size;
 	uint64_t used_bytes = 6 + 8ULL * size;
 	q->desc = guest_ptr(mem, desc_gpa, desc_bytes);
 	q->avail = guest_ptr(mem, avail_gpa, avail_bytes);
 	q->used = guest_ptr(mem, used_gpa, used_bytes);
-	const char *outside = !q->desc	  ? "descriptor table"
-			      : !q->avail ? "available ring"
-					  : "used ring";
+	unsigned outside = !q->desc ? 0 : !q->avail ? 1 : 2;
 	uint64_t outside_at = !q->desc ? desc_gpa : !q->avail ? avail_gpa : used_gpa;
 	if (!q->desc || !q->avail || !q->used) {
 		memset(q, 0, sizeof(*q));
-		return refuse(q, "%s at 0x%llx is not all in guest RAM", outside,
-			      (unsigned long long)outside_at);
+		return fail(why, VIRTQ_RING_OUTSIDE, 0xffff, outside, outside_at, 0, 0);
 	}
 	/* The used ring is the only area the device writes. Laid over the
 	 * available index, the device's own writes would change how many
@@ -74,8 +67,7 @@ int virtq_init(struct virtq *q, const struct guest_mem *mem, uint16_t size, uint
 	 * tests/fuzz/fuzz_virtio_net_tx.) */
 	if (ranges_overlap(used_gpa, used_bytes, avail_gpa + 2, 2)) {
 		memset(q, 0, sizeof(*q));
-		return refuse(q, "used ring at 0x%llx covers the available index at 0x%llx",
-			      (unsigned long long)used_gpa, (unsigned long long)avail_gpa + 2);
+		return fail(why, VIRTQ_USED_OVER_AVAIL, 0xffff, used_gpa, avail_gpa + 2, 0, 0);
 	}
 	q->mem = mem;
 	q->size = size;
@@ -99,20 +91,18 @@ static int add_buffer(struct virtq *q, struct virtq_chain *c, uint64_t addr, uin
 		      bool writable)
 {
 	if (!writable && c->n_in)
-		return refuse(q, "chain %u: a device-readable buffer after a writable one (§2.7.4)",
-			      c->head);
+		return fail(&c->fault, VIRTQ_READ_AFTER_WRITE, c->head, 0, 0, 0, 0);
 	if (len == 0)
 		return 0; /* legal, and nothing to transfer */
 	void *p = guest_ptr(q->mem, addr, len);
 	if (!p)
-		return refuse(q, "chain %u: buffer 0x%llx+%u is not all in guest RAM", c->head,
-			      (unsigned long long)addr, len);
+		return fail(&c->fault, VIRTQ_BUFFER_OUTSIDE, c->head, addr, len, 0, 0);
 	if (c->n_out + c->n_in == VIRTQ_MAX_SEGS)
-		return refuse(q, "chain %u: more than %u buffers", c->head, VIRTQ_MAX_SEGS);
+		return fail(&c->fault, VIRTQ_TOO_MANY_BUFFERS, c->head, VIRTQ_MAX_SEGS, 0, 0, 0);
 	/* out_len + in_len never exceeds the bound, so this cannot wrap. */
 	if (len > VIRTQ_MAX_CHAIN_BYTES - c->out_len - c->in_len)
-		return refuse(q, "chain %u: buffers add up to more than %u bytes", c->head,
-			      VIRTQ_MAX_CHAIN_BYTES);
+		return fail(&c->fault, VIRTQ_TOO_MANY_BYTES, c->head, VIRTQ_MAX_CHAIN_BYTES, 0, 0,
+			    0);
 	*(writable ? &c->in_len : &c->out_len) += len;
 	c->iov[c->n_out + c->n_in] = (struct iovec){p, len};
 	if (writable)
@@ -131,42 +121,34 @@ static int walk_indirect(struct virtq *q, struct virtq_chain *c, const struct vr
 {
 	uint32_t len = d->len;
 	if (!q->indirect)
-		return refuse(q,
-			      "chain %u: indirect descriptor, VIRTIO_F_INDIRECT_DESC not "
-			      "negotiated",
-			      c->head);
+		return fail(&c->fault, VIRTQ_INDIRECT_UNNEGOTIATED, c->head, 0, 0, 0, 0);
 	if (d->flags & VRING_DESC_F_NEXT)
-		return refuse(q, "chain %u: indirect descriptor with NEXT set (§2.7.5.3.1)",
-			      c->head);
+		return fail(&c->fault, VIRTQ_INDIRECT_WITH_NEXT, c->head, 0, 0, 0, 0);
 	if (len == 0 || len % 16)
-		return refuse(q, "chain %u: indirect table of %u bytes, not a multiple of 16",
-			      c->head, len);
+		return fail(&c->fault, VIRTQ_INDIRECT_BAD_LENGTH, c->head, len, 0, 0, 0);
 	uint32_t n = len / 16;
 	if (n > q->size)
-		return refuse(q,
-			      "chain %u: indirect table of %u entries, more than the queue's %u "
-			      "(§2.7.5.3.1)",
-			      c->head, n, q->size);
+		return fail(&c->fault, VIRTQ_INDIRECT_TOO_LONG, c->head, n, q->size, 0, 0);
 	const struct vring_desc *table = guest_ptr(q->mem, d->addr, len);
 	if (!table)
-		return refuse(q, "chain %u: indirect table 0x%llx+%u is not all in guest RAM",
-			      c->head, (unsigned long long)d->addr, len);
+		return fail(&c->fault, VIRTQ_INDIRECT_OUTSIDE, c->head, d->addr, len, 0, 0);
 	uint32_t i = 0;
 	for (uint32_t seen = 0;; seen++) {
 		if (seen == n)
-			return refuse(q, "chain %u: indirect table loops", c->head);
+			return fail(&c->fault, VIRTQ_INDIRECT_LOOPS, c->head, 0, 0, 0, 0);
 		struct vring_desc e;
 		memcpy(&e, &table[i], sizeof(e)); /* one snapshot: the guest may change it */
 		c->ndesc++;
 		if (e.flags & VRING_DESC_F_INDIRECT)
-			return refuse(q, "chain %u: nested indirect table (§2.7.5.3.1)", c->head);
-		if (add_buffer(q, c, e.addr, e.len, e.flags & VRING_DESC_F_WRITE))
-			return -1;
+			return fail(&c->fault, VIRTQ_INDIRECT_NESTED, c->head, 0, 0, 0, 0);
+		int r = add_buffer(q, c, e.addr, e.len, e.flags & VRING_DESC_F_WRITE);
+		if (r)
+			return r;
 		if (!(e.flags & VRING_DESC_F_NEXT))
 			return 0;
 		if (e.next >= n)
-			return refuse(q, "chain %u: indirect next %u outside its %u-entry table",
-				      c->head, e.next, n);
+			return fail(&c->fault, VIRTQ_INDIRECT_NEXT_OUTSIDE, c->head, e.next, n, 0,
+				    0);
 		i = e.next;
 	}
 }
@@ -176,7 +158,7 @@ int virtq_pop(struct virtq *q, struct virtq_chain *c)
 	c->head = 0xffff;
 	c->n_out = c->n_in = c->ndesc = 0;
 	c->out_len = c->in_len = 0;
-	q->error[0] = '\0';
+	c->fault = (struct virtq_fault){.head = 0xffff};
 	if (!q->size)
 		return 0;
 
@@ -185,23 +167,19 @@ int virtq_pop(struct virtq *q, struct virtq_chain *c)
 	if (pending == 0)
 		return 0;
 	if (pending > q->size)
-		return refuse(q,
-			      "available index %u is %u ahead of the device's %u, more than "
-			      "the %u entries the ring holds",
-			      avail_idx, pending, q->last_avail, q->size);
+		return fail(&c->fault, VIRTQ_AVAIL_AHEAD, 0xffff, avail_idx, pending, q->last_avail,
+			    q->size);
 
 	uint16_t head = load16(&q->avail->ring[q->last_avail & (q->size - 1)]);
 	q->last_avail++;
 	if (head >= q->size)
-		return refuse(q, "available ring entry %u is outside the %u-entry table", head,
-			      q->size);
+		return fail(&c->fault, VIRTQ_HEAD_OUTSIDE, 0xffff, head, q->size, 0, 0);
 	c->head = head;
 
 	uint16_t i = head;
 	for (uint32_t seen = 0;; seen++) {
 		if (seen == q->size)
-			return refuse(q, "chain %u loops (more links than the %u descriptors)",
-				      head, q->size);
+			return fail(&c->fault, VIRTQ_CHAIN_LOOPS, head, q->size, 0, 0, 0);
 		struct vring_desc d;
 		memcpy(&d, &q->desc[i], sizeof(d));
 		c->ndesc++;
@@ -209,19 +187,17 @@ int virtq_pop(struct virtq *q, struct virtq_chain *c)
 			/* §2.7.5.3.1: an indirect descriptor is the only one in
 			 * its chain... */
 			if (seen != 0)
-				return refuse(q,
-					      "chain %u: indirect descriptor inside a chain "
-					      "(§2.7.5.3.1)",
-					      head);
-			return walk_indirect(q, c, &d) ? -1 : 1;
+				return fail(&c->fault, VIRTQ_INDIRECT_IN_CHAIN, head, 0, 0, 0, 0);
+			int r = walk_indirect(q, c, &d);
+			return r ? r : 1;
 		}
-		if (add_buffer(q, c, d.addr, d.len, d.flags & VRING_DESC_F_WRITE))
-			return -1;
+		int r = add_buffer(q, c, d.addr, d.len, d.flags & VRING_DESC_F_WRITE);
+		if (r)
+			return r;
 		if (!(d.flags & VRING_DESC_F_NEXT))
 			return 1;
 		if (d.next >= q->size)
-			return refuse(q, "chain %u: next %u outside the %u-entry table", head,
-				      d.next, q->size);
+			return fail(&c->fault, VIRTQ_NEXT_OUTSIDE, head, d.next, q->size, 0, 0);
 		i = d.next;
 	}
 }

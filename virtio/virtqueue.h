@@ -6,7 +6,8 @@
  * Everything here treats guest memory as hostile: every index is bounded by
  * the queue size, every address and length is checked with guest_ptr() before
  * use, a chain may not loop or run past the queue size, and a malformed chain
- * is refused (-1) without touching anything outside guest RAM.
+ * is refused, with a code saying why (virtq_fault.h), without touching
+ * anything outside guest RAM.
  */
 #ifndef MINIVMM_VIRTQUEUE_H
 #define MINIVMM_VIRTQUEUE_H
@@ -16,6 +17,7 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
+#include "virtio/virtq_fault.h"
 #include "vmm/guest_mem.h"
 
 #define VIRTQ_MAX_SIZE 32768 /* virtio 1.2 §2.7: split queues hold at most 32768 */
@@ -41,9 +43,6 @@ struct virtq {
 	uint16_t used_idx;   /* our copy of used->idx */
 	uint16_t signalled;  /* used_idx when the driver was last notified */
 	bool signalled_valid;
-	/* Why the last virtq_init() or virtq_pop() refused, for the device's
-	 * report; "" when the last pop did not refuse. */
-	char error[96];
 };
 
 /* A chain as scatter-gather lists over guest memory: first the buffers the
@@ -55,23 +54,27 @@ struct virtq_chain {
 	 * table included: at most the queue size, plus that one (§2.7.5.3.1). */
 	unsigned ndesc;
 	uint32_t out_len, in_len;
+	/* Why the pop that filled this refused; code VIRTQ_FAULT_NONE if it
+	 * did not. The device passes it on with its report. */
+	struct virtq_fault fault;
 	struct iovec iov[VIRTQ_MAX_SEGS]; /* [0, n_out) readable, [n_out, n_out + n_in) writable */
 };
 
 /* Checks the three areas (sizes and alignments of §2.7) lie in guest RAM and
  * maps them. Returns 0, or -1 if the driver gave a size that is not a power of
  * two up to VIRTQ_MAX_SIZE, an address outside RAM or misaligned, or a used
- * ring over the available index (the device's writes would change it); then
- * q->error says which. */
+ * ring over the available index (the device's writes would change it): then
+ * the code, negated, and *why says which. */
 int virtq_init(struct virtq *q, const struct guest_mem *mem, uint16_t size, uint64_t desc_gpa,
-	       uint64_t avail_gpa, uint64_t used_gpa, bool event_idx, bool indirect);
+	       uint64_t avail_gpa, uint64_t used_gpa, bool event_idx, bool indirect,
+	       struct virtq_fault *why);
 
 /* Takes the next available chain. Returns 1 with *c filled, 0 if there is
- * none, -1 if the driver published something impossible (a chain that loops,
- * points outside RAM or the table, mixes the order of readable and writable
- * buffers, is longer than the queue size or VIRTQ_MAX_CHAIN_BYTES, or an
- * available index more than size ahead); then q->error says
- * what, until the next pop. A malformed chain's head, when known
+ * none, or a fault code, negated, if the driver published something
+ * impossible (a chain that loops, points outside RAM or the table, mixes the
+ * order of readable and writable buffers, is longer than the queue size or
+ * VIRTQ_MAX_CHAIN_BYTES, or an available index more than size ahead); then
+ * c->fault says what. A malformed chain's head, when known
  * (c->head != 0xffff), has been consumed; the caller returns it with length 0
  * or marks the device as needing reset (§2.1.2). */
 int virtq_pop(struct virtq *q, struct virtq_chain *c);

@@ -110,8 +110,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(shadow, ram, RAM);
 
 	struct virtq q;
-	if (virtq_init(&q, &mem, qsize, desc, avail, used, flags & FLAG_EVENT_IDX,
-		       flags & FLAG_INDIRECT)) {
+	struct virtq_fault why;
+	int ir = virtq_init(&q, &mem, qsize, desc, avail, used, flags & FLAG_EVENT_IDX,
+			    flags & FLAG_INDIRECT, &why);
+	if (ir) {
+		/* A refusal's code is what it returns, and says it in words. */
+		char text[160];
+		FUZZ_CHECK(ir == -(int)why.code && why.code > VIRTQ_FAULT_NONE &&
+			   why.code <= VIRTQ_USED_OVER_AVAIL);
+		FUZZ_CHECK(virtq_fault_text(&why, text, sizeof(text))[0] != '\0');
 		FUZZ_CHECK(q.size == 0);
 		FUZZ_CHECK(!virtq_has_avail(&q));
 		FUZZ_CHECK(virtq_pop(&q, &chain) == 0);
@@ -134,7 +141,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		case OP_POP: {
 			uint16_t before = q.last_avail;
 			int r = virtq_pop(&q, &chain);
-			FUZZ_CHECK(r >= -1 && r <= 1);
+			FUZZ_CHECK(r >= -(int)VIRTQ_DEVICE_RULE && r <= 1);
+			/* A refusal names its code in the chain, a chain or an
+			 * empty ring none; the pop's own faults only. */
+			FUZZ_CHECK(r < 0 ? r == -(int)chain.fault.code &&
+					       chain.fault.code >= VIRTQ_AVAIL_AHEAD &&
+					       chain.fault.code < VIRTQ_DEVICE_RULE
+					 : chain.fault.code == VIRTQ_FAULT_NONE);
 			if (r == 1) {
 				check_chain(&q, &chain);
 				FUZZ_CHECK(q.last_avail == (uint16_t)(before + 1));

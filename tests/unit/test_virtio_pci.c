@@ -408,7 +408,7 @@ static void break_two_queues(void)
 	negotiate(1ULL << VIRTIO_F_VERSION_1);
 	setup_queue(0, 64, RAM - 0x100, 0x11000, 0x12000); /* desc table past RAM */
 	setup_queue(1, 100, 0x20000, 0x21000, 0x22000);	   /* and a bad size */
-	virtio_pci_needs_reset(&vp);
+	virtio_pci_needs_reset(&vp, -1, NULL);
 }
 
 static void break_a_ring(void)
@@ -425,9 +425,9 @@ static void break_a_ring(void)
 	a->idx = 1;
 	struct virtq_chain *c = malloc(sizeof(*c));
 	ck_assert_int_eq(virtq_pop(&vp.queues[0].vq, c), 0);
-	ck_assert_int_eq(virtq_pop(&vp.queues[1].vq, c), -1);
+	ck_assert_int_eq(virtq_pop(&vp.queues[1].vq, c), -VIRTQ_CHAIN_LOOPS);
+	virtio_pci_needs_reset(&vp, 1, &c->fault);
 	free(c);
-	virtio_pci_needs_reset(&vp);
 }
 
 static void break_in_a_loop(void)
@@ -450,7 +450,7 @@ START_TEST(test_needs_reset_reported_once)
 	ck_assert_int_eq(count_lines(out, ""), 1);
 	ck_assert_int_eq(count_lines(out, "DEVICE_NEEDS_RESET: queue 1: chain 0 loops"), 1);
 
-	/* 100 more: 32 lines in the process's life, then one that says so. */
+	/* 100 more: 32 lines in the device's life, then one that says so. */
 	out = capture(break_in_a_loop);
 	ck_assert_int_eq(count_lines(out, ""), 32 - 2 + 1);
 	ck_assert_int_eq(count_lines(out, "more than 32 device errors reported; no further"), 1);
@@ -462,7 +462,7 @@ END_TEST
 START_TEST(test_needs_reset_from_device)
 {
 	negotiate(1ULL << VIRTIO_F_VERSION_1);
-	virtio_pci_needs_reset(&vp);
+	virtio_pci_needs_reset(&vp, -1, NULL);
 	ck_assert(status() & VIRTIO_CONFIG_S_NEEDS_RESET);
 	ck_assert(r(VIRTIO_PCI_ISR_OFF, 1) & 2);
 }

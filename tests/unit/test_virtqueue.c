@@ -33,10 +33,18 @@ static struct vring_used *used(void)
 	return (struct vring_used *)(ram + USED_AT);
 }
 
+static struct virtq_fault why; /* the last virtq_init()'s refusal */
+
+static const char *fault_text(const struct virtq_fault *f)
+{
+	static char text[160];
+	return virtq_fault_text(f, text, sizeof(text));
+}
+
 static void setup_q(uint16_t size, bool event_idx, bool indirect)
 {
 	ck_assert_int_eq(
-	    virtq_init(&q, &mem, size, DESC_AT, AVAIL_AT, USED_AT, event_idx, indirect), 0);
+	    virtq_init(&q, &mem, size, DESC_AT, AVAIL_AT, USED_AT, event_idx, indirect, &why), 0);
 }
 
 static void setup(void)
@@ -167,7 +175,7 @@ END_TEST
  * works (the queue is not wedged). */
 static void expect_refused_then_recovers(void)
 {
-	ck_assert_int_eq(virtq_pop(&q, &chain), -1);
+	ck_assert_int_lt(virtq_pop(&q, &chain), 0);
 	set_desc(7, BUF_AT, 4, 0, 0);
 	publish(7);
 	ck_assert_int_eq(virtq_pop(&q, &chain), 1);
@@ -232,7 +240,7 @@ END_TEST
 START_TEST(test_avail_index_too_far_ahead_refused)
 {
 	avail()->idx = QSIZE + 1; /* more than the ring holds */
-	ck_assert_int_eq(virtq_pop(&q, &chain), -1);
+	ck_assert_int_eq(virtq_pop(&q, &chain), -VIRTQ_AVAIL_AHEAD);
 }
 END_TEST
 
@@ -293,7 +301,7 @@ START_TEST(test_overlong_chain_refused)
 	for (uint16_t i = 0; i < 300; i++)
 		set_desc(i, BUF_AT + i, 1, i < 299 ? VRING_DESC_F_NEXT : 0, (uint16_t)(i + 1));
 	publish(0);
-	ck_assert_int_eq(virtq_pop(&q, &chain), -1);
+	ck_assert_int_eq(virtq_pop(&q, &chain), -VIRTQ_TOO_MANY_BUFFERS);
 	/* Exactly VIRTQ_MAX_SEGS is accepted. */
 	set_desc(VIRTQ_MAX_SEGS - 1, BUF_AT, 1, 0, 0);
 	publish(0);
@@ -320,10 +328,11 @@ START_TEST(test_indirect_table_longer_than_queue_refused)
 					i == n - 1 ? 0 : VRING_DESC_F_NEXT, (uint16_t)(i + 1)};
 	set_desc(0, RAM / 2, n * 16, VRING_DESC_F_INDIRECT, 0);
 	publish(0);
-	ck_assert_int_eq(virtq_pop(&q, &chain), -1);
-	ck_assert_msg(strstr(q.error, "chain 0: indirect table of 32768 entries, more than the "
-				      "queue's 8 (§2.7.5.3.1)"),
-		      "%s", q.error);
+	ck_assert_int_eq(virtq_pop(&q, &chain), -VIRTQ_INDIRECT_TOO_LONG);
+	ck_assert_msg(strstr(fault_text(&chain.fault),
+			     "chain 0: indirect table of 32768 entries, more than the "
+			     "queue's 8 (§2.7.5.3.1)"),
+		      "%s", fault_text(&chain.fault));
 	ck_assert_uint_eq(chain.ndesc, 1); /* refused before walking the table */
 	/* A table of exactly the queue size is fine, each descriptor counted. */
 	table[QSIZE - 1] = (struct vring_desc){BUF_AT, 4, 0, 0};
@@ -347,8 +356,9 @@ START_TEST(test_zero_length_loop_refused)
 	for (uint16_t i = 0; i < QSIZE; i++)
 		set_desc(i, BUF_AT, 0, VRING_DESC_F_NEXT, (uint16_t)((i + 1) % QSIZE));
 	publish(0);
-	ck_assert_int_eq(virtq_pop(&q, &chain), -1);
-	ck_assert_msg(strstr(q.error, "chain 0 loops"), "%s", q.error);
+	ck_assert_int_eq(virtq_pop(&q, &chain), -VIRTQ_CHAIN_LOOPS);
+	ck_assert_msg(strstr(fault_text(&chain.fault), "chain 0 loops"), "%s",
+		      fault_text(&chain.fault));
 	ck_assert_uint_eq(chain.ndesc, QSIZE);
 	/* Empty descriptors short of a loop are legal, and counted. */
 	set_desc(QSIZE - 1, BUF_AT, 4, 0, 0);
@@ -363,8 +373,9 @@ START_TEST(test_zero_length_loop_refused)
 		    (struct vring_desc){BUF_AT, 0, VRING_DESC_F_NEXT, (uint16_t)((i + 1) % QSIZE)};
 	set_desc(1, 0x4000, QSIZE * 16, VRING_DESC_F_INDIRECT, 0);
 	publish(1);
-	ck_assert_int_eq(virtq_pop(&q, &chain), -1);
-	ck_assert_msg(strstr(q.error, "indirect table loops"), "%s", q.error);
+	ck_assert_int_eq(virtq_pop(&q, &chain), -VIRTQ_INDIRECT_LOOPS);
+	ck_assert_msg(strstr(fault_text(&chain.fault), "indirect table loops"), "%s",
+		      fault_text(&chain.fault));
 	ck_assert_uint_eq(chain.ndesc, 1 + QSIZE);
 }
 END_TEST
@@ -379,9 +390,10 @@ START_TEST(test_chain_bytes_bounded)
 	set_desc(0, BUF_AT, max / 2, VRING_DESC_F_NEXT, 1);
 	set_desc(1, BUF_AT, max / 2 + 1, VRING_DESC_F_WRITE, 0);
 	publish(0);
-	ck_assert_int_eq(virtq_pop(&q, &chain), -1);
-	ck_assert_msg(strstr(q.error, "chain 0: buffers add up to more than 262144 bytes"), "%s",
-		      q.error);
+	ck_assert_int_eq(virtq_pop(&q, &chain), -VIRTQ_TOO_MANY_BYTES);
+	ck_assert_msg(
+	    strstr(fault_text(&chain.fault), "chain 0: buffers add up to more than 262144 bytes"),
+	    "%s", fault_text(&chain.fault));
 	/* Exactly the bound is accepted. */
 	set_desc(1, BUF_AT, max / 2, VRING_DESC_F_WRITE, 0);
 	publish(0);
@@ -435,14 +447,17 @@ START_TEST(test_largest_linux_chains_accepted)
 }
 END_TEST
 
-/* Each refusal says why in q.error, for the device's report, and the next
- * pop clears it: a reason is only ever the last pop's. */
-static void expect_reason(const char *part)
+/* Each refusal returns its own code, negated, and says why in the chain's
+ * fault, for the device's report; the next pop clears it: a reason is only
+ * ever the last pop's. */
+static void expect_reason(enum virtq_fault_code code, const char *part)
 {
-	ck_assert_int_eq(virtq_pop(&q, &chain), -1);
-	ck_assert_msg(strstr(q.error, part), "reason '%s' lacks '%s'", q.error, part);
+	ck_assert_int_eq(virtq_pop(&q, &chain), -(int)code);
+	ck_assert_int_eq(chain.fault.code, code);
+	const char *text = fault_text(&chain.fault);
+	ck_assert_msg(strstr(text, part), "reason '%s' lacks '%s'", text, part);
 	ck_assert_int_eq(virtq_pop(&q, &chain), 0);
-	ck_assert_str_eq(q.error, "");
+	ck_assert_int_eq(chain.fault.code, VIRTQ_FAULT_NONE);
 }
 
 START_TEST(test_refusals_say_why)
@@ -451,58 +466,73 @@ START_TEST(test_refusals_say_why)
 	set_desc(0, BUF_AT, 4, VRING_DESC_F_NEXT, 1);
 	set_desc(1, BUF_AT, 4, VRING_DESC_F_NEXT, 0);
 	publish(0);
-	expect_reason("chain 0 loops");
+	expect_reason(VIRTQ_CHAIN_LOOPS, "chain 0 loops");
 	set_desc(0, RAM - 8, 16, 0, 0);
 	publish(0);
-	expect_reason("chain 0: buffer 0xffff8+16 is not all in guest RAM");
+	expect_reason(VIRTQ_BUFFER_OUTSIDE, "chain 0: buffer 0xffff8+16 is not all in guest RAM");
 	set_desc(0, BUF_AT, 4, VRING_DESC_F_NEXT, QSIZE);
 	publish(0);
-	expect_reason("next 8 outside");
+	expect_reason(VIRTQ_NEXT_OUTSIDE, "next 8 outside");
 	set_desc(0, BUF_AT, 4, VRING_DESC_F_WRITE | VRING_DESC_F_NEXT, 1);
 	set_desc(1, BUF_AT, 4, 0, 0);
 	publish(0);
-	expect_reason("readable buffer after a writable one");
+	expect_reason(VIRTQ_READ_AFTER_WRITE, "readable buffer after a writable one");
 	table[0] = (struct vring_desc){0x4000, 16, VRING_DESC_F_INDIRECT, 0};
 	set_desc(0, 0x4000, 16, VRING_DESC_F_INDIRECT, 0);
 	publish(0);
-	expect_reason("nested indirect");
+	expect_reason(VIRTQ_INDIRECT_NESTED, "nested indirect");
 	table[0] = (struct vring_desc){BUF_AT, 4, VRING_DESC_F_NEXT, 1};
 	table[1] = (struct vring_desc){BUF_AT, 4, VRING_DESC_F_NEXT, 0};
 	set_desc(0, 0x4000, 32, VRING_DESC_F_INDIRECT, 0);
 	publish(0);
-	expect_reason("indirect table loops");
+	expect_reason(VIRTQ_INDIRECT_LOOPS, "indirect table loops");
 	publish(QSIZE + 3);
-	expect_reason("entry 11 is outside");
+	expect_reason(VIRTQ_HEAD_OUTSIDE, "entry 11 is outside");
 	avail()->idx = (uint16_t)(avail()->idx + 1000);
-	ck_assert_int_eq(virtq_pop(&q, &chain), -1);
-	ck_assert_msg(strstr(q.error, "1000 ahead"), "%s", q.error);
+	ck_assert_int_eq(virtq_pop(&q, &chain), -VIRTQ_AVAIL_AHEAD);
+	ck_assert_msg(strstr(fault_text(&chain.fault), "1000 ahead"), "%s",
+		      fault_text(&chain.fault));
 
 	struct virtq v;
-	ck_assert_int_eq(virtq_init(&v, &mem, 6, DESC_AT, AVAIL_AT, USED_AT, 0, 0), -1);
-	ck_assert_str_eq(v.error, "size 6 is not a power of 2 up to 32768");
-	ck_assert_int_eq(virtq_init(&v, &mem, 8, RAM - 64, AVAIL_AT, USED_AT, 0, 0), -1);
-	ck_assert_str_eq(v.error, "descriptor table at 0xfffc0 is not all in guest RAM");
-	ck_assert_int_eq(virtq_init(&v, &mem, 8, DESC_AT, AVAIL_AT, AVAIL_AT, 0, 0), -1);
-	ck_assert_msg(strstr(v.error, "covers the available index"), "%s", v.error);
-	ck_assert_int_eq(virtq_init(&v, &mem, 8, DESC_AT, AVAIL_AT, USED_AT, 0, 0), 0);
-	ck_assert_str_eq(v.error, "");
+	ck_assert_int_eq(virtq_init(&v, &mem, 6, DESC_AT, AVAIL_AT, USED_AT, 0, 0, &why),
+			 -VIRTQ_BAD_SIZE);
+	ck_assert_int_eq(why.code, VIRTQ_BAD_SIZE);
+	ck_assert_str_eq(fault_text(&why), "size 6 is not a power of 2 up to 32768");
+	ck_assert_int_eq(virtq_init(&v, &mem, 8, RAM - 64, AVAIL_AT, USED_AT, 0, 0, &why),
+			 -VIRTQ_RING_OUTSIDE);
+	ck_assert_int_eq(why.code, VIRTQ_RING_OUTSIDE);
+	ck_assert_str_eq(fault_text(&why), "descriptor table at 0xfffc0 is not all in guest RAM");
+	ck_assert_int_eq(virtq_init(&v, &mem, 8, DESC_AT, AVAIL_AT, AVAIL_AT, 0, 0, &why),
+			 -VIRTQ_USED_OVER_AVAIL);
+	ck_assert_int_eq(why.code, VIRTQ_USED_OVER_AVAIL);
+	ck_assert_msg(strstr(fault_text(&why), "covers the available index"), "%s",
+		      fault_text(&why));
+	ck_assert_int_eq(virtq_init(&v, &mem, 8, DESC_AT, AVAIL_AT, USED_AT, 0, 0, &why), 0);
+	ck_assert_int_eq(why.code, VIRTQ_FAULT_NONE);
 }
 END_TEST
 
 START_TEST(test_init_validation)
 {
 	struct virtq v;
-	ck_assert_int_eq(virtq_init(&v, &mem, 0, DESC_AT, AVAIL_AT, USED_AT, 0, 0), -1);
-	ck_assert_int_eq(virtq_init(&v, &mem, 6, DESC_AT, AVAIL_AT, USED_AT, 0, 0), -1);
-	ck_assert_int_eq(virtq_init(&v, &mem, 8, DESC_AT + 8, AVAIL_AT, USED_AT, 0, 0), -1);
-	ck_assert_int_eq(virtq_init(&v, &mem, 8, DESC_AT, AVAIL_AT + 1, USED_AT, 0, 0), -1);
-	ck_assert_int_eq(virtq_init(&v, &mem, 8, DESC_AT, AVAIL_AT, USED_AT + 2, 0, 0), -1);
-	ck_assert_int_eq(virtq_init(&v, &mem, 8, RAM - 64, AVAIL_AT, USED_AT, 0, 0), -1);
-	ck_assert_int_eq(virtq_init(&v, &mem, 8, DESC_AT, AVAIL_AT, RAM - 16, 0, 0), -1);
-	ck_assert_int_eq(virtq_init(&v, &mem, 32768, 0, 0x80000, 0x90000, 0, 0), 0);
+	ck_assert_int_eq(virtq_init(&v, &mem, 0, DESC_AT, AVAIL_AT, USED_AT, 0, 0, &why),
+			 -VIRTQ_BAD_SIZE);
+	ck_assert_int_eq(virtq_init(&v, &mem, 6, DESC_AT, AVAIL_AT, USED_AT, 0, 0, &why),
+			 -VIRTQ_BAD_SIZE);
+	ck_assert_int_eq(virtq_init(&v, &mem, 8, DESC_AT + 8, AVAIL_AT, USED_AT, 0, 0, &why),
+			 -VIRTQ_MISALIGNED);
+	ck_assert_int_eq(virtq_init(&v, &mem, 8, DESC_AT, AVAIL_AT + 1, USED_AT, 0, 0, &why),
+			 -VIRTQ_MISALIGNED);
+	ck_assert_int_eq(virtq_init(&v, &mem, 8, DESC_AT, AVAIL_AT, USED_AT + 2, 0, 0, &why),
+			 -VIRTQ_MISALIGNED);
+	ck_assert_int_eq(virtq_init(&v, &mem, 8, RAM - 64, AVAIL_AT, USED_AT, 0, 0, &why),
+			 -VIRTQ_RING_OUTSIDE);
+	ck_assert_int_eq(virtq_init(&v, &mem, 8, DESC_AT, AVAIL_AT, RAM - 16, 0, 0, &why),
+			 -VIRTQ_RING_OUTSIDE);
+	ck_assert_int_eq(virtq_init(&v, &mem, 32768, 0, 0x80000, 0x90000, 0, 0, &why), 0);
 	/* The used ring is the device's: init starts it at 0. */
 	used()->idx = 77;
-	ck_assert_int_eq(virtq_init(&v, &mem, 8, DESC_AT, AVAIL_AT, USED_AT, 0, 0), 0);
+	ck_assert_int_eq(virtq_init(&v, &mem, 8, DESC_AT, AVAIL_AT, USED_AT, 0, 0, &why), 0);
 	ck_assert_uint_eq(used()->idx, 0);
 }
 END_TEST
