@@ -21,11 +21,7 @@
  * without, an Ethernet frame with a VLAN tag (1518 bytes). */
 #define FRAME_MAX_GSO	(65535 + 14 + 1)
 #define FRAME_MAX_PLAIN 1518
-#define RX_IOV_MAX	1024 /* UIO_MAXIOV: the most one readv() takes */
-/* The guest's buffers take all but the last entry of a readv(): that one is
- * the device's own spill byte, so a frame too big for them shows. */
-#define RX_GUEST_IOV_MAX (RX_IOV_MAX - 1)
-#define INTERRUPT_BATCH	 64 /* used buffers between interrupt checks in a burst */
+#define INTERRUPT_BATCH 64 /* used buffers between interrupt checks in a burst */
 /* Frames one direction moves before the worker looks at its other events:
  * a guest and a host that keep both rings busy must not make it deaf to a
  * reset (the stop eventfd) or starve the other direction. A burst also ends
@@ -38,8 +34,7 @@
 #define BURST	    256
 #define BURST_DESCS (64 * BURST)
 _Static_assert(BURST % INTERRUPT_BATCH == 0, "a burst ends on an interrupt check");
-#define NUM_BUFFERS_OFF offsetof(struct virtio_net_hdr_mrg_rxbuf, num_buffers)
-#define FEATURE(b)	(1ULL << (b))
+#define FEATURE(b) (1ULL << (b))
 #define OFFERED_FEATURES                                                                           \
 	(FEATURE(VIRTIO_NET_F_CSUM) | FEATURE(VIRTIO_NET_F_GUEST_CSUM) |                           \
 	 FEATURE(VIRTIO_NET_F_MAC) | FEATURE(VIRTIO_NET_F_GUEST_TSO4) |                            \
@@ -127,36 +122,26 @@ static size_t rx_frame_max(const struct virtio_net *n)
 	return VIRTIO_NET_HDR_LEN + (gso ? FRAME_MAX_GSO : FRAME_MAX_PLAIN);
 }
 
-/* The receive buffers the next frame goes into, taken from the ring. With
- * mergeable buffers a frame may need many (room for a 64 KiB GSO frame is
- * 43 of Linux's 1536-byte buffers) and mostly uses one; the rest carry over
- * to the next frame rather than go back to the ring and be walked again. */
-struct rx_batch {
-	size_t niov;
-	uint16_t nchains;
-	uint32_t cap;	     /* writable bytes in all of them */
-	uint32_t ndesc;	     /* buffers in all of them */
-	bool ring_exhausted; /* the driver has nothing more on offer right now */
-};
-
-/* Adds chains to b until it holds a largest-possible frame: one chain
+/* Adds chains to n->rx until it holds a largest-possible frame: one chain
  * without VIRTIO_NET_F_MRG_RXBUF (§5.1.6.3.2), as many as needed with it
- * (§5.1.6.4), adding the descriptors it walked to *visited. Returns -1 if
- * the driver broke the ring. */
-static int rx_gather(struct virtio_net *n, struct rx_batch *b, uint32_t *visited)
+ * (§5.1.6.4), adding the descriptors it walked to *visited. Sets
+ * *exhausted when the driver has nothing more on offer right now. Returns
+ * -1 if the driver broke the ring (n->chain->fault says how). */
+static int rx_gather(struct virtio_net *n, bool *exhausted, uint32_t *visited)
 {
 	struct virtq *q = queue(n, VIRTIO_NET_RXQ);
 	bool mrg = virtio_pci_has_feature(&n->vp, VIRTIO_NET_F_MRG_RXBUF);
 	size_t need = rx_frame_max(n);
-	b->ring_exhausted = false;
-	while (b->nchains == 0 || (mrg && b->cap < need && b->nchains < VIRTIO_NET_QUEUE_MAX)) {
+	*exhausted = false;
+	while (n->rx.count == 0 ||
+	       (mrg && n->rx.cap < need && n->rx.count < VIRTIO_NET_QUEUE_MAX)) {
 		struct virtq_chain *c = n->chain;
 		int r = virtq_pop(q, c);
 		*visited += c->ndesc;
 		if (r < 0)
 			return -1;
 		if (r == 0) {
-			b->ring_exhausted = true;
+			*exhausted = true;
 			break;
 		}
 		/* §5.1.6.3: receive buffers are device-writable only; one with
@@ -170,61 +155,19 @@ static int rx_gather(struct virtio_net *n, struct rx_batch *b, uint32_t *visited
 					     : "cannot hold even the 12-byte header"};
 			return -1;
 		}
-		if (b->niov + c->n_in > RX_GUEST_IOV_MAX) {
-			virtq_unpop(q, 1);
+		if (!rx_chains_add(&n->rx, c)) {
+			virtq_unpop(q, 1); /* the next readv() is full: later */
 			break;
 		}
-		memcpy(n->rx_iov + b->niov, c->iov, c->n_in * sizeof(struct iovec));
-		b->niov += c->n_in;
-		n->rx_heads[b->nchains] = c->head;
-		n->rx_caps[b->nchains] = c->in_len;
-		n->rx_niovs[b->nchains] = c->n_in;
-		b->nchains++;
-		b->ndesc += c->n_in;
-		b->cap = b->cap + c->in_len < b->cap ? UINT32_MAX : b->cap + c->in_len;
 	}
 	return 0;
 }
 
 /* Chains popped but not used go back to the ring: they are the most recent
  * pops, so virtq_unpop() returns exactly them. */
-static void rx_give_back(struct virtio_net *n, struct rx_batch *b)
+static void rx_give_back(struct virtio_net *n)
 {
-	virtq_unpop(queue(n, VIRTIO_NET_RXQ), b->nchains);
-	*b = (struct rx_batch){0};
-}
-
-/* Returns a frame of len bytes (header included) spread over the batch's
- * first chains, and keeps the rest, moved to the front, for the next. */
-static void rx_complete(struct virtio_net *n, struct rx_batch *b, size_t len)
-{
-	struct virtq *q = queue(n, VIRTIO_NET_RXQ);
-	uint16_t used = 0;
-	for (size_t left = len; left && used < b->nchains; used++)
-		left -= left < n->rx_caps[used] ? left : n->rx_caps[used];
-	/* The TAP leaves num_buffers alone (its header is the 10-byte one plus
-	 * padding); §5.1.6.4 has the device fill it in, before the used ring
-	 * makes the buffers the driver's. */
-	uint16_t num_buffers = used;
-	net_iov_write(n->rx_iov, b->niov, NUM_BUFFERS_OFF, &num_buffers, sizeof(num_buffers));
-	size_t left = len, iovs = 0;
-	uint32_t cap = 0;
-	for (uint16_t i = 0; i < used; i++) {
-		uint32_t part = left < n->rx_caps[i] ? (uint32_t)left : n->rx_caps[i];
-		virtq_push(q, n->rx_heads[i], part);
-		left -= part;
-		iovs += n->rx_niovs[i];
-		cap += n->rx_caps[i];
-	}
-	uint16_t rest = (uint16_t)(b->nchains - used);
-	memmove(n->rx_iov, n->rx_iov + iovs, (b->niov - iovs) * sizeof(*n->rx_iov));
-	memmove(n->rx_heads, n->rx_heads + used, rest * sizeof(*n->rx_heads));
-	memmove(n->rx_caps, n->rx_caps + used, rest * sizeof(*n->rx_caps));
-	memmove(n->rx_niovs, n->rx_niovs + used, rest * sizeof(*n->rx_niovs));
-	b->niov -= iovs;
-	b->nchains = rest;
-	b->cap -= cap;
-	b->ndesc -= (uint32_t)iovs; /* one buffer per iovec */
+	virtq_unpop(queue(n, VIRTIO_NET_RXQ), rx_chains_clear(&n->rx));
 }
 
 /* Returns true if it stopped at the end of a burst with more to do. */
@@ -236,27 +179,27 @@ static bool process_rx(struct virtio_net *n)
 	bool kicks_on = true; /* as far as we know: turned off before reading */
 	bool more = false;
 	uint8_t spill;
-	struct rx_batch b = {0};
+	bool exhausted;
 	while (!n->rx_needs_buffers && !n->broken && !n->backend_gone) {
 		if (taken == BURST || visited >= BURST_DESCS) {
 			more = true;
 			break;
 		}
-		if (rx_gather(n, &b, &visited)) {
+		if (rx_gather(n, &exhausted, &visited)) {
 			/* NEEDS_RESET: the ring is the driver's to rebuild. */
 			mark_broken(n, VIRTIO_NET_RXQ, &n->chain->fault);
-			b = (struct rx_batch){0};
+			rx_chains_clear(&n->rx);
 			break;
 		}
 		/* With mergeable buffers, wait for enough room for the largest
 		 * frame unless the driver already gave us its whole ring: a
 		 * frame too big for what we pass is dropped by the kernel. */
-		bool short_of_room = b.cap < rx_frame_max(n) && b.ring_exhausted &&
-				     b.ndesc < q->size &&
+		bool short_of_room = n->rx.cap < rx_frame_max(n) && exhausted &&
+				     n->rx.ndesc < q->size &&
 				     virtio_pci_has_feature(&n->vp, VIRTIO_NET_F_MRG_RXBUF);
-		if (b.nchains == 0 || short_of_room) {
-			uint16_t have = b.nchains;
-			rx_give_back(n, &b);
+		if (n->rx.count == 0 || short_of_room) {
+			uint16_t have = n->rx.count;
+			rx_give_back(n);
 			kicks_on = true;
 			if (virtq_wait_for_more(q, have))
 				continue; /* added while we looked (§2.7.10) */
@@ -268,14 +211,18 @@ static bool process_rx(struct virtio_net *n)
 			virtq_set_notify(q, false);
 			kicks_on = false;
 		}
-		n->rx_iov[b.niov] = (struct iovec){&spill, sizeof(spill)};
-		ssize_t got = readv(n->backend.fd, n->rx_iov, (int)b.niov + 1);
+		/* After the guest's buffers, the device's own spill byte, so
+		 * that a frame too big for them shows. */
+		uint32_t niov;
+		struct iovec *iov = rx_chains_iov(&n->rx, &niov);
+		iov[niov] = (struct iovec){&spill, sizeof(spill)};
+		ssize_t got = readv(n->backend.fd, iov, (int)niov + 1);
 		if (got < 0 && errno == EINTR)
 			continue;
 		if (got < 0 && errno == EAGAIN)
 			break; /* nothing to read: epoll says when there is */
 		taken++;
-		if (got < (ssize_t)VIRTIO_NET_HDR_LEN || (size_t)got > b.cap) {
+		if (got < (ssize_t)VIRTIO_NET_HDR_LEN || (size_t)got > n->rx.cap) {
 			/* The frame did not fit the buffers: tun returns its
 			 * whole length anyway (tun_put_user() ignores the
 			 * short copy), a datagram socket what filled the spill
@@ -288,7 +235,7 @@ static bool process_rx(struct virtio_net *n)
 				break;
 			continue;
 		}
-		rx_complete(n, &b, (size_t)got);
+		rx_chains_use(&n->rx, q, (uint32_t)got);
 		STAT_ADD(n, rx_packets, 1);
 		STAT_ADD(n, rx_bytes, (uint64_t)got - VIRTIO_NET_HDR_LEN);
 		if (++delivered % INTERRUPT_BATCH == 0)
@@ -296,7 +243,7 @@ static bool process_rx(struct virtio_net *n)
 	}
 	/* Between calls the ring keeps only what the driver can see: a reset
 	 * or a BAR move may come before the next. */
-	rx_give_back(n, &b);
+	rx_give_back(n);
 	/* A full burst's last INTERRUPT_BATCH was signalled already. */
 	if (more ? delivered % INTERRUPT_BATCH : delivered)
 		interrupt_if_wanted(n, VIRTIO_NET_RXQ);
@@ -675,15 +622,12 @@ int virtio_net_init(struct virtio_net *n, const struct virtio_net_backend *backe
 	n->config.status = VIRTIO_NET_S_LINK_UP; /* the TAP is up before the guest starts */
 	n->config.max_virtqueue_pairs = 1;
 	n->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	n->rx_iov = calloc(RX_IOV_MAX, sizeof(*n->rx_iov));
-	n->rx_heads = calloc(VIRTIO_NET_QUEUE_MAX, sizeof(*n->rx_heads));
-	n->rx_caps = calloc(VIRTIO_NET_QUEUE_MAX, sizeof(*n->rx_caps));
-	n->rx_niovs = calloc(VIRTIO_NET_QUEUE_MAX, sizeof(*n->rx_niovs));
+	int rx_failed = rx_chains_init(&n->rx);
 	n->tx_iov = calloc(VIRTQ_MAX_SEGS + 1, sizeof(*n->tx_iov));
 	n->chain = malloc(sizeof(*n->chain));
 	if (n->stop_fd < 0)
 		return errorf_errno(e, "virtio-net %s: eventfd", backend->name);
-	if (!n->rx_iov || !n->rx_heads || !n->rx_caps || !n->rx_niovs || !n->tx_iov || !n->chain)
+	if (rx_failed || !n->tx_iov || !n->chain)
 		return errorf(e, "virtio-net %s: out of memory", backend->name);
 	if (virtio_pci_init(&n->vp, "virtio-net", &net_ops, n, mem, routing, vm_fd, e))
 		return -1;
@@ -724,10 +668,7 @@ void virtio_net_destroy(struct virtio_net *n)
 		close(n->stop_fd);
 	pthread_mutex_destroy(&n->worker_lock);
 	pthread_cond_destroy(&n->worker_cond);
-	free(n->rx_iov);
-	free(n->rx_heads);
-	free(n->rx_caps);
-	free(n->rx_niovs);
+	rx_chains_destroy(&n->rx);
 	free(n->tx_iov);
 	free(n->chain);
 	memset(n, 0, sizeof(*n));

@@ -22,6 +22,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "virtio/rx_chains.h"
 #include "virtio/virtio_pci.h"
 
 #define VIRTIO_NET_RXQ	     0
@@ -87,10 +88,7 @@ struct virtio_net {
 	bool tx_needs_room;	   /* waiting for the backend to accept a frame */
 	bool broken;		   /* the driver broke a ring; NEEDS_RESET was raised */
 	bool backend_gone;	   /* the TAP was deleted under us; no longer watched */
-	struct iovec *rx_iov;	   /* RX scatter list across merged buffers */
-	uint16_t *rx_heads;	   /* the chains behind rx_iov */
-	uint32_t *rx_caps;	   /* their writable bytes */
-	uint16_t *rx_niovs;	   /* their entries in rx_iov */
+	struct rx_chains rx;	   /* receive chains popped for the next frames */
 	struct iovec *tx_iov;	   /* a TX frame: the checked header, then the guest's buffers */
 	struct virtq_chain *chain; /* scratch for one chain */
 };
