@@ -13,27 +13,13 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "virtio/net_hdr.h"
+#include "virtio/net_engine.h"
 
-/* The largest frame the backend hands over: with a guest TSO offload
- * negotiated, a 64 KiB IP packet plus its Ethernet header (what
- * virtio 1.2 §5.1.6.3.1 tells drivers to post: 65562 bytes with the header);
- * without, an Ethernet frame with a VLAN tag (1518 bytes). */
-#define FRAME_MAX_GSO	(65535 + 14 + 1)
-#define FRAME_MAX_PLAIN 1518
-#define INTERRUPT_BATCH 64 /* used buffers between interrupt checks in a burst */
-/* Frames one direction moves before the worker looks at its other events:
- * a guest and a host that keep both rings busy must not make it deaf to a
- * reset (the stop eventfd) or starve the other direction. A burst also ends
- * once its chains made the worker visit BURST_DESCS descriptors: a chain
- * costs up to the queue size (virtqueue.h), and a guest whose chains all
- * cost that must not get BURST times as much. Linux's largest chains (a
- * 64 KiB TSO frame, 20 descriptors; a receive posting, 19; a 64 KiB frame
- * into mergeable 1536-byte buffers, 43) stay well inside, so a burst of
- * theirs is cut short by BURST alone. */
-#define BURST	    256
-#define BURST_DESCS (64 * BURST)
-_Static_assert(BURST % INTERRUPT_BATCH == 0, "a burst ends on an interrupt check");
+/* Runs of each queue (net_engine.h, NET_RUN_FRAMES frames at most) before
+ * the worker looks at its other events: a guest and a host that keep both
+ * rings busy must not make it deaf to a reset (the stop eventfd) or starve
+ * the other direction. */
+#define BURST_RUNS 4
 #define FEATURE(b) (1ULL << (b))
 #define OFFERED_FEATURES                                                                           \
 	(FEATURE(VIRTIO_NET_F_CSUM) | FEATURE(VIRTIO_NET_F_GUEST_CSUM) |                           \
@@ -57,8 +43,6 @@ static const struct {
 };
 
 enum { EV_STOP, EV_RX_KICK, EV_TX_KICK, EV_BACKEND };
-
-#define STAT_ADD(n, field, v) __atomic_add_fetch(&(n)->stats.field, (v), __ATOMIC_RELAXED)
 
 /* ---- MAC addresses -------------------------------------------------------- */
 
@@ -94,241 +78,18 @@ void virtio_net_default_mac(const char *seed, uint8_t mac[6])
 	memcpy(mac, m, 6);
 }
 
-/* ---- receive: backend -> guest ------------------------------------------- */
+/* ---- the worker ----------------------------------------------------------- */
 
-static struct virtq *queue(struct virtio_net *n, uint16_t q)
-{
-	return &n->vp.queues[q].vq;
-}
-
-static void mark_broken(struct virtio_net *n, int q, const struct virtq_fault *why)
+/* Does what a run of queue q needs (net_engine.h). */
+static void act(struct virtio_net *n, uint16_t q, const struct net_verdict *v)
 {
 	/* §2.1.2: the driver put something impossible in a ring; the device
 	 * stops using the queues and asks to be reset. minivmm goes on. */
-	n->broken = true;
-	virtio_pci_needs_reset(&n->vp, q, why);
-}
-
-static void interrupt_if_wanted(struct virtio_net *n, uint16_t q)
-{
-	if (virtq_should_notify(queue(n, q)))
+	if (v->broken)
+		virtio_pci_needs_reset(&n->vp, q, &v->fault);
+	if (v->interrupt)
 		virtio_pci_notify_queue(&n->vp, q);
 }
-
-static size_t rx_frame_max(const struct virtio_net *n)
-{
-	bool gso = virtio_pci_has_feature(&n->vp, VIRTIO_NET_F_GUEST_TSO4) ||
-		   virtio_pci_has_feature(&n->vp, VIRTIO_NET_F_GUEST_TSO6);
-	return VIRTIO_NET_HDR_LEN + (gso ? FRAME_MAX_GSO : FRAME_MAX_PLAIN);
-}
-
-/* Adds chains to n->rx until it holds a largest-possible frame: one chain
- * without VIRTIO_NET_F_MRG_RXBUF (§5.1.6.3.2), as many as needed with it
- * (§5.1.6.4), adding the descriptors it walked to *visited. Sets
- * *exhausted when the driver has nothing more on offer right now. Returns
- * -1 if the driver broke the ring (n->chain->fault says how). */
-static int rx_gather(struct virtio_net *n, bool *exhausted, uint32_t *visited)
-{
-	struct virtq *q = queue(n, VIRTIO_NET_RXQ);
-	bool mrg = virtio_pci_has_feature(&n->vp, VIRTIO_NET_F_MRG_RXBUF);
-	size_t need = rx_frame_max(n);
-	*exhausted = false;
-	while (n->rx.count == 0 ||
-	       (mrg && n->rx.cap < need && n->rx.count < VIRTIO_NET_QUEUE_MAX)) {
-		struct virtq_chain *c = n->chain;
-		int r = virtq_pop(q, c);
-		*visited += c->ndesc;
-		if (r < 0)
-			return -1;
-		if (r == 0) {
-			*exhausted = true;
-			break;
-		}
-		/* §5.1.6.3: receive buffers are device-writable only; one with
-		 * no room at all cannot take even the header. */
-		if (c->n_out || c->in_len < VIRTIO_NET_HDR_LEN) {
-			c->fault = (struct virtq_fault){
-			    .code = VIRTQ_DEVICE_RULE,
-			    .head = c->head,
-			    .subject = "receive chain",
-			    .rule = c->n_out ? "has device-readable buffers"
-					     : "cannot hold even the 12-byte header"};
-			return -1;
-		}
-		if (!rx_chains_add(&n->rx, c)) {
-			virtq_unpop(q, 1); /* the next readv() is full: later */
-			break;
-		}
-	}
-	return 0;
-}
-
-/* Chains popped but not used go back to the ring: they are the most recent
- * pops, so virtq_unpop() returns exactly them. */
-static void rx_give_back(struct virtio_net *n)
-{
-	virtq_unpop(queue(n, VIRTIO_NET_RXQ), rx_chains_clear(&n->rx));
-}
-
-/* Returns true if it stopped at the end of a burst with more to do. */
-static bool process_rx(struct virtio_net *n)
-{
-	struct virtq *q = queue(n, VIRTIO_NET_RXQ);
-	unsigned taken = 0, delivered = 0; /* frames read from the backend, given to the guest */
-	uint32_t visited = 0;
-	bool kicks_on = true; /* as far as we know: turned off before reading */
-	bool more = false;
-	uint8_t spill;
-	bool exhausted;
-	while (!n->rx_needs_buffers && !n->broken && !n->backend_gone) {
-		if (taken == BURST || visited >= BURST_DESCS) {
-			more = true;
-			break;
-		}
-		if (rx_gather(n, &exhausted, &visited)) {
-			/* NEEDS_RESET: the ring is the driver's to rebuild. */
-			mark_broken(n, VIRTIO_NET_RXQ, &n->chain->fault);
-			rx_chains_clear(&n->rx);
-			break;
-		}
-		/* With mergeable buffers, wait for enough room for the largest
-		 * frame unless the driver already gave us its whole ring: a
-		 * frame too big for what we pass is dropped by the kernel. */
-		bool short_of_room = n->rx.cap < rx_frame_max(n) && exhausted &&
-				     n->rx.ndesc < q->size &&
-				     virtio_pci_has_feature(&n->vp, VIRTIO_NET_F_MRG_RXBUF);
-		if (n->rx.count == 0 || short_of_room) {
-			uint16_t have = n->rx.count;
-			rx_give_back(n);
-			kicks_on = true;
-			if (virtq_wait_for_more(q, have))
-				continue; /* added while we looked (§2.7.10) */
-			n->rx_needs_buffers = true;
-			STAT_ADD(n, rx_waits, 1);
-			break;
-		}
-		if (kicks_on) {
-			virtq_set_notify(q, false);
-			kicks_on = false;
-		}
-		/* After the guest's buffers, the device's own spill byte, so
-		 * that a frame too big for them shows. */
-		uint32_t niov;
-		struct iovec *iov = rx_chains_iov(&n->rx, &niov);
-		iov[niov] = (struct iovec){&spill, sizeof(spill)};
-		ssize_t got = readv(n->backend.fd, iov, (int)niov + 1);
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got < 0 && errno == EAGAIN)
-			break; /* nothing to read: epoll says when there is */
-		taken++;
-		if (got < (ssize_t)VIRTIO_NET_HDR_LEN || (size_t)got > n->rx.cap) {
-			/* The frame did not fit the buffers: tun returns its
-			 * whole length anyway (tun_put_user() ignores the
-			 * short copy), a datagram socket what filled the spill
-			 * byte too; older kernels said EFAULT. Or the TAP is
-			 * gone (EBADFD). Either way the guest gets nothing,
-			 * least of all a frame cut short as if whole, and
-			 * keeps the buffers for the next frame. */
-			STAT_ADD(n, rx_dropped, 1);
-			if (got < 0 ? errno != EFAULT && errno != EINVAL : got == 0)
-				break;
-			continue;
-		}
-		rx_chains_use(&n->rx, q, (uint32_t)got);
-		STAT_ADD(n, rx_packets, 1);
-		STAT_ADD(n, rx_bytes, (uint64_t)got - VIRTIO_NET_HDR_LEN);
-		if (++delivered % INTERRUPT_BATCH == 0)
-			interrupt_if_wanted(n, VIRTIO_NET_RXQ);
-	}
-	/* Between calls the ring keeps only what the driver can see: a reset
-	 * or a BAR move may come before the next. */
-	rx_give_back(n);
-	/* A full burst's last INTERRUPT_BATCH was signalled already. */
-	if (more ? delivered % INTERRUPT_BATCH : delivered)
-		interrupt_if_wanted(n, VIRTIO_NET_RXQ);
-	return more;
-}
-
-/* ---- transmit: guest -> backend ------------------------------------------ */
-
-/* Writes the frame in c to the backend, its header as the device copied
- * and checked it. Returns what writev() returned, or -1 with errno EINVAL
- * for a frame without a whole header (§5.1.6.2: every packet starts with
- * one) or one whose header asks for an offload the driver did not
- * negotiate (net_hdr.c). */
-static ssize_t tx_write(struct virtio_net *n, const struct virtq_chain *c)
-{
-	struct virtio_net_hdr_mrg_rxbuf hdr;
-	size_t niov = 0;
-	if (c->out_len >= VIRTIO_NET_HDR_LEN)
-		niov = net_hdr_tx_iov(c->iov, c->n_out, &hdr, n->tx_iov);
-	if (!niov || net_hdr_tx_refusal(&hdr.hdr, n->vp.driver_features)) {
-		errno = EINVAL;
-		return -1;
-	}
-	ssize_t w;
-	do
-		w = writev(n->backend.fd, n->tx_iov, (int)niov);
-	while (w < 0 && errno == EINTR);
-	return w;
-}
-
-/* Returns true if it stopped at the end of a burst with more to do. */
-static bool process_tx(struct virtio_net *n)
-{
-	struct virtq *q = queue(n, VIRTIO_NET_TXQ);
-	struct virtq_chain *c = n->chain;
-	unsigned returned = 0;
-	uint32_t visited = 0;
-	/* No kicks while we drain the ring; re-enabled when it is empty. */
-	virtq_set_notify(q, false);
-	while (!n->tx_needs_room && !n->broken) {
-		if (returned == BURST || visited >= BURST_DESCS) {
-			/* A full burst's last INTERRUPT_BATCH was signalled
-			 * already; kicks stay off: we come back. */
-			if (returned % INTERRUPT_BATCH)
-				interrupt_if_wanted(n, VIRTIO_NET_TXQ);
-			return true;
-		}
-		int r = virtq_pop(q, c);
-		visited += c->ndesc;
-		if (r == 0) {
-			if (!virtq_wait_for_more(q, 0))
-				break;
-			virtq_set_notify(q, false);
-			continue;
-		}
-		if (r < 0 && c->head == 0xffff) {
-			mark_broken(n, VIRTIO_NET_TXQ,
-				    &c->fault); /* the available ring is garbage */
-			break;
-		}
-		/* A malformed chain, or a frame the device refuses or the
-		 * backend fails, is dropped: returned unused. */
-		ssize_t w = r > 0 ? tx_write(n, c) : -1;
-		if (w < 0 && r > 0 && (errno == EAGAIN || errno == ENOBUFS)) {
-			virtq_unpop(q, 1);
-			n->tx_needs_room = true;
-			STAT_ADD(n, tx_waits, 1);
-			break;
-		}
-		if (w < 0) {
-			STAT_ADD(n, tx_errors, 1);
-		} else {
-			STAT_ADD(n, tx_packets, 1);
-			STAT_ADD(n, tx_bytes, c->out_len - VIRTIO_NET_HDR_LEN);
-		}
-		virtq_push(q, c->head, 0);
-		if (++returned % INTERRUPT_BATCH == 0)
-			interrupt_if_wanted(n, VIRTIO_NET_TXQ);
-	}
-	if (returned)
-		interrupt_if_wanted(n, VIRTIO_NET_TXQ);
-	return false;
-}
-
-/* ---- the worker ----------------------------------------------------------- */
 
 static void drain(int fd)
 {
@@ -388,12 +149,22 @@ static void work(struct virtio_net *n, uint32_t *watching)
 			*watching = EPOLLIN;
 	}
 	/* Buffers and kicks may predate DRIVER_OK's arrival here. */
-	bool rx = true, tx = true, rx_more = false, tx_more = false;
+	bool rx = true, tx = true;
 	for (;;) {
-		if (tx)
-			tx_more = process_tx(n);
-		if (rx)
-			rx_more = process_rx(n);
+		for (unsigned i = 0; i < BURST_RUNS && (rx || tx); i++) {
+			if (tx) {
+				struct net_verdict v = net_tx_run(n);
+				act(n, VIRTIO_NET_TXQ, &v);
+				tx = v.more;
+			}
+			if (rx) {
+				struct net_verdict v = net_rx_run(n);
+				act(n, VIRTIO_NET_RXQ, &v);
+				rx = v.more;
+			}
+		}
+		bool rx_more = rx, tx_more = tx;
+		net_rx_settle(n);
 		watch_backend(n, watching);
 
 		/* With a burst cut short, only look at the events, then go on. */
@@ -409,13 +180,13 @@ static void work(struct virtio_net *n, uint32_t *watching)
 				return;
 			case EV_RX_KICK:
 				drain(virtio_pci_kick_fd(&n->vp, VIRTIO_NET_RXQ));
-				STAT_ADD(n, kicks, 1);
+				NET_STAT_ADD(n, kicks, 1);
 				n->rx_needs_buffers = false;
 				rx = true;
 				break;
 			case EV_TX_KICK:
 				drain(virtio_pci_kick_fd(&n->vp, VIRTIO_NET_TXQ));
-				STAT_ADD(n, kicks, 1);
+				NET_STAT_ADD(n, kicks, 1);
 				tx = true;
 				break;
 			case EV_BACKEND:

@@ -1,6 +1,6 @@
 /*
  * The virtio-net receive path (host -> guest, virtio/virtio_net.c's
- * process_rx) with its real worker, taking turns with it (net_harness.h):
+ * net_rx_run) with its real worker, taking turns with it (net_harness.h):
  * frames of any size up to 64 KiB and beyond arrive from the backend,
  * while the input plays a hostile driver on the receive ring. It posts
  * chains of any shape (direct or indirect), rewrites descriptors and

@@ -158,7 +158,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			} else if (r == 0) {
 				FUZZ_CHECK(q.last_avail == before);
 				/* What a device does when the ring looks empty
-				 * (virtio_net's process_tx): ask for a kick, look
+				 * (virtio/net_tx.c's net_tx_run): ask for a kick, look
 				 * again, and if there is more, turn kicks off and
 				 * pop. That pop must find something, or the
 				 * device loops forever. */

@@ -71,7 +71,7 @@ int __wrap_epoll_wait(int epfd, struct epoll_event *ev, int max, int timeout)
  * worker that runs (CPU time, or epoll_wait calls that find work) is a
  * livelock, the device's bug; one asleep in epoll_wait was never woken for
  * the latest ticket, the harness's bug. (Both have been seen: a worker
- * spinning in process_tx, and a wake-up the edge-triggered eventfd lost.)
+ * spinning in net_tx_run, and a wake-up the edge-triggered eventfd lost.)
  * Measured only now, so that the turns cost no more system calls. */
 static void report_stuck(unsigned long ticket)
 {
