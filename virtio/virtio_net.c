@@ -127,7 +127,7 @@ static void lose_backend(struct virtio_net *n)
 
 /* The worker's life: started by virtio_net_init, idle until DRIVER_OK,
  * working until reset, idle again, and gone at virtio_net_destroy. */
-enum { WORKER_IDLE, WORKER_CALL, WORKER_GO, WORKER_BUSY, WORKER_QUIT };
+enum { WORKER_STARTING, WORKER_IDLE, WORKER_GO, WORKER_BUSY, WORKER_QUIT };
 #define UNWATCHED UINT32_MAX /* the backend is not in the epoll set */
 
 static int watch(int epoll_fd, int fd, uint32_t events, uint32_t id);
@@ -214,54 +214,6 @@ static void set_worker_state(struct virtio_net *n, int state)
 	pthread_cond_broadcast(&n->worker_cond);
 }
 
-static void *worker_main(void *arg)
-{
-	struct virtio_net *n = arg;
-	uint32_t watching = EPOLLIN; /* as start_worker registered it */
-	pthread_mutex_lock(&n->worker_lock);
-	for (;;) {
-		while (n->worker_state == WORKER_IDLE)
-			pthread_cond_wait(&n->worker_cond, &n->worker_lock);
-		if (n->worker_state == WORKER_QUIT)
-			break;
-		if (n->worker_state == WORKER_CALL) {
-			n->call_result = n->call_fn(n->call_ctx, n->call_error);
-			set_worker_state(n, WORKER_IDLE);
-			continue;
-		}
-		set_worker_state(n, WORKER_BUSY);
-		pthread_mutex_unlock(&n->worker_lock);
-		work(n, &watching);
-		pthread_mutex_lock(&n->worker_lock);
-		set_worker_state(n, WORKER_IDLE);
-	}
-	pthread_mutex_unlock(&n->worker_lock);
-	return NULL;
-}
-
-int virtio_net_on_worker(struct virtio_net *n, int (*fn)(void *ctx, struct errbuf *e), void *ctx,
-			 struct errbuf *e)
-{
-	pthread_mutex_lock(&n->worker_lock);
-	n->call_fn = fn;
-	n->call_ctx = ctx;
-	n->call_error = e;
-	set_worker_state(n, WORKER_CALL);
-	while (n->worker_state == WORKER_CALL)
-		pthread_cond_wait(&n->worker_cond, &n->worker_lock);
-	int r = n->call_result;
-	pthread_mutex_unlock(&n->worker_lock);
-	return r;
-}
-
-static int watch(int epoll_fd, int fd, uint32_t events, uint32_t id)
-{
-	struct epoll_event ev = {.events = events, .data.u32 = id};
-	return epoll_ctl(epoll_fd, EPOLL_CTL_ADD, fd, &ev);
-}
-
-/* ---- virtio_device_ops ---------------------------------------------------- */
-
 static unsigned tun_offloads(const struct virtio_net *n)
 {
 	/* §5.1.3.1: the GUEST_* features say what the driver accepts on
@@ -292,6 +244,47 @@ static void set_offload(struct virtio_net *n, unsigned flags)
 		fprintf(stderr, "minivmm: virtio-net %s: %s\n", n->backend.name, e.msg);
 }
 
+static void *worker_main(void *arg)
+{
+	struct virtio_net *n = arg;
+	uint32_t watching = EPOLLIN; /* as start_worker registered it */
+	/* First of all, what it may do (its name, rights and allowlist). */
+	int r = n->start.start ? n->start.start(n->start.ctx, n->start_error) : 0;
+	pthread_mutex_lock(&n->worker_lock);
+	n->start_result = r;
+	set_worker_state(n, r ? WORKER_QUIT : WORKER_IDLE);
+	for (;;) {
+		while (n->worker_state == WORKER_IDLE)
+			pthread_cond_wait(&n->worker_cond, &n->worker_lock);
+		if (n->worker_state == WORKER_QUIT)
+			break;
+		/* The TAP learns what the guest accepts before DRIVER_OK's
+		 * write returns (net_activate waits for BUSY) and before the
+		 * first frame is read for it, and forgets it before a reset
+		 * returns: here, on the thread that owns the TAP, not on the
+		 * vCPU that wrote the status (docs/security.md). */
+		pthread_mutex_unlock(&n->worker_lock);
+		set_offload(n, tun_offloads(n));
+		pthread_mutex_lock(&n->worker_lock);
+		set_worker_state(n, WORKER_BUSY);
+		pthread_mutex_unlock(&n->worker_lock);
+		work(n, &watching);
+		set_offload(n, 0);
+		pthread_mutex_lock(&n->worker_lock);
+		set_worker_state(n, WORKER_IDLE);
+	}
+	pthread_mutex_unlock(&n->worker_lock);
+	return NULL;
+}
+
+static int watch(int epoll_fd, int fd, uint32_t events, uint32_t id)
+{
+	struct epoll_event ev = {.events = events, .data.u32 = id};
+	return epoll_ctl(epoll_fd, EPOLL_CTL_ADD, fd, &ev);
+}
+
+/* ---- virtio_device_ops ---------------------------------------------------- */
+
 static int net_activate(void *ctx)
 {
 	struct virtio_net *n = ctx;
@@ -300,7 +293,6 @@ static int net_activate(void *ctx)
 	if (!n->vp.queues[VIRTIO_NET_RXQ].enabled || !n->vp.queues[VIRTIO_NET_TXQ].enabled)
 		return -1;
 	n->broken = n->rx_needs_buffers = n->tx_needs_room = n->backend_gone = false;
-	set_offload(n, tun_offloads(n));
 	uint64_t in_force = 0;
 	for (size_t i = 0; i < VIRTIO_NET_OFFLOAD_NAMES; i++)
 		in_force |= n->vp.driver_features & (FEATURE(offload_features[i].tx_bit) |
@@ -308,6 +300,8 @@ static int net_activate(void *ctx)
 	__atomic_store_n(&n->offloads_in_force, in_force, __ATOMIC_RELAXED);
 	pthread_mutex_lock(&n->worker_lock);
 	set_worker_state(n, WORKER_GO);
+	while (n->worker_state == WORKER_GO)
+		pthread_cond_wait(&n->worker_cond, &n->worker_lock);
 	pthread_mutex_unlock(&n->worker_lock);
 	n->running = true;
 	return 0;
@@ -325,7 +319,6 @@ static void net_reset(void *ctx)
 	pthread_mutex_unlock(&n->worker_lock);
 	drain(n->stop_fd);
 	n->running = false;
-	set_offload(n, 0);
 	__atomic_store_n(&n->offloads_in_force, 0, __ATOMIC_RELAXED);
 }
 
@@ -357,8 +350,9 @@ static const struct virtio_device_ops net_ops = {
 };
 
 /* The epoll set and the worker thread, which starts with every signal
- * blocked: they are the main thread's to take. */
-static int start_worker(struct virtio_net *n, struct errbuf *e)
+ * blocked (they are the main thread's to take), as thread says. */
+static int start_worker(struct virtio_net *n, const struct virtio_net_thread *thread,
+			struct errbuf *e)
 {
 	n->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
 	if (n->epoll_fd < 0 || watch(n->epoll_fd, n->stop_fd, EPOLLIN, EV_STOP) ||
@@ -366,22 +360,48 @@ static int start_worker(struct virtio_net *n, struct errbuf *e)
 	    watch(n->epoll_fd, virtio_pci_kick_fd(&n->vp, VIRTIO_NET_TXQ), EPOLLIN, EV_TX_KICK) ||
 	    watch(n->epoll_fd, n->backend.fd, EPOLLIN, EV_BACKEND))
 		return errorf_errno(e, "virtio-net %s: epoll", n->backend.name);
+	if (thread) {
+		n->start = *thread;
+		/* Frames on the backend; its stop fd, kicks and vectors. */
+		struct seccomp_fds *f = thread->fds;
+		if (f) {
+			f->epoll_fd = n->epoll_fd;
+			f->frames_fd = n->backend.fd;
+			if (n->backend.set_offload)
+				f->tap_fd = n->backend.fd; /* TUNSETOFFLOAD: work() */
+			if (f->n_io < SECCOMP_MAX_FDS)
+				f->io[f->n_io++] = n->backend.fd;
+			f->n_io +=
+			    virtio_net_eventfds(n, f->io + f->n_io, SECCOMP_MAX_FDS - f->n_io);
+		}
+	}
+	n->start_error = e;
 	sigset_t all, old;
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
-	n->worker_state = WORKER_IDLE;
+	n->worker_state = WORKER_STARTING;
 	int r = pthread_create(&n->worker, NULL, worker_main, n);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (r)
 		return errorf(e, "virtio-net %s: cannot start its worker: %s", n->backend.name,
 			      strerror(r));
 	n->worker_started = true;
+	pthread_mutex_lock(&n->worker_lock);
+	while (n->worker_state == WORKER_STARTING)
+		pthread_cond_wait(&n->worker_cond, &n->worker_lock);
+	r = n->start_result;
+	pthread_mutex_unlock(&n->worker_lock);
+	if (r) {
+		char why[sizeof(e->msg)];
+		snprintf(why, sizeof(why), "%s", e->msg);
+		return errorf(e, "virtio-net worker: %s", why);
+	}
 	return 0;
 }
 
 int virtio_net_init(struct virtio_net *n, const struct virtio_net_backend *backend,
 		    const uint8_t mac[6], const struct guest_mem *mem, struct irq_routing *routing,
-		    int vm_fd, struct errbuf *e)
+		    int vm_fd, const struct virtio_net_thread *thread, struct errbuf *e)
 {
 	memset(n, 0, sizeof(*n));
 	n->initialised = true;
@@ -410,7 +430,7 @@ int virtio_net_init(struct virtio_net *n, const struct virtio_net_backend *backe
 		if (backend->no_rx_offload)
 			n->vp.device_features &= ~FEATURE(offload_features[i].rx_bit);
 	}
-	return start_worker(n, e);
+	return start_worker(n, thread, e);
 }
 
 int virtio_net_eventfds(const struct virtio_net *n, int *fds, int max)

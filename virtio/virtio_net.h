@@ -24,6 +24,7 @@
 
 #include "virtio/rx_chains.h"
 #include "virtio/virtio_pci.h"
+#include "vmm/seccomp.h"
 
 #define VIRTIO_NET_RXQ	     0
 #define VIRTIO_NET_TXQ	     1
@@ -57,6 +58,17 @@ struct virtio_net_stats {
 	uint64_t rx_waits, tx_waits; /* times a side waited: no guest buffers, backend full */
 };
 
+/* How the worker thread starts, before it can touch a guest buffer: it
+ * calls start(ctx, e) on itself first (vm.c passes seccomp_thread_start:
+ * its name, no capabilities, its allowlist, which a thread can only load on
+ * itself). fds, if set, first gets the descriptors the worker uses: its
+ * epoll set, the backend (for frames and otherwise) and its eventfds. */
+struct virtio_net_thread {
+	int (*start)(void *ctx, struct errbuf *e);
+	void *ctx;
+	struct seccomp_fds *fds;
+};
+
 struct virtio_net {
 	bool initialised;
 	struct virtio_pci vp;
@@ -78,11 +90,10 @@ struct virtio_net {
 	bool running;	  /* activated: DRIVER_OK and not reset since */
 	int stop_fd;	  /* eventfd: stop working now */
 	int epoll_fd;	  /* the worker's: stop_fd, both kick fds and the backend */
-	/* virtio_net_on_worker's call, while WORKER_CALL. */
-	int (*call_fn)(void *ctx, struct errbuf *e);
-	void *call_ctx;
-	struct errbuf *call_error;
-	int call_result;
+	/* How the worker starts (virtio_net_init), and how that went. */
+	struct virtio_net_thread start;
+	struct errbuf *start_error;
+	int start_result;
 	/* State the worker keeps between wake-ups. */
 	bool rx_needs_buffers;	   /* waiting for the guest to add RX buffers */
 	bool tx_needs_room;	   /* waiting for the backend to accept a frame */
@@ -101,16 +112,12 @@ int virtio_net_parse_mac(const char *s, uint8_t mac[6], struct errbuf *e);
  * name), so the same command line gives the guest the same address. */
 void virtio_net_default_mac(const char *seed, uint8_t mac[6]);
 
-/* Sets up the device (not yet running: the guest's driver starts it). */
+/* Sets up the device (not yet running: the guest's driver starts it) and
+ * its worker thread, started as thread says (NULL: just started). A failed
+ * start fails this. */
 int virtio_net_init(struct virtio_net *n, const struct virtio_net_backend *backend,
 		    const uint8_t mac[6], const struct guest_mem *mem, struct irq_routing *routing,
-		    int vm_fd, struct errbuf *e);
-
-/* Runs fn(ctx, e) on the device's worker thread, between virtio_net_init and
- * the guest's first DRIVER_OK, and returns what it returned (vm.c: the
- * seccomp filter, which a thread can only load on itself). */
-int virtio_net_on_worker(struct virtio_net *n, int (*fn)(void *ctx, struct errbuf *e), void *ctx,
-			 struct errbuf *e);
+		    int vm_fd, const struct virtio_net_thread *thread, struct errbuf *e);
 
 /* The eventfds vCPU threads and the worker write and read (its stop fd,
  * the queues' kicks, the MSI-X vectors), for their seccomp allowlists: into

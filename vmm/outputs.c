@@ -41,15 +41,13 @@ static void *forward(void *arg)
 	sigemptyset(&wake);
 	sigaddset(&wake, o->wake_signal);
 	pthread_sigmask(SIG_UNBLOCK, &wake, NULL);
-	prctl(PR_SET_NAME, "output", 0, 0, 0);
 	/* It only moves bytes between pipes it holds: no right is needed, and
-	 * none is kept for a taken-over thread to borrow (docs/security.md). */
+	 * none is kept for a taken-over thread to borrow (docs/security.md).
+	 * A failure leaves it unfiltered: minivmm's output matters more. */
 	struct errbuf e;
-	if (seccomp_drop_capabilities(&e) == 0 && o->filtered) {
-		scmp_filter_ctx f = seccomp_output_filter(&e);
-		if (f)
-			seccomp_apply(f, "output", &e);
-	}
+	struct seccomp_thread t = {
+	    .name = "output", .who = "output", .kind = SECCOMP_OUTPUT, .filtered = o->filtered};
+	seccomp_thread_start(&t, &e);
 	char buf[16384];
 	bool open[2] = {true, true};
 	while ((open[0] || open[1]) && !abandoned(o)) {

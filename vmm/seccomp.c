@@ -150,7 +150,9 @@ static const unsigned long vcpu_vm_ioctls[] = {
     KVM_IOEVENTFD,	 /* doorbells, registered at DRIVER_OK, removed at reset */
 };
 static const unsigned long worker_vm_ioctls[] = {KVM_IRQ_LINE};
-static const unsigned long vcpu_tap_ioctls[] = {TUNSETOFFLOAD};
+/* The guest's receive offloads, told to the TAP at DRIVER_OK and reset:
+ * by the worker, which owns the TAP, never by a vCPU. */
+static const unsigned long worker_tap_ioctls[] = {TUNSETOFFLOAD};
 /* Console input raises the UART's interrupt; the tear-down takes doorbells
  * and irqfds out; the terminal goes back to how it was. */
 static const unsigned long main_vm_ioctls[] = {KVM_IRQ_LINE, KVM_IOEVENTFD, KVM_IRQFD,
@@ -294,8 +296,7 @@ scmp_filter_ctx seccomp_vcpu_filter(const struct seccomp_fds *fds, struct errbuf
 	scmp_filter_ctx f = new_filter(fds, e);
 	if (f && (add_list(f, vcpu_only, N(vcpu_only), fds, e) ||
 		  add_ioctls(f, fds->vcpu_fd, vcpu_fd_ioctls, N(vcpu_fd_ioctls), e) ||
-		  add_ioctls(f, fds->vm_fd, vcpu_vm_ioctls, N(vcpu_vm_ioctls), e) ||
-		  add_ioctls(f, fds->tap_fd, vcpu_tap_ioctls, N(vcpu_tap_ioctls), e))) {
+		  add_ioctls(f, fds->vm_fd, vcpu_vm_ioctls, N(vcpu_vm_ioctls), e))) {
 		seccomp_release(f);
 		return NULL;
 	}
@@ -306,7 +307,8 @@ scmp_filter_ctx seccomp_worker_filter(const struct seccomp_fds *fds, struct errb
 {
 	scmp_filter_ctx f = new_filter(fds, e);
 	if (f && (add_list(f, worker_only, N(worker_only), fds, e) ||
-		  add_ioctls(f, fds->vm_fd, worker_vm_ioctls, N(worker_vm_ioctls), e))) {
+		  add_ioctls(f, fds->vm_fd, worker_vm_ioctls, N(worker_vm_ioctls), e) ||
+		  add_ioctls(f, fds->tap_fd, worker_tap_ioctls, N(worker_tap_ioctls), e))) {
 		seccomp_release(f);
 		return NULL;
 	}
@@ -447,4 +449,18 @@ int seccomp_apply(scmp_filter_ctx f, const char *who, struct errbuf *e)
 	if (r)
 		return errorf(e, "seccomp: cannot load the filter: %s", strerror(-r));
 	return 0;
+}
+
+int seccomp_thread_start(void *ctx, struct errbuf *e)
+{
+	const struct seccomp_thread *t = ctx;
+	prctl(PR_SET_NAME, t->name, 0, 0, 0);
+	if (seccomp_drop_capabilities(e))
+		return -1;
+	if (!t->filtered)
+		return 0;
+	scmp_filter_ctx f = t->kind == SECCOMP_VCPU	? seccomp_vcpu_filter(&t->fds, e)
+			    : t->kind == SECCOMP_WORKER ? seccomp_worker_filter(&t->fds, e)
+							: seccomp_output_filter(e);
+	return f ? seccomp_apply(f, t->who, e) : -1;
 }

@@ -26,7 +26,7 @@
 struct seccomp_fds {
 	int vcpu_fd;   /* this vCPU's (vCPU filter only) */
 	int vm_fd;     /* the VM's: interrupt lines, MSI routes, irqfds, ioeventfds */
-	int tap_fd;    /* the NIC's TAP: TUNSETOFFLOAD at DRIVER_OK and reset (vCPU only) */
+	int tap_fd;    /* the NIC's TAP: TUNSETOFFLOAD at DRIVER_OK and reset (worker only) */
 	int epoll_fd;  /* the worker's epoll set: epoll_wait, epoll_ctl (worker only) */
 	int frames_fd; /* readv, writev: the TAP (worker only); -1: none */
 	/* read, write and epoll_ctl's target: on these only. stdout and
@@ -67,6 +67,23 @@ int seccomp_drop_capabilities(struct errbuf *e);
 /* Loads f on the calling thread only, with no_new_privs, and releases it.
  * who names the thread in the line a refused call prints ("vCPU 0"). */
 int seccomp_apply(scmp_filter_ctx f, const char *who, struct errbuf *e);
+
+/* How a guest-facing or helper thread locks itself down as it starts: its
+ * name (in ps and /proc), no capabilities, and, when filtered, its kind's
+ * allowlist over fds. */
+enum seccomp_kind { SECCOMP_VCPU, SECCOMP_WORKER, SECCOMP_OUTPUT };
+struct seccomp_thread {
+	const char *name; /* at most 15 bytes: "vcpu0", "virtio-net" */
+	const char *who;  /* in messages: "vCPU 0", "virtio-net worker" */
+	enum seccomp_kind kind;
+	bool filtered; /* false: --no-seccomp */
+	struct seccomp_fds fds;
+};
+
+/* Does the above on the calling thread (ctx is a struct seccomp_thread, so
+ * that this is the shape of a thread's start hook). Returns -1 with the
+ * reason in e, the thread then still nameless of rights but unfiltered. */
+int seccomp_thread_start(void *ctx, struct errbuf *e);
 
 /* How many distinct system calls each allowlist lets through. */
 int seccomp_vcpu_syscalls(void);

@@ -126,21 +126,14 @@ int vcpu_thread_init(struct vcpu *v)
 	sigfillset(&set);
 	sigdelset(&set, h->kick_signal);
 	pthread_sigmask(SIG_SETMASK, &set, NULL);
-	char name[16];
+	char name[16], who[32];
 	snprintf(name, sizeof(name), "vcpu%d", v->id);
-	prctl(PR_SET_NAME, name, 0, 0, 0);
-	struct errbuf e;
-	char who[32];
 	snprintf(who, sizeof(who), "vCPU %d", v->id);
-	if (seccomp_drop_capabilities(&e) == 0) {
-		if (!h->filtered)
-			return 0;
-		struct seccomp_fds fds = h->filter_fds;
-		fds.vcpu_fd = v->fd;
-		scmp_filter_ctx f = seccomp_vcpu_filter(&fds, &e);
-		if (f && !seccomp_apply(f, who, &e))
-			return 0;
-	}
+	struct seccomp_thread t = {name, who, SECCOMP_VCPU, h->filtered, h->filter_fds};
+	t.fds.vcpu_fd = v->fd;
+	struct errbuf e;
+	if (seccomp_thread_start(&t, &e) == 0)
+		return 0;
 	stop_request(h->stop, 1, "%s: %s", who, e.msg);
 	return -1;
 }

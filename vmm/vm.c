@@ -101,34 +101,6 @@ static int open_network(struct vm *vm, struct errbuf *e)
 	return 0;
 }
 
-/* On the NIC's worker thread, before the guest can start it: its name and,
- * unless --no-seccomp, its allowlist. A failure fails vm_create. */
-static int nic_worker_init(void *ctx, struct errbuf *e)
-{
-	struct vm *vm = ctx;
-	prctl(PR_SET_NAME, "virtio-net", 0, 0, 0);
-	if (seccomp_drop_capabilities(e) == 0) {
-		if (vm->cfg.no_seccomp)
-			return 0;
-		/* Frames on the TAP; its stop fd, kicks and vectors. */
-		struct seccomp_fds fds = {.vcpu_fd = -1,
-					  .vm_fd = vm->kvm.vm_fd,
-					  .tap_fd = -1,
-					  .epoll_fd = vm->net.epoll_fd,
-					  .frames_fd = vm->tap.fd,
-					  .io = {vm->tap.fd},
-					  .n_io = 1};
-		fds.n_io +=
-		    virtio_net_eventfds(&vm->net, fds.io + fds.n_io, SECCOMP_MAX_FDS - fds.n_io);
-		scmp_filter_ctx f = seccomp_worker_filter(&fds, e);
-		if (f && !seccomp_apply(f, "virtio-net worker", e))
-			return 0;
-	}
-	char why[sizeof(e->msg)];
-	snprintf(why, sizeof(why), "%s", e->msg);
-	return errorf(e, "virtio-net worker: %s", why);
-}
-
 static int add_nic(struct vm *vm, struct errbuf *e)
 {
 	if (!vm->cfg.tap)
@@ -140,9 +112,22 @@ static int add_nic(struct vm *vm, struct errbuf *e)
 						   .no_tx_offload = !vm->offload.tx,
 						   .no_rx_offload = !vm->offload.rx,
 						   .no_offload_why = vm->offload.why};
+	/* The worker locks itself down as it starts, before the guest can
+	 * give it anything: no rights, and (unless --no-seccomp) its
+	 * allowlist over the VM fd and the descriptors the device adds. */
+	vm->nic_thread = (struct seccomp_thread){.name = "virtio-net",
+						 .who = "virtio-net worker",
+						 .kind = SECCOMP_WORKER,
+						 .filtered = !vm->cfg.no_seccomp,
+						 .fds = {.vcpu_fd = -1,
+							 .vm_fd = vm->kvm.vm_fd,
+							 .tap_fd = -1,
+							 .epoll_fd = -1,
+							 .frames_fd = -1}};
+	const struct virtio_net_thread thread = {seccomp_thread_start, &vm->nic_thread,
+						 &vm->nic_thread.fds};
 	if (virtio_net_init(&vm->net, &backend, vm->cfg.mac, &vm->mem, &vm->irq_routing,
-			    vm->kvm.vm_fd, e) ||
-	    virtio_net_on_worker(&vm->net, nic_worker_init, vm, e))
+			    vm->kvm.vm_fd, &thread, e))
 		return -1;
 	return pci_host_add_device(&vm->pci, &vm->net.vp.pci, e) < 0 ? -1 : 0;
 }
@@ -278,7 +263,7 @@ static void lend_to_vcpus(struct vm *vm)
 	 * arrive as exits), its stop fd and interrupt vectors. */
 	struct seccomp_fds fds = {.vcpu_fd = -1,
 				  .vm_fd = vm->kvm.vm_fd,
-				  .tap_fd = vm->tap.fd,
+				  .tap_fd = -1,
 				  .epoll_fd = -1,
 				  .frames_fd = -1,
 				  .io = {vm->stop.eventfd},

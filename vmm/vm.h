@@ -81,6 +81,7 @@ struct vm {
 	struct bridge_port bridge;
 	struct offload_policy offload; /* what the guest's NIC is offered, and why */
 	struct virtio_net net;
+	struct seccomp_thread nic_thread; /* how its worker starts (vmm/seccomp.h) */
 	/* The main thread's eye on the TAP and its bridge port while the guest
 	 * runs: says when either goes away or comes back. */
 	struct link_watch link_watch;

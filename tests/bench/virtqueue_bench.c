@@ -44,6 +44,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/prctl.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -94,6 +95,7 @@ struct bench {
 	struct guest_mem mem;
 	struct virtio_net net;
 	struct vq_driver drv;
+	struct seccomp_thread worker_thread; /* how the device's worker starts */
 	clockid_t worker_clock;
 	unsigned rx_batch;
 	uint8_t pkt[VQD_BUF_STRIDE]; /* header + frame, as both sides send it */
@@ -263,27 +265,6 @@ static int tap_offload(void *ctx, unsigned flags, struct errbuf *e)
 	return tap_set_offload(ctx, flags, e); /* as vmm/vm.c */
 }
 
-/* On the worker, before the first DRIVER_OK, as vmm/vm.c's nic_worker_init:
- * its name, and minivmm's default seccomp allowlist (each syscall then also
- * runs the filter, which is part of what minivmm costs). */
-static int worker_init(void *ctx, struct errbuf *e)
-{
-	const struct bench *b = ctx;
-	prctl(PR_SET_NAME, "virtio-net", 0, 0, 0);
-	if (!b->o.seccomp)
-		return 0;
-	struct seccomp_fds fds = {.vcpu_fd = -1,
-				  .vm_fd = -1,
-				  .tap_fd = -1,
-				  .epoll_fd = b->net.epoll_fd,
-				  .frames_fd = b->be.fd,
-				  .io = {b->be.fd, b->drv.irq_fd},
-				  .n_io = 2};
-	fds.n_io += virtio_net_eventfds(&b->net, fds.io + 2, SECCOMP_MAX_FDS - 2);
-	scmp_filter_ctx f = seccomp_worker_filter(&fds, e);
-	return f ? seccomp_apply(f, "virtio-net worker", e) : -1;
-}
-
 static int setup(struct bench *b, struct errbuf *e)
 {
 	if (vqb_open(&b->be, b->o.backend, e) || guest_mem_alloc(&b->mem, VQD_RAM_SIZE, e))
@@ -296,9 +277,26 @@ static int setup(struct bench *b, struct errbuf *e)
 	const uint8_t mac[6] = {0x52, 0x54, 0x00, 0x12, 0x34, 0x56};
 	/* The driver's interrupt eventfd exists before the worker loads its
 	 * filter, which names it (the device's INTx line, in this bench). */
-	if (virtio_net_init(&b->net, &backend, mac, &b->mem, NULL, -1, e) ||
-	    vqd_init(&b->drv, &b->net, &b->mem, b->o.features, e) ||
-	    virtio_net_on_worker(&b->net, worker_init, b, e))
+	/* The worker starts as vmm/vm.c starts it: its name, no rights and
+	 * minivmm's default allowlist (each system call then also runs the
+	 * filter, which is part of what minivmm costs), over the device's
+	 * descriptors and the driver's interrupt eventfd, made first. */
+	int irq_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (irq_fd < 0)
+		return errorf_errno(e, "eventfd");
+	b->worker_thread = (struct seccomp_thread){
+	    .name = "virtio-net",
+	    .who = "virtio-net worker",
+	    .kind = SECCOMP_WORKER,
+	    .filtered = b->o.seccomp,
+	    .fds = {.vcpu_fd = -1, .vm_fd = -1, .tap_fd = -1, .io = {irq_fd}, .n_io = 1}};
+	const struct virtio_net_thread thread = {seccomp_thread_start, &b->worker_thread,
+						 &b->worker_thread.fds};
+	if (virtio_net_init(&b->net, &backend, mac, &b->mem, NULL, -1, &thread, e)) {
+		close(irq_fd);
+		return -1;
+	}
+	if (vqd_init(&b->drv, &b->net, &b->mem, b->o.features, irq_fd, e))
 		return -1;
 	int r = pthread_getcpuclockid(b->net.worker, &b->worker_clock);
 	if (r)

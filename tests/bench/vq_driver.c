@@ -188,15 +188,13 @@ static bool reclaim(struct vq_driver *d, struct vqd_ring *q, struct vring_used_e
 /* ---- set-up --------------------------------------------------------------- */
 
 int vqd_init(struct vq_driver *d, struct virtio_net *net, const struct guest_mem *mem,
-	     enum vqd_features features, struct errbuf *e)
+	     enum vqd_features features, int irq_fd, struct errbuf *e)
 {
 	memset(d, 0, sizeof(*d));
 	d->net = net;
 	d->mem = mem;
 	d->timeout_ms = 5000;
-	d->irq_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (d->irq_fd < 0)
-		return errorf_errno(e, "eventfd");
+	d->irq_fd = irq_fd;
 	if (map_ring(d, &d->rx, VIRTIO_NET_RXQ, RXQ_GPA, RXB_GPA, e) ||
 	    map_ring(d, &d->tx, VIRTIO_NET_TXQ, TXQ_GPA, TXB_GPA, e))
 		return -1;

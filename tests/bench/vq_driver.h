@@ -78,9 +78,11 @@ enum vqd_features {
 };
 
 /* Maps the rings and buffers (checked against guest RAM) and wires the
- * device's INTA# to the driver. The device stays reset until vqd_start(). */
+ * device's INTA# to the driver through irq_fd, an eventfd it then owns
+ * (made by the caller, so that the worker's allowlist can name it). The
+ * device stays reset until vqd_start(). */
 int vqd_init(struct vq_driver *d, struct virtio_net *net, const struct guest_mem *mem,
-	     enum vqd_features features, struct errbuf *e);
+	     enum vqd_features features, int irq_fd, struct errbuf *e);
 void vqd_destroy(struct vq_driver *d);
 
 /* §3.1.1: reset, negotiate, set up both queues empty, DRIVER_OK. */

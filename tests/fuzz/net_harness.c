@@ -205,7 +205,7 @@ void nh_start(void)
 	static const uint8_t mac[6] = {0x52, 0x54, 0x00, 0x12, 0x34, 0x56};
 	const struct virtio_net_backend be = {.fd = nh.dev_fd, .name = "fuzz0"};
 	struct errbuf e;
-	FUZZ_CHECK(virtio_net_init(&nh.net, &be, mac, &nh.mem, NULL, -1, &e) == 0);
+	FUZZ_CHECK(virtio_net_init(&nh.net, &be, mac, &nh.mem, NULL, -1, NULL, &e) == 0);
 	wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	struct epoll_event wake = {.events = EPOLLIN | EPOLLET, .data.u32 = WAKE_ID};
 	FUZZ_CHECK(epoll_ctl(nh.net.epoll_fd, EPOLL_CTL_ADD, wake_fd, &wake) == 0);

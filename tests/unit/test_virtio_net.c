@@ -70,7 +70,7 @@ static void setup(void)
 	const struct virtio_net_backend be = {
 	    .fd = dev_fd, .name = "sp0", .set_offload = record_offload, .ctx = offloads};
 	struct errbuf e;
-	ck_assert_int_eq(virtio_net_init(&net, &be, mac, &mem, NULL, -1, &e), 0);
+	ck_assert_int_eq(virtio_net_init(&net, &be, mac, &mem, NULL, -1, NULL, &e), 0);
 }
 
 static void teardown(void)
@@ -564,7 +564,7 @@ START_TEST(test_withheld_tx_offloads)
 					      .no_tx_offload = true,
 					      .no_offload_why = "the far side is slow"};
 	struct errbuf e;
-	ck_assert_int_eq(virtio_net_init(&net, &be, mac, &mem, NULL, -1, &e), 0);
+	ck_assert_int_eq(virtio_net_init(&net, &be, mac, &mem, NULL, -1, NULL, &e), 0);
 	uint64_t f = device_features();
 	const unsigned gone[] = {VIRTIO_NET_F_CSUM, VIRTIO_NET_F_HOST_TSO4, VIRTIO_NET_F_HOST_TSO6,
 				 VIRTIO_NET_F_HOST_ECN};
@@ -726,7 +726,7 @@ START_TEST(test_tx_withheld_offload_dropped)
 	const struct virtio_net_backend be = {
 	    .fd = dev_fd, .name = "sp0", .no_tx_offload = true, .no_offload_why = "test"};
 	struct errbuf e;
-	ck_assert_int_eq(virtio_net_init(&net, &be, mac, &mem, NULL, -1, &e), 0);
+	ck_assert_int_eq(virtio_net_init(&net, &be, mac, &mem, NULL, -1, NULL, &e), 0);
 	driver_start(0);
 	tx_refused_then_plain(
 	    &(struct virtio_net_hdr){.flags = NEEDS_CSUM, .csum_start = 34, .csum_offset = 16},
@@ -752,7 +752,7 @@ START_TEST(test_backend_gone)
 	const struct virtio_net_backend be = {
 	    .fd = dev_fd, .name = "sp0", .set_offload = record_offload, .ctx = offloads};
 	struct errbuf e;
-	ck_assert_int_eq(virtio_net_init(&net, &be, mac, &mem, NULL, -1, &e), 0);
+	ck_assert_int_eq(virtio_net_init(&net, &be, mac, &mem, NULL, -1, NULL, &e), 0);
 	driver_start(CSUM);
 	close(peer);
 	peer = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0); /* for teardown */
