@@ -37,6 +37,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "vmm/bench_qemu.h"
 #include "vmm/bench_report.h"
 #include "vmm/cli.h"
 #include "vmm/vm.h"
@@ -44,7 +45,6 @@
 extern const unsigned char bench_payload[], bench_payload_end[];
 
 static const char *const kind_names[BENCH_KINDS] = {BENCH_KIND_NAMES};
-#define REPORT_MAX (1 << 16) /* the payload writes about 100 bytes per kind */
 
 struct bench_options {
 	unsigned exits, rounds, timer_count, timeout;
@@ -363,115 +363,6 @@ static int run_minivmm(struct bench *b)
 	return 0;
 }
 
-/* ---- QEMU ---- */
-
-static int write_file(const char *path, const void *data, size_t len)
-{
-	FILE *f = fopen(path, "wb");
-	if (!f)
-		return -1;
-	size_t w = fwrite(data, 1, len, f);
-	return fclose(f) || w != len ? -1 : 0;
-}
-
-static void qemu_version(const char *qemu, char *out, size_t n)
-{
-	char cmd[512];
-	snprintf(cmd, sizeof(cmd), "'%s' --version 2>/dev/null", qemu);
-	snprintf(out, n, "%s", qemu);
-	FILE *p = popen(cmd, "r");
-	if (!p)
-		return;
-	if (fgets(out, (int)n, p))
-		out[strcspn(out, "\n")] = 0;
-	pclose(p);
-}
-
-/* The same payload under `qemu -enable-kvm`, its report read from the
- * debugcon file. Returns 0 with r filled in, else -1 having said why. */
-static int run_qemu(const struct bench *b, const char *cmdline, struct bench_results *r)
-{
-	char dir[] = "/tmp/minivmm-bench.XXXXXX";
-	if (!mkdtemp(dir)) {
-		fprintf(stderr, "minivmm-bench: --qemu: mkdtemp: %s\n", strerror(errno));
-		return -1;
-	}
-	char elf[64], rep[64], log[64], append[512], chardev[96];
-	snprintf(elf, sizeof(elf), "%s/exitbench.elf", dir);
-	snprintf(rep, sizeof(rep), "%s/report", dir);
-	snprintf(log, sizeof(log), "%s/qemu.log", dir);
-	snprintf(append, sizeof(append), "%s vmm=qemu", cmdline);
-	snprintf(chardev, sizeof(chardev), "file,id=report,path=%s", rep);
-	int status = -1;
-	if (write_file(elf, bench_payload, (size_t)(bench_payload_end - bench_payload))) {
-		fprintf(stderr, "minivmm-bench: --qemu: cannot write %s\n", elf);
-		goto out;
-	}
-	const char *argv[] = {b->opt.qemu,   "-enable-kvm",
-			      "-machine",    "pc",
-			      "-cpu",	     "host",
-			      "-m",	     "64M",
-			      "-smp",	     "1",
-			      "-nodefaults", "-display",
-			      "none",	     "-no-reboot",
-			      "-kernel",     elf,
-			      "-append",     append,
-			      "-chardev",    chardev,
-			      "-device",     "isa-debugcon,iobase=0xe9,chardev=report",
-			      NULL};
-	pid_t pid = fork();
-	if (pid == 0) {
-		FILE *l = freopen(log, "w", stdout);
-		if (l)
-			dup2(fileno(l), STDERR_FILENO);
-		execvp(argv[0], (char *const *)argv);
-		fprintf(stderr, "exec: %s\n", strerror(errno));
-		_exit(127);
-	}
-	if (pid < 0) {
-		fprintf(stderr, "minivmm-bench: --qemu: fork: %s\n", strerror(errno));
-		goto out;
-	}
-	int ws = 0;
-	for (unsigned waited = 0; waitpid(pid, &ws, WNOHANG) == 0; waited++) {
-		if (waited == b->opt.timeout * 10) {
-			kill(pid, SIGKILL);
-			waitpid(pid, &ws, 0);
-			fprintf(stderr, "minivmm-bench: --qemu: %s timed out after %u s\n",
-				b->opt.qemu, b->opt.timeout);
-			goto out;
-		}
-		usleep(100000);
-	}
-	FILE *f = fopen(rep, "r");
-	char *text = malloc(REPORT_MAX);
-	size_t len = f && text ? fread(text, 1, REPORT_MAX, f) : 0;
-	if (f)
-		fclose(f);
-	bench_parse_report(r, text, len);
-	free(text);
-	if (!r->done) {
-		char why[200] = "";
-		FILE *l = fopen(log, "r");
-		if (l && fgets(why, sizeof(why), l))
-			why[strcspn(why, "\n")] = 0;
-		if (l)
-			fclose(l);
-		fprintf(stderr, "minivmm-bench: --qemu: %s did not finish the payload (%s%s)\n",
-			b->opt.qemu, r->error[0] ? r->error : "exit status ",
-			r->error[0] ? ""
-				    : (WIFEXITED(ws) ? (WEXITSTATUS(ws) ? why : "0") : "killed"));
-		goto out;
-	}
-	status = 0;
-out:
-	unlink(elf);
-	unlink(rep);
-	unlink(log);
-	rmdir(dir);
-	return status;
-}
-
 /* ---- the host, for the header ---- */
 
 static void cpu_model(char *out, size_t n)
@@ -642,7 +533,7 @@ int main(int argc, char **argv)
 		return 1;
 	size_t payload_len = (size_t)(bench_payload_end - bench_payload);
 	if (b.opt.write_payload) {
-		if (write_file(b.opt.write_payload, bench_payload, payload_len)) {
+		if (bench_write_file(b.opt.write_payload, bench_payload, payload_len)) {
 			fprintf(stderr, "minivmm-bench: --write-payload %s: %s\n",
 				b.opt.write_payload, strerror(errno));
 			return 1;
@@ -707,8 +598,9 @@ int main(int argc, char **argv)
 	    .seccomp = b.opt.seccomp,
 	};
 	if (b.opt.qemu) {
-		qemu_version(b.opt.qemu, qver, sizeof(qver));
-		if (run_qemu(&b, cmdline, &r))
+		bench_qemu_version(b.opt.qemu, qver, sizeof(qver));
+		if (bench_run_qemu(b.opt.qemu, b.opt.timeout, bench_payload, payload_len, cmdline,
+				   &r))
 			goto out;
 		ctx.qemu = true;
 		ctx.qemu_version = qver;
