@@ -126,9 +126,9 @@ static void report_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len
 		b->report[b->report_len++] = (char)data[0];
 }
 
-static int add_bench_devices(struct vm *vm, void *ctx, struct errbuf *e)
+/* Between vm_create() and vm_assemble(), beside minivmm's own devices. */
+static int add_bench_devices(struct vm *vm, struct bench *b, struct errbuf *e)
 {
-	struct bench *b = ctx;
 	return bus_register(&vm->pio, BENCH_CTRL_PORT, 4, "bench control", ctrl_io, b, e) ||
 		       bus_register(&vm->pio, BENCH_REPORT_PORT, 1, "bench report", report_io, b,
 				    e) ||
@@ -558,8 +558,6 @@ int main(int argc, char **argv)
 	    .cpus = 1,
 	    .kvm_path = cli_kvm_path(),
 	    .no_seccomp = !b.opt.seccomp,
-	    .extra_devices = add_bench_devices,
-	    .extra_devices_ctx = &b,
 	};
 	pthread_mutex_init(&b.lock, NULL);
 	pthread_cond_init(&b.cond, NULL);
@@ -567,7 +565,8 @@ int main(int argc, char **argv)
 	b.kind = BENCH_KINDS;
 	struct errbuf e;
 	int status = 1;
-	if (vm_create(&b.vm, &cfg, &e) || (b.opt.kinds[BENCH_DOORBELL] && add_doorbells(&b, &e))) {
+	if (vm_create(&b.vm, &cfg, &e) || add_bench_devices(&b.vm, &b, &e) ||
+	    vm_assemble(&b.vm, &e) || (b.opt.kinds[BENCH_DOORBELL] && add_doorbells(&b, &e))) {
 		fprintf(stderr, "minivmm-bench: %s\n", e.msg);
 		goto out;
 	}

@@ -71,7 +71,7 @@ int main(int argc, char **argv)
 	}
 	struct vm vm;
 	int status;
-	if (vm_create(&vm, &cfg, &e)) {
+	if (vm_create(&vm, &cfg, &e) || vm_assemble(&vm, &e)) {
 		vm_destroy(&vm);
 		fprintf(stderr, "minivmm: %s\n", e.msg);
 		undo_start(&undo, &cfg, -1, stats_created);

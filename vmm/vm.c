@@ -158,10 +158,6 @@ static int add_devices(struct vm *vm, struct errbuf *e)
 	    legacy_ports_register(pio, e) || pci_host_register(&vm->pci, pio, &vm->mmio, e) ||
 	    add_nic(vm, e))
 		return -1;
-	if (vm->cfg.extra_devices && vm->cfg.extra_devices(vm, vm->cfg.extra_devices_ctx, e))
-		return -1;
-	bus_freeze(&vm->pio);
-	bus_freeze(&vm->mmio);
 	return 0;
 }
 
@@ -313,7 +309,16 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct errbuf *e)
 			      vm->kvm.max_vcpus);
 	if (kvm_check_mem(&vm->kvm, cfg->mem_size, e) || set_memory(vm, e) || add_devices(vm, e))
 		return -1;
+	return 0;
+}
 
+int vm_assemble(struct vm *vm, struct errbuf *e)
+{
+	const struct vm_config *cfg = &vm->cfg;
+	/* Every device is on its bus: from here on the tables do not change,
+	 * and the exit path reads them without a lock. */
+	bus_freeze(&vm->pio);
+	bus_freeze(&vm->mmio);
 	vm->vcpus = calloc((size_t)cfg->cpus, sizeof(*vm->vcpus));
 	if (!vm->vcpus)
 		return errorf(e, "out of memory");

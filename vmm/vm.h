@@ -49,11 +49,6 @@ struct vm_config {
 	/* --no-seccomp: the vCPU threads and the NIC's worker run without
 	 * their seccomp allowlists (vmm/seccomp.h). */
 	bool no_seccomp;
-	/* Devices of the embedding program, put on the buses after minivmm's
-	 * own and before they are frozen: minivmm-bench's null device and
-	 * control port (vmm/bench.c). NULL in minivmm itself. */
-	int (*extra_devices)(struct vm *vm, void *ctx, struct errbuf *e);
-	void *extra_devices_ctx;
 };
 
 struct vm {
@@ -105,10 +100,15 @@ struct vm {
  * until vm_create() can stop and vm_destroy() undo what was set up. */
 void vm_block_signals(void);
 
-/* Builds the machine from cfg: opens KVM, maps RAM, loads the kernel, creates
- * the vCPUs and devices. On failure everything made so far is undone by
- * vm_destroy(); stopped_in_setup says whether a stop signal was the cause. */
+/* Builds the machine from cfg in two steps, so that a program embedding it
+ * (minivmm-bench) can put devices of its own on the buses in between.
+ * vm_create: reads the boot files, sets up the network, opens KVM, maps
+ * RAM, and puts minivmm's devices on the buses. vm_assemble: freezes the
+ * buses, creates the vCPUs, loads the kernel and gives up root's rights.
+ * On failure of either, vm_destroy() undoes everything made so far;
+ * stopped_in_setup says whether a stop signal was the cause. */
 int vm_create(struct vm *vm, const struct vm_config *cfg, struct errbuf *e);
+int vm_assemble(struct vm *vm, struct errbuf *e);
 
 /* Runs until the guest or the user stops it; returns the exit status. */
 int vm_run(struct vm *vm);

@@ -6,7 +6,8 @@
  *
  * Only a PVM host ever returns "cannot emulate" for int3, fwait, fnclex and
  * clac/stac, so on hardware (or nested) KVM that path never runs. This
- * program makes it run: it builds the machine with vm_create() but drives
+ * program makes it run: it builds the machine with vm_create() and
+ * vm_assemble() but drives
  * vCPU 0 itself. The payload stops at a checkpoint (`out %al, $0x7e; nop`)
  * right before each such instruction; the program single-steps onto the
  * instruction, writes into the shared kvm_run exactly the exit PVM would
@@ -394,7 +395,7 @@ int main(int argc, char **argv)
 	};
 	struct vm vm;
 	struct errbuf e = {{0}};
-	if (vm_create(&vm, &cfg, &e)) {
+	if (vm_create(&vm, &cfg, &e) || vm_assemble(&vm, &e)) {
 		vm_destroy(&vm);
 		dup2(saved_stdout, STDOUT_FILENO);
 		fprintf(stderr, "fixup_test: cannot build the VM: %s\n", e.msg);
