@@ -175,8 +175,10 @@ static int add_devices(struct vm *vm, struct errbuf *e)
 		return -1;
 	if (vm->cfg.extra_devices && vm->cfg.extra_devices(vm, vm->cfg.extra_devices_ctx, e))
 		return -1;
-	bus_freeze(&vm->pio);
-	bus_freeze(&vm->mmio);
+	/* One hazard slot on each bus per vCPU (vmm/bus.h). */
+	size_t readers = (size_t)vm->cfg.cpus;
+	if (bus_freeze(&vm->pio, readers, e) || bus_freeze(&vm->mmio, readers, e))
+		return -1;
 	return 0;
 }
 
