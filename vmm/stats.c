@@ -292,7 +292,7 @@ static void print_ranges(const struct vm *vm, const struct stats_sum *sum, bool 
 		if (r.mapped)
 			snprintf(where, sizeof(where), "0x%08llx+%llx", (unsigned long long)r.base,
 				 (unsigned long long)r.len);
-		fprintf(out, "  %-5s %-30s %-17s %12llu %10llu", b->name, r.name, where,
+		fprintf(out, "  %-5s %-34s %-17s %12llu %10llu", b->name, r.name, where,
 			(unsigned long long)n, (unsigned long long)l.count);
 		print_lat(&l, out);
 	}
@@ -303,12 +303,12 @@ static void print_ranges(const struct vm *vm, const struct stats_sum *sum, bool 
 static void print_unclaimed(const struct bus *b, uint64_t accesses, const struct lat_hist *h,
 			    double ns_per_tick, FILE *out)
 {
-	fprintf(out, "  %-5s %-30s %-17s %12llu\n", b->name, "(unclaimed)", "",
+	fprintf(out, "  %-5s %-34s %-17s %12llu\n", b->name, "(unclaimed)", "",
 		(unsigned long long)accesses);
 	if (!h->count)
 		return;
 	struct lat_summary l = summarise(h, ns_per_tick);
-	fprintf(out, "  %-5s %-30s %-17s %12s %10llu", b->name, "(unclaimed) latency", "", "-",
+	fprintf(out, "  %-5s %-34s %-17s %12s %10llu", b->name, "(unclaimed) latency", "", "-",
 		(unsigned long long)l.count);
 	print_lat(&l, out);
 }
@@ -332,7 +332,7 @@ static void print_text(const struct vm *vm, const struct stats_sum *sum, FILE *o
 		fprintf(out, "  %-28s %12llu", slot_name(i), (unsigned long long)t->exits[i]);
 		print_lat(&l, out);
 	}
-	fprintf(out, "  %-5s %-30s %-17s %12s %10s %8s %8s %8s %9s\n", "bus", "device", "range",
+	fprintf(out, "  %-5s %-34s %-17s %12s %10s %8s %8s %8s %9s\n", "bus", "device", "range",
 		"accesses", "exits", "p50", "p90", "p99", "max");
 	print_ranges(vm, sum, true, out);
 	print_ranges(vm, sum, false, out);
