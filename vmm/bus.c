@@ -87,10 +87,10 @@ int bus_freeze(struct bus *b, size_t readers, struct errbuf *e)
 	assert(!b->frozen);
 	b->readers = aligned_alloc(_Alignof(struct bus_reader),
 				   (readers ? readers : 1) * sizeof(struct bus_reader));
-	b->npool = readers + 2;
-	b->pool = calloc(b->npool, sizeof(*b->pool));
+	b->pool = calloc(readers + 2, sizeof(*b->pool));
 	if (!b->readers || !b->pool)
 		return errorf(e, "%s bus: out of memory", b->name);
+	b->npool = readers + 2;
 	for (size_t i = 0; i < b->npool; i++) {
 		b->pool[i].ranges = calloc(b->count ? b->count : 1, sizeof(struct bus_range));
 		if (!b->pool[i].ranges)
