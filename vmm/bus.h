@@ -15,8 +15,9 @@
  * (bus_enter/bus_leave). The writer reuses only tables that are neither
  * published nor named in a slot. With R readers, at most R tables are named
  * and one is published, so R + 2 tables, allocated by bus_freeze(), always
- * leave one to build into: reclamation is bounded by construction, and the
- * writer never allocates, waits or frees on a vCPU thread.
+ * leave one to build into: reclamation is bounded by construction, and a
+ * writer (a vCPU thread writing config space) never allocates or frees, and
+ * waits for nothing but another writer's lock, never for a reader.
  */
 #ifndef MINIVMM_BUS_H
 #define MINIVMM_BUS_H
