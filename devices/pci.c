@@ -56,7 +56,7 @@ int pci_add_mem_bar(struct pci_device *d, int index, uint64_t size, bool is_64, 
 	if (size < 16 || (size & (size - 1)) || (!is_64 && size > (1ULL << 31)))
 		return errorf(e, "%s: BAR %d size 0x%llx is not a valid power of two", d->name,
 			      index, (unsigned long long)size);
-	d->bars[index] = (struct pci_bar){size, is_64, io, opaque, name};
+	d->bars[index] = (struct pci_bar){.size = size, .is_64 = is_64, .name = name};
 	uint32_t off = PCI_BAR0 + 4 * (uint32_t)index;
 	/* Address bits below the size are hardwired to zero, which is what makes
 	 * sizing by writing all-ones work (§6.2.5.1). */
@@ -65,9 +65,29 @@ int pci_add_mem_bar(struct pci_device *d, int index, uint64_t size, bool is_64, 
 	put32(d->wmask + off, (uint32_t)mask & ~0xfU);
 	if (is_64) {
 		d->bars[index + 1].size = size; /* marks the upper half as taken */
+		d->bars[index + 1].upper = true;
 		d->bars[index + 1].name = name;
 		put32(d->wmask + off + 4, (uint32_t)(mask >> 32));
 	}
+	return io ? pci_add_bar_region(d, index, 0, size, io, opaque, name, e) : 0;
+}
+
+int pci_add_bar_region(struct pci_device *d, int index, uint64_t off, uint64_t len, bus_io_fn io,
+		       void *opaque, const char *name, struct errbuf *e)
+{
+	struct pci_bar *b = index >= 0 && index < PCI_NUM_BARS ? &d->bars[index] : NULL;
+	if (!b || !b->size || b->upper || b->nregions == PCI_BAR_REGIONS || !io)
+		return errorf(e, "%s: BAR %d takes no region %s", d->name, index, name);
+	if (len == 0 || off >= b->size || len > b->size - off)
+		return errorf(e, "%s: region %s 0x%llx+0x%llx is not inside BAR %d", d->name, name,
+			      (unsigned long long)off, (unsigned long long)len, index);
+	for (unsigned i = 0; i < b->nregions; i++) {
+		const struct pci_bar_region *r = &b->regions[i];
+		if (r->off < off + len && off < r->off + r->len)
+			return errorf(e, "%s: region %s overlaps %s in BAR %d", d->name, name,
+				      r->name, index);
+	}
+	b->regions[b->nregions++] = (struct pci_bar_region){off, len, io, opaque, name, 0};
 	return 0;
 }
 
@@ -142,6 +162,14 @@ void pci_config_read(struct pci_device *d, uint32_t off, uint8_t *data, uint32_t
 	pthread_mutex_unlock(&d->intx.lock);
 }
 
+/* Whether config bytes [off, off + len) hold the command register or a BAR:
+ * what decides where the function's memory BARs decode (§6.2.2, §6.2.5). */
+static bool places_bars(uint32_t off, uint32_t len)
+{
+	return (off < PCI_COMMAND + 2 && off + len > PCI_COMMAND) ||
+	       (off < PCI_BAR0 + 4 * PCI_NUM_BARS && off + len > PCI_BAR0);
+}
+
 void pci_config_write(struct pci_device *d, uint32_t off, const uint8_t *data, uint32_t len)
 {
 	if (off >= PCI_CFG_SPACE)
@@ -156,6 +184,8 @@ void pci_config_write(struct pci_device *d, uint32_t off, const uint8_t *data, u
 	/* The guest may have flipped Interrupt Disable: deassert or reassert. */
 	intx_update_line(d);
 	pthread_mutex_unlock(&d->intx.lock);
+	if (d->bars_moved && places_bars(off, len))
+		d->bars_moved(d->bars_moved_ctx, d);
 	/* Outside the lock, so the device may call pci_set_intx() from here. */
 	if (d->config_written)
 		d->config_written(d, off, len);
@@ -163,7 +193,8 @@ void pci_config_write(struct pci_device *d, uint32_t off, const uint8_t *data, u
 
 uint64_t pci_bar_address(const struct pci_device *d, int index)
 {
-	if (!(pci_cfg_read16(d, PCI_COMMAND) & PCI_COMMAND_MEMORY) || !d->bars[index].io)
+	if (!(pci_cfg_read16(d, PCI_COMMAND) & PCI_COMMAND_MEMORY) || !d->bars[index].size ||
+	    d->bars[index].upper)
 		return 0;
 	uint32_t off = PCI_BAR0 + 4 * (uint32_t)index;
 	uint64_t addr = get32(d->cfg + off) & ~0xfULL;

@@ -56,13 +56,33 @@ typedef void (*pci_config_written_fn)(struct pci_device *d, uint32_t off, uint32
  * can refresh registers that are windows onto something else (virtio's
  * VIRTIO_PCI_CAP_PCI_CFG). */
 typedef void (*pci_config_reading_fn)(struct pci_device *d, uint32_t off, uint32_t len);
+/* Called after a config write that may have changed where the function's
+ * BARs decode: a BAR, or the command register's Memory Space bit. */
+typedef void (*pci_bars_moved_fn)(void *ctx, struct pci_device *d);
+
+/*
+ * A part of a BAR with a handler and a name of its own, e.g. virtio's common
+ * configuration or the MSI-X table. The host bridge puts each region on the
+ * MMIO bus as a range of its own (devices/pci_host.c), so the exit path finds
+ * the region directly and --stats counts it by name.
+ */
+struct pci_bar_region {
+	uint64_t off, len; /* inside the BAR */
+	bus_io_fn io;
+	void *opaque;
+	const char *name;
+	uint32_t slot; /* its range on the MMIO bus, once pci_host_add_device() placed it */
+};
+
+#define PCI_BAR_REGIONS 8
 
 struct pci_bar {
 	uint64_t size; /* a power of two; 0: BAR not implemented */
 	bool is_64;
-	bus_io_fn io;
-	void *opaque;
+	bool upper; /* the upper half of the 64-bit BAR below: no BAR of its own */
 	const char *name;
+	struct pci_bar_region regions[PCI_BAR_REGIONS];
+	unsigned nregions;
 };
 
 /*
@@ -92,6 +112,9 @@ struct pci_device {
 	pci_config_written_fn config_written;
 	pci_config_reading_fn config_reading;
 	void *opaque;
+	/* The host bridge's, set when it plugs the function in. */
+	pci_bars_moved_fn bars_moved;
+	void *bars_moved_ctx;
 };
 
 void pci_device_init(struct pci_device *d, const char *name, uint16_t vendor, uint16_t device,
@@ -102,9 +125,17 @@ void pci_device_init(struct pci_device *d, const char *name, uint16_t vendor, ui
 void pci_device_destroy(struct pci_device *d);
 
 /* A memory BAR of size bytes (a power of two, at least 16), 64-bit if is_64
- * (then it also takes index + 1). Accesses inside it go to io. */
+ * (then it also takes index + 1). With io, accesses anywhere inside it go to
+ * io (one region, the whole BAR, named name); with io NULL, only to the
+ * regions pci_add_bar_region() adds. */
 int pci_add_mem_bar(struct pci_device *d, int index, uint64_t size, bool is_64, bus_io_fn io,
 		    void *opaque, const char *name, struct errbuf *e);
+
+/* A region [off, off + len) of BAR index, inside it and overlapping none of
+ * its other regions; accesses inside it go to io with offsets relative to
+ * off. An access in no region of a BAR is unclaimed (vmm/unclaimed.h). */
+int pci_add_bar_region(struct pci_device *d, int index, uint64_t off, uint64_t len, bus_io_fn io,
+		       void *opaque, const char *name, struct errbuf *e);
 
 /* Appends a capability: body is everything after the id and next bytes; wmask
  * (same length as body, or NULL) says which of its bits the guest may write.
@@ -128,8 +159,8 @@ void pci_set_intx(struct pci_device *d, int level);
  * there for the OS (§6.2.4). A level already asserted is forwarded. */
 void pci_wire_intx(struct pci_device *d, unsigned gsi, pci_set_irq_fn set_irq, void *ctx);
 
-/* Where BAR index currently decodes, or 0 if memory decoding is off or the
- * BAR is unprogrammed. */
+/* Where BAR index currently decodes, or 0 if memory decoding is off, the
+ * BAR is not implemented or is unprogrammed (address 0). */
 uint64_t pci_bar_address(const struct pci_device *d, int index);
 
 /* Sets a BAR's address as firmware would before the OS starts. */

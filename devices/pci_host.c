@@ -10,7 +10,7 @@
 void pci_host_init(struct pci_host *h, const struct pci_host_ops *ops)
 {
 	memset(h, 0, sizeof(*h));
-	pthread_rwlock_init(&h->lock, NULL);
+	pthread_mutex_init(&h->lock, NULL);
 	pthread_mutex_init(&h->intx_lock, NULL);
 	h->ops = *ops;
 	h->next_bar = PCI_MMIO_WINDOW_BASE;
@@ -23,7 +23,7 @@ void pci_host_destroy(struct pci_host *h)
 {
 	pci_device_destroy(&h->bridge);
 	pthread_mutex_destroy(&h->intx_lock);
-	pthread_rwlock_destroy(&h->lock);
+	pthread_mutex_destroy(&h->lock);
 }
 
 unsigned pci_intx_gsi(unsigned slot)
@@ -52,10 +52,50 @@ static void intx_wired_or(void *opaque, unsigned gsi, int level)
 
 int pci_host_register(struct pci_host *h, struct bus *pio, struct bus *mmio, struct errbuf *e)
 {
-	if (bus_register(pio, PCI_CONFIG_PORT, 8, "pci config (0xcf8)", pci_host_config_io, h, e))
-		return -1;
-	return bus_register(mmio, PCI_MMIO_WINDOW_BASE, PCI_MMIO_WINDOW_SIZE, "pci bar window",
-			    pci_host_mmio, h, e);
+	h->mmio = mmio;
+	return bus_register(pio, PCI_CONFIG_PORT, 8, "pci config (0xcf8)", pci_host_config_io, h,
+			    e);
+}
+
+/* Each region of each BAR of d on the MMIO bus, where the BAR decodes. */
+static int register_regions(struct pci_host *h, struct pci_device *d, struct errbuf *e)
+{
+	for (int i = 0; i < PCI_NUM_BARS; i++) {
+		uint64_t bar = pci_bar_address(d, i);
+		for (unsigned k = 0; bar && k < d->bars[i].nregions; k++) {
+			struct pci_bar_region *r = &d->bars[i].regions[k];
+			r->slot = (uint32_t)h->mmio->count;
+			if (bus_register(h->mmio, bar + r->off, r->len, r->name, r->io, r->opaque,
+					 e))
+				return -1;
+		}
+	}
+	return 0;
+}
+
+/* After a config write that may have moved a BAR or flipped memory
+ * decoding (d->bars_moved): every region of d goes where its BAR now
+ * decodes, or off the bus (PCI 3.0 §6.2.2: with Memory Space clear the
+ * function answers no memory access). One bus_move, so a reader sees the
+ * whole device move. Config writes come under h->lock, which orders the
+ * moves of concurrent vCPUs as their writes. */
+static void place_regions(void *ctx, struct pci_device *d)
+{
+	struct pci_host *h = ctx;
+	/* A BAR is aligned to its size (its low address bits are read-only,
+	 * §6.2.5.1) and a region lies inside it, so bar + off never wraps; a
+	 * region ending at 2^64 exactly stays off the bus (vmm/bus.c). */
+	struct bus_placement p[PCI_NUM_BARS * PCI_BAR_REGIONS];
+	size_t n = 0;
+	for (int i = 0; i < PCI_NUM_BARS; i++) {
+		uint64_t bar = pci_bar_address(d, i);
+		for (unsigned k = 0; k < d->bars[i].nregions; k++) {
+			const struct pci_bar_region *r = &d->bars[i].regions[k];
+			p[n++] = (struct bus_placement){r->slot, bar + r->off, bar != 0};
+		}
+	}
+	if (n && h->mmio)
+		bus_move(h->mmio, p, n);
 }
 
 int pci_host_add_device(struct pci_host *h, struct pci_device *d, struct errbuf *e)
@@ -65,10 +105,12 @@ int pci_host_add_device(struct pci_host *h, struct pci_device *d, struct errbuf 
 		slot++;
 	if (slot == PCI_MAX_SLOTS)
 		return errorf(e, "%s: no free PCI slot", d->name);
+	if (!h->mmio)
+		return errorf(e, "%s: the PCI host is on no bus", d->name);
 	uint64_t next = h->next_bar;
 	for (int i = 0; i < PCI_NUM_BARS; i++) {
 		struct pci_bar *b = &d->bars[i];
-		if (!b->io)
+		if (!b->size || b->upper)
 			continue; /* unused, or the upper half of a 64-bit BAR */
 		uint64_t addr = (next + b->size - 1) & ~(b->size - 1); /* naturally aligned */
 		if (addr + b->size > PCI_MMIO_WINDOW_BASE + PCI_MMIO_WINDOW_SIZE)
@@ -76,8 +118,12 @@ int pci_host_add_device(struct pci_host *h, struct pci_device *d, struct errbuf 
 		pci_set_bar_address(d, i, addr);
 		next = addr + b->size;
 	}
-	h->next_bar = next;
 	pci_cfg_write16(d, PCI_COMMAND, pci_cfg_read16(d, PCI_COMMAND) | PCI_COMMAND_MEMORY);
+	if (register_regions(h, d, e))
+		return -1;
+	d->bars_moved = place_regions;
+	d->bars_moved_ctx = h;
+	h->next_bar = next;
 	pci_wire_intx(d, pci_intx_gsi((unsigned)slot), intx_wired_or, h);
 	h->slots[slot] = d;
 	return slot;
@@ -99,12 +145,12 @@ void pci_host_config_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t l
 {
 	struct pci_host *h = opaque;
 	if (offset == 0 && len == 4) { /* only dword accesses reach CONFIG_ADDRESS */
-		pthread_rwlock_wrlock(&h->lock);
+		pthread_mutex_lock(&h->lock);
 		if (is_write)
 			memcpy(&h->config_address, data, 4);
 		else
 			memcpy(data, &h->config_address, 4);
-		pthread_rwlock_unlock(&h->lock);
+		pthread_mutex_unlock(&h->lock);
 		return;
 	}
 	if (offset < 4) {
@@ -115,7 +161,7 @@ void pci_host_config_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t l
 			memset(data, offset == RESET_CONTROL_OFF ? 0 : 0xff, len);
 		return;
 	}
-	pthread_rwlock_wrlock(&h->lock);
+	pthread_mutex_lock(&h->lock);
 	uint32_t reg;
 	struct pci_device *d = addressed(h, &reg);
 	uint32_t at = reg + (uint32_t)(offset - 4);
@@ -127,31 +173,5 @@ void pci_host_config_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t l
 	} else {
 		pci_config_read(d, at, data, len);
 	}
-	pthread_rwlock_unlock(&h->lock);
-}
-
-void pci_host_mmio(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write)
-{
-	struct pci_host *h = opaque;
-	uint64_t addr = PCI_MMIO_WINDOW_BASE + offset;
-	pthread_rwlock_rdlock(&h->lock);
-	for (int s = 0; s < PCI_MAX_SLOTS; s++) {
-		struct pci_device *d = h->slots[s];
-		for (int i = 0; d && i < PCI_NUM_BARS; i++) {
-			uint64_t base = pci_bar_address(d, i);
-			if (!base || addr < base || addr - base >= d->bars[i].size)
-				continue;
-			struct pci_bar *b = &d->bars[i];
-			pthread_rwlock_unlock(&h->lock);
-			/* Within one BAR, or it is not this device's access. */
-			if (addr - base + len <= b->size)
-				b->io(b->opaque, addr - base, data, len, is_write);
-			else if (!is_write)
-				memset(data, 0xff, len);
-			return;
-		}
-	}
-	pthread_rwlock_unlock(&h->lock);
-	if (!is_write)
-		memset(data, 0xff, len);
+	pthread_mutex_unlock(&h->lock);
 }

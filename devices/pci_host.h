@@ -2,8 +2,11 @@
  * The PCI host bridge: bus 0 behind configuration mechanism #1 (ports
  * 0xcf8/0xcfc, PCI 3.0 §3.2.2.3.2), the bridge itself at 00:00.0 so Linux's
  * sanity check finds a host bridge, and a memory window in the 32-bit PCI
- * hole from which BARs are assigned as firmware would, and through which
- * accesses reach the device whose BAR decodes them.
+ * hole from which BARs are assigned as firmware would. Each region of each
+ * BAR (devices/pci.h) is a named range on the MMIO bus of its own, placed
+ * where the BAR decodes: when the guest moves a BAR or turns memory decoding
+ * off or on, the host moves the ranges (bus_move), so an access finds its
+ * region in the exit path's one lookup, with no lock.
  */
 #ifndef MINIVMM_PCI_HOST_H
 #define MINIVMM_PCI_HOST_H
@@ -38,10 +41,12 @@ struct pci_host_ops {
 };
 
 struct pci_host {
-	/* Guards the config address latch, config space contents and BAR
-	 * placement; MMIO dispatch takes it for reading. */
-	pthread_rwlock_t lock;
+	/* Guards the config address latch and config space contents, and
+	 * orders BAR moves: vCPU threads write config space concurrently. The
+	 * MMIO exit path takes no lock (vmm/bus.h); bus_move nests inside. */
+	pthread_mutex_t lock;
 	uint32_t config_address;
+	struct bus *mmio; /* where BAR regions are placed (pci_host_register) */
 	struct pci_device bridge;
 	struct pci_device *slots[PCI_MAX_SLOTS];
 	uint64_t next_bar;
@@ -56,7 +61,7 @@ struct pci_host {
 void pci_host_init(struct pci_host *h, const struct pci_host_ops *ops);
 void pci_host_destroy(struct pci_host *h);
 
-/* Claims 0xcf8-0xcff on pio and the BAR window on mmio. */
+/* Claims 0xcf8-0xcff on pio; BAR regions go on mmio as devices are added. */
 int pci_host_register(struct pci_host *h, struct bus *pio, struct bus *mmio, struct errbuf *e);
 
 /* The IOAPIC input (GSI) a device in slot (1..31) drives with its INTA#.
@@ -66,11 +71,12 @@ unsigned pci_intx_gsi(unsigned slot);
 
 /* Plugs d into the next free slot, places its BARs in the window, turns on
  * memory decoding and wires INTA# to pci_intx_gsi(slot), as firmware leaves
- * a device for the OS. Returns the slot. */
+ * a device for the OS, and registers its BAR regions on the MMIO bus there.
+ * After pci_host_register(), before the MMIO bus is frozen. Returns the
+ * slot. */
 int pci_host_add_device(struct pci_host *h, struct pci_device *d, struct errbuf *e);
 
-/* bus_io_fns, exposed for unit tests. */
+/* The bus_io_fn of 0xcf8-0xcff, exposed for unit tests. */
 void pci_host_config_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write);
-void pci_host_mmio(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write);
 
 #endif

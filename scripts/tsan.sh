@@ -2,8 +2,8 @@
 # Builds minivmm's unit tests under ThreadSanitizer (gcc -fsanitize=thread,
 # -DMINIVMM_TSAN=ON) in a build directory of its own, and runs those that
 # drive threads: the virtio-net device with its worker, the virtio-pci
-# transport, MSI-X raised from a device thread, the output thread, and the
-# seccomp filters loaded on threads.
+# transport, MSI-X raised from a device thread, the output thread, the
+# seccomp filters loaded on threads, and bus lookups racing BAR moves.
 # Any report is a failure (halt_on_error=1); docs/security.md.
 #
 #   scripts/tsan.sh
@@ -14,7 +14,7 @@ set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${MINIVMM_TSAN_BUILD_DIR:-$root/build-tsan}
-tests=(test_virtio_net test_virtio_pci test_msix test_outputs test_seccomp)
+tests=(test_virtio_net test_virtio_pci test_msix test_outputs test_seccomp test_bus)
 
 echo "== ThreadSanitizer build ($build)"
 cmake -S "$root" -B "$build" -DBUILD_TESTING=ON -DMINIVMM_SANITIZE=OFF -DMINIVMM_TSAN=ON >/dev/null

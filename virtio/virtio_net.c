@@ -422,6 +422,11 @@ int virtio_net_init(struct virtio_net *n, const struct virtio_net_backend *backe
 		return errorf(e, "virtio-net %s: out of memory", backend->name);
 	if (virtio_pci_init(&n->vp, "virtio-net", &net_ops, n, mem, routing, vm_fd, e))
 		return -1;
+	if (backend->name) { /* --stats: "virtio-net mvgtap0 common", ... */
+		char who[sizeof(n->vp.region_names[0]) / 2];
+		snprintf(who, sizeof(who), "virtio-net %s", backend->name);
+		virtio_pci_label(&n->vp, who);
+	}
 	/* What the backend cannot carry is never offered (§2.2): the driver
 	 * then checksums and segments (or accepts only finished frames). */
 	for (size_t i = 0; i < VIRTIO_NET_OFFLOAD_NAMES; i++) {

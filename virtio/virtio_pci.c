@@ -173,6 +173,8 @@ uint32_t virtio_pci_doorbell_len(int vm_fd)
 	return 2;
 }
 
+static int add_regions(struct virtio_pci *vp, struct errbuf *e);
+
 int virtio_pci_init(struct virtio_pci *vp, const char *name, const struct virtio_device_ops *ops,
 		    void *ctx, const struct guest_mem *mem, struct irq_routing *routing, int vm_fd,
 		    struct errbuf *e)
@@ -218,8 +220,9 @@ int virtio_pci_init(struct virtio_pci *vp, const char *name, const struct virtio
 	vp->pci.opaque = vp;
 	vp->pci.config_written = config_written;
 	vp->pci.config_reading = config_reading;
-	if (pci_add_mem_bar(&vp->pci, 0, VIRTIO_PCI_BAR_SIZE, false, virtio_pci_bar_io, vp, name,
-			    e))
+	virtio_pci_label(vp, name);
+	if (pci_add_mem_bar(&vp->pci, 0, VIRTIO_PCI_BAR_SIZE, false, NULL, vp, name, e) ||
+	    add_regions(vp, e))
 		return -1;
 	const uint32_t mult = VIRTIO_PCI_NOTIFY_MULT;
 	if (add_vendor_cap(vp, VIRTIO_PCI_CAP_COMMON_CFG, VIRTIO_PCI_COMMON_OFF, COMMON_CFG_LEN,
@@ -606,55 +609,121 @@ static void common_io(struct virtio_pci *vp, uint32_t off, uint8_t *data, uint32
 	common_write(vp, off, v);
 }
 
-/* ---- BAR 0 -------------------------------------------------------------- */
+/* ---- BAR 0: one handler per region (virtio 1.2 §4.1.4) ------------------ */
 
-void virtio_pci_bar_io(void *opaque, uint64_t off, uint8_t *data, uint32_t len, bool is_write)
+static void msix_table_region(void *opaque, uint64_t off, uint8_t *data, uint32_t len,
+			      bool is_write)
 {
 	struct virtio_pci *vp = opaque;
-	if (off >= VIRTIO_PCI_MSIX_OFF && off < VIRTIO_PCI_PBA_OFF) {
-		msix_table_io(&vp->msix, off - VIRTIO_PCI_MSIX_OFF, data, len, is_write);
-		return;
-	}
-	if (off >= VIRTIO_PCI_PBA_OFF) {
-		msix_pba_io(&vp->msix, off - VIRTIO_PCI_PBA_OFF, data, len, is_write);
-		return;
-	}
-	if (off >= VIRTIO_PCI_NOTIFY_OFF) {
-		/* Kicks normally arrive through an ioeventfd and never get here:
-		 * only before DRIVER_OK, or in a width KVM was not told about. */
-		uint64_t q = (off - VIRTIO_PCI_NOTIFY_OFF) / VIRTIO_PCI_NOTIFY_MULT;
-		if (is_write && q < vp->ops->num_queues && vp->queues[q].enabled) {
-			/* EAGAIN: the counter is full, so a kick is pending. */
-			eventfd_write(vp->queues[q].kick_fd, 1);
-		} else if (!is_write) {
-			memset(data, 0, len);
-		}
-		return;
-	}
+	msix_table_io(&vp->msix, off, data, len, is_write);
+}
 
+static void msix_pba_region(void *opaque, uint64_t off, uint8_t *data, uint32_t len, bool is_write)
+{
+	struct virtio_pci *vp = opaque;
+	msix_pba_io(&vp->msix, off, data, len, is_write);
+}
+
+static void notify_region(void *opaque, uint64_t off, uint8_t *data, uint32_t len, bool is_write)
+{
+	struct virtio_pci *vp = opaque;
+	/* Kicks normally arrive through an ioeventfd and never get here: only
+	 * before DRIVER_OK, in a width KVM was not told about, or after the
+	 * driver moved the BAR (§4.1.4.4: queue n at n * multiplier). */
+	uint64_t q = off / VIRTIO_PCI_NOTIFY_MULT;
+	if (is_write && q < vp->ops->num_queues && vp->queues[q].enabled) {
+		/* EAGAIN: the counter is full, so a kick is pending. */
+		eventfd_write(vp->queues[q].kick_fd, 1);
+	} else if (!is_write) {
+		memset(data, 0, len);
+	}
+}
+
+static void common_region(void *opaque, uint64_t off, uint8_t *data, uint32_t len, bool is_write)
+{
+	struct virtio_pci *vp = opaque;
 	pthread_mutex_lock(&vp->lock);
-	if (off < VIRTIO_PCI_COMMON_OFF + COMMON_CFG_LEN) {
+	if (off < COMMON_CFG_LEN)
 		common_io(vp, (uint32_t)off, data, len, is_write);
-	} else if (off == VIRTIO_PCI_ISR_OFF && len == 1) {
-		if (!is_write) {
-			/* §4.1.4.5.1: reading ISR clears it and deasserts INTx.
-			 * A notification landing between the two re-asserts. */
-			data[0] = __atomic_exchange_n(&vp->isr, 0, __ATOMIC_SEQ_CST);
-			pci_set_intx(&vp->pci, 0);
-			if (__atomic_load_n(&vp->isr, __ATOMIC_SEQ_CST))
-				pci_set_intx(&vp->pci, 1);
-		}
-	} else if (off >= VIRTIO_PCI_DEVICE_OFF &&
-		   off - VIRTIO_PCI_DEVICE_OFF + len <= vp->ops->config_len) {
-		uint32_t at = (uint32_t)(off - VIRTIO_PCI_DEVICE_OFF);
+	else if (!is_write)
+		memset(data, 0, len);
+	pthread_mutex_unlock(&vp->lock);
+}
+
+static void isr_region(void *opaque, uint64_t off, uint8_t *data, uint32_t len, bool is_write)
+{
+	struct virtio_pci *vp = opaque;
+	if (is_write)
+		return;
+	memset(data, 0, len);
+	if (off != 0 || len != 1)
+		return;
+	pthread_mutex_lock(&vp->lock);
+	/* §4.1.4.5.1: reading ISR clears it and deasserts INTx. A notification
+	 * landing between the two re-asserts. */
+	data[0] = __atomic_exchange_n(&vp->isr, 0, __ATOMIC_SEQ_CST);
+	pci_set_intx(&vp->pci, 0);
+	if (__atomic_load_n(&vp->isr, __ATOMIC_SEQ_CST))
+		pci_set_intx(&vp->pci, 1);
+	pthread_mutex_unlock(&vp->lock);
+}
+
+static void device_region(void *opaque, uint64_t off, uint8_t *data, uint32_t len, bool is_write)
+{
+	struct virtio_pci *vp = opaque;
+	pthread_mutex_lock(&vp->lock);
+	if (off + len <= vp->ops->config_len) {
 		if (is_write)
-			vp->ops->config_write(vp->ctx, at, data, len);
+			vp->ops->config_write(vp->ctx, (uint32_t)off, data, len);
 		else
-			vp->ops->config_read(vp->ctx, at, data, len);
+			vp->ops->config_read(vp->ctx, (uint32_t)off, data, len);
 	} else if (!is_write) {
 		memset(data, 0, len);
 	}
 	pthread_mutex_unlock(&vp->lock);
+}
+
+static const struct {
+	uint32_t off;
+	bus_io_fn io;
+	const char *what;
+} regions[VIRTIO_PCI_REGIONS] = {
+    {VIRTIO_PCI_COMMON_OFF, common_region, "common"},
+    {VIRTIO_PCI_ISR_OFF, isr_region, "isr"},
+    {VIRTIO_PCI_DEVICE_OFF, device_region, "device config"},
+    {VIRTIO_PCI_NOTIFY_OFF, notify_region, "notify"},
+    {VIRTIO_PCI_MSIX_OFF, msix_table_region, "msix table"},
+    {VIRTIO_PCI_PBA_OFF, msix_pba_region, "msix pba"},
+};
+
+void virtio_pci_label(struct virtio_pci *vp, const char *who)
+{
+	for (int i = 0; i < VIRTIO_PCI_REGIONS; i++)
+		snprintf(vp->region_names[i], sizeof(vp->region_names[i]), "%s %s", who,
+			 regions[i].what);
+}
+
+static int add_regions(struct virtio_pci *vp, struct errbuf *e)
+{
+	for (int i = 0; i < VIRTIO_PCI_REGIONS; i++)
+		if (pci_add_bar_region(&vp->pci, 0, regions[i].off, VIRTIO_PCI_REGION_LEN,
+				       regions[i].io, vp, vp->region_names[i], e))
+			return -1;
+	return 0;
+}
+
+void virtio_pci_bar_io(void *opaque, uint64_t off, uint8_t *data, uint32_t len, bool is_write)
+{
+	for (int i = 0; i < VIRTIO_PCI_REGIONS; i++) {
+		uint64_t at = off - regions[i].off;
+		if (off >= regions[i].off && at < VIRTIO_PCI_REGION_LEN &&
+		    len <= VIRTIO_PCI_REGION_LEN - at) {
+			regions[i].io(opaque, at, data, len, is_write);
+			return;
+		}
+	}
+	if (!is_write)
+		memset(data, 0, len);
 }
 
 /* ---- device -> driver notifications (§4.1.5.3, §4.1.5.4) ---------------- */

@@ -6,12 +6,14 @@
  * through virtio_device_ops and only sees features, its config bytes and its
  * queues.
  *
- * BAR 0 layout:
+ * BAR 0 layout, one 4 KiB page per structure; each page is a region of the
+ * BAR (devices/pci.h), so a named range on the MMIO bus of its own:
  *   0x0000 common configuration (struct virtio_pci_common_cfg)
  *   0x1000 ISR status
  *   0x2000 device-specific configuration
  *   0x3000 notifications: queue n at 0x3000 + 4 * n
  *   0x4000 MSI-X table, 0x5000 MSI-X PBA
+ *   0x6000-0x7fff nothing: accesses there are unclaimed
  */
 #ifndef MINIVMM_VIRTIO_PCI_H
 #define MINIVMM_VIRTIO_PCI_H
@@ -38,6 +40,8 @@
 #define VIRTIO_PCI_NOTIFY_MULT 4
 #define VIRTIO_PCI_MSIX_OFF    0x4000
 #define VIRTIO_PCI_PBA_OFF     0x5000
+#define VIRTIO_PCI_REGION_LEN  0x1000
+#define VIRTIO_PCI_REGIONS     6
 
 struct virtio_device_ops {
 	uint32_t device_id; /* VIRTIO_ID_NET, ... */
@@ -99,6 +103,8 @@ struct virtio_pci {
 		 * every one they write to (vmm/seccomp.h). */
 		int fd;
 	} vectors[VIRTIO_PCI_MAX_QUEUES + 1];
+	/* "virtio-net mvgtap0 common", ...: the BAR regions' names. */
+	char region_names[VIRTIO_PCI_REGIONS][64];
 	uint64_t interrupts;	  /* MSI-X messages and INTx assertions, for --stats */
 	uint64_t intx_interrupts; /* of which INTx (the guest left MSI-X off) */
 };
@@ -112,7 +118,13 @@ int virtio_pci_init(struct virtio_pci *vp, const char *name, const struct virtio
 		    struct errbuf *e);
 void virtio_pci_destroy(struct virtio_pci *vp);
 
-/* bus_io_fn for BAR 0. */
+/* Names the BAR regions "<who> common", "<who> isr", ... (init names them
+ * after the device's name). Before the device is put on the bus. */
+void virtio_pci_label(struct virtio_pci *vp, const char *who);
+
+/* An access at off in BAR 0, handed to the region holding it: what the
+ * VIRTIO_PCI_CAP_PCI_CFG window does, and what tests drive. Reads outside
+ * every region return zeros. */
 void virtio_pci_bar_io(void *opaque, uint64_t off, uint8_t *data, uint32_t len, bool is_write);
 
 /* The device used buffers on queue q: interrupt the driver (MSI-X vector of

@@ -34,8 +34,13 @@ static enum exit_kind handle_pio(struct kvm_run *run, const struct exit_env *env
 	uint8_t *data = (uint8_t *)run + run->io.data_offset;
 	bool is_write = run->io.direction == KVM_EXIT_IO_OUT;
 
-	long i = bus_find(env->pio, run->io.port, size);
-	if (i < 0) {
+	/* The range is copied out of the table, so the table is named only
+	 * while it is searched, not while the device runs. */
+	const struct bus_table *t = bus_enter(env->pio);
+	const struct bus_range *found = bus_find(t, run->io.port, size);
+	struct bus_range r = found ? *found : (struct bus_range){0};
+	bus_leave(env->pio);
+	if (!found) {
 		st->pio_unclaimed += count;
 		st->range_lat = stats_pio_lat(st, -1);
 		unclaimed_report(env->unclaimed, "port", run->io.port, size, is_write);
@@ -44,12 +49,11 @@ static enum exit_kind handle_pio(struct kvm_run *run, const struct exit_env *env
 			memset(data, 0xff, bytes);
 		return EXIT_RUN_AGAIN;
 	}
-	const struct bus_range *r = &env->pio->ranges[i];
-	st->pio_hits[i] += count;
-	st->range_lat = stats_pio_lat(st, i);
+	st->pio_hits[r.slot] += count;
+	st->range_lat = stats_pio_lat(st, r.slot);
 	/* rep ins/outs: KVM hands us count elements at once. */
 	for (uint32_t c = 0; c < count; c++)
-		r->io(r->opaque, run->io.port - r->base, data + (size_t)c * size, size, is_write);
+		r.io(r.opaque, run->io.port - r.base, data + (size_t)c * size, size, is_write);
 	return EXIT_RUN_AGAIN;
 }
 
@@ -59,8 +63,11 @@ static enum exit_kind handle_mmio(struct kvm_run *run, const struct exit_env *en
 	uint32_t len = run->mmio.len;
 	if (len == 0 || len > sizeof(run->mmio.data))
 		return stop(why, 1, NULL, "vCPU %d: KVM reported an impossible MMIO exit", env->id);
-	long i = bus_find(env->mmio, run->mmio.phys_addr, len);
-	if (i < 0) {
+	const struct bus_table *t = bus_enter(env->mmio);
+	const struct bus_range *found = bus_find(t, run->mmio.phys_addr, len);
+	struct bus_range r = found ? *found : (struct bus_range){0};
+	bus_leave(env->mmio);
+	if (!found) {
 		st->mmio_unclaimed++;
 		st->range_lat = stats_mmio_lat(st, -1);
 		unclaimed_report(env->unclaimed, "MMIO address", run->mmio.phys_addr, len,
@@ -69,10 +76,10 @@ static enum exit_kind handle_mmio(struct kvm_run *run, const struct exit_env *en
 			memset(run->mmio.data, 0xff, len);
 		return EXIT_RUN_AGAIN;
 	}
-	const struct bus_range *r = &env->mmio->ranges[i];
-	st->mmio_hits[i]++;
-	st->range_lat = stats_mmio_lat(st, i);
-	r->io(r->opaque, run->mmio.phys_addr - r->base, run->mmio.data, len, run->mmio.is_write);
+	/* Counted by slot, which stays the range's wherever the guest moves it. */
+	st->mmio_hits[r.slot]++;
+	st->range_lat = stats_mmio_lat(st, r.slot);
+	r.io(r.opaque, run->mmio.phys_addr - r.base, run->mmio.data, len, run->mmio.is_write);
 	return EXIT_RUN_AGAIN;
 }
 

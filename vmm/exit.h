@@ -22,10 +22,10 @@
 
 /* What one vCPU's exits are dispatched against. */
 struct exit_env {
-	int id;		 /* the vCPU's, for reasons */
-	size_t run_size; /* the run page's size (KVM_GET_VCPU_MMAP_SIZE) */
-	const struct bus *pio;
-	const struct bus *mmio;
+	int id;			/* the vCPU's, for reasons */
+	size_t run_size;	/* the run page's size (KVM_GET_VCPU_MMAP_SIZE) */
+	struct bus_reader *pio; /* this vCPU's hazard slots on the buses */
+	struct bus_reader *mmio;
 	struct unclaimed_log *unclaimed;
 };
 

@@ -275,20 +275,25 @@ static void print_lat(const struct lat_summary *l, FILE *out)
 		(unsigned long long)l->p90, (unsigned long long)l->p99, (unsigned long long)l->max);
 }
 
+/* Ranges in slot order: a range keeps its line, and its counts, wherever
+ * the guest moves it; the address is where it is now ("-" if not mapped). */
 static void print_ranges(const struct vm *vm, const struct stats_sum *sum, bool pio, FILE *out)
 {
 	const struct bus *b = pio ? &vm->pio : &vm->mmio;
-	for (size_t r = 0; r < b->count; r++) {
-		uint64_t n = pio ? sum->s.pio_hits[r] : sum->s.mmio_hits[r];
+	for (size_t slot = 0; slot < b->count; slot++) {
+		uint64_t n = pio ? sum->s.pio_hits[slot] : sum->s.mmio_hits[slot];
 		const struct lat_hist *h =
-		    pio ? stats_pio_lat(&sum->s, (long)r) : stats_mmio_lat(&sum->s, (long)r);
+		    pio ? stats_pio_lat(&sum->s, (long)slot) : stats_mmio_lat(&sum->s, (long)slot);
 		if (!n && !h->count)
 			continue;
+		struct bus_range r = bus_range_at(b, (uint32_t)slot);
 		struct lat_summary l = summarise(h, sum->ns_per_tick);
-		fprintf(out, "  %-5s %-22s 0x%08llx+%-6llx %12llu %10llu", b->name,
-			b->ranges[r].name, (unsigned long long)b->ranges[r].base,
-			(unsigned long long)b->ranges[r].len, (unsigned long long)n,
-			(unsigned long long)l.count);
+		char where[40] = "-";
+		if (r.mapped)
+			snprintf(where, sizeof(where), "0x%08llx+%llx", (unsigned long long)r.base,
+				 (unsigned long long)r.len);
+		fprintf(out, "  %-5s %-34s %-17s %12llu %10llu", b->name, r.name, where,
+			(unsigned long long)n, (unsigned long long)l.count);
 		print_lat(&l, out);
 	}
 }
@@ -298,12 +303,12 @@ static void print_ranges(const struct vm *vm, const struct stats_sum *sum, bool 
 static void print_unclaimed(const struct bus *b, uint64_t accesses, const struct lat_hist *h,
 			    double ns_per_tick, FILE *out)
 {
-	fprintf(out, "  %-5s %-22s %-17s %12llu\n", b->name, "(unclaimed)", "",
+	fprintf(out, "  %-5s %-34s %-17s %12llu\n", b->name, "(unclaimed)", "",
 		(unsigned long long)accesses);
 	if (!h->count)
 		return;
 	struct lat_summary l = summarise(h, ns_per_tick);
-	fprintf(out, "  %-5s %-22s %-17s %12s %10llu", b->name, "(unclaimed) latency", "", "-",
+	fprintf(out, "  %-5s %-34s %-17s %12s %10llu", b->name, "(unclaimed) latency", "", "-",
 		(unsigned long long)l.count);
 	print_lat(&l, out);
 }
@@ -327,7 +332,7 @@ static void print_text(const struct vm *vm, const struct stats_sum *sum, FILE *o
 		fprintf(out, "  %-28s %12llu", slot_name(i), (unsigned long long)t->exits[i]);
 		print_lat(&l, out);
 	}
-	fprintf(out, "  %-5s %-22s %-17s %12s %10s %8s %8s %8s %9s\n", "bus", "device", "range",
+	fprintf(out, "  %-5s %-34s %-17s %12s %10s %8s %8s %8s %9s\n", "bus", "device", "range",
 		"accesses", "exits", "p50", "p90", "p99", "max");
 	print_ranges(vm, sum, true, out);
 	print_ranges(vm, sum, false, out);
@@ -416,19 +421,22 @@ static void json_ranges(const struct vm *vm, const struct stats_sum *sum, FILE *
 	fputs("  \"ranges\": [", out);
 	for (int pio = 1; pio >= 0; pio--) {
 		const struct bus *b = pio ? &vm->pio : &vm->mmio;
-		for (size_t r = 0; r < b->count; r++) {
-			uint64_t n = pio ? sum->s.pio_hits[r] : sum->s.mmio_hits[r];
-			const struct lat_hist *h = pio ? stats_pio_lat(&sum->s, (long)r)
-						       : stats_mmio_lat(&sum->s, (long)r);
+		for (size_t slot = 0; slot < b->count; slot++) {
+			uint64_t n = pio ? sum->s.pio_hits[slot] : sum->s.mmio_hits[slot];
+			const struct lat_hist *h = pio ? stats_pio_lat(&sum->s, (long)slot)
+						       : stats_mmio_lat(&sum->s, (long)slot);
 			if (!n && !h->count)
 				continue;
+			struct bus_range r = bus_range_at(b, (uint32_t)slot);
 			fprintf(out, "%s\n    {\"bus\": ", sep);
 			json_string(b->name, out);
 			fputs(", \"name\": ", out);
-			json_string(b->ranges[r].name, out);
-			fprintf(out, ", \"base\": %llu, \"len\": %llu, \"accesses\": %llu, ",
-				(unsigned long long)b->ranges[r].base,
-				(unsigned long long)b->ranges[r].len, (unsigned long long)n);
+			json_string(r.name, out);
+			fprintf(out,
+				", \"mapped\": %s, \"base\": %llu, \"len\": %llu, "
+				"\"accesses\": %llu, ",
+				r.mapped ? "true" : "false", (unsigned long long)r.base,
+				(unsigned long long)r.len, (unsigned long long)n);
 			json_lat(h, sum->ns_per_tick, out);
 			fputc('}', out);
 			sep = ",";

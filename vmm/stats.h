@@ -103,8 +103,10 @@ static inline uint64_t stats_now(const struct stats_clock *c)
 
 struct vcpu_stats {
 	uint64_t exits[STATS_EXIT_SLOTS];
-	uint64_t *pio_hits;  /* per range of the PIO bus, indexed like bus.ranges */
-	uint64_t *mmio_hits; /* per range of the MMIO bus */
+	/* Per range, by its stats slot (its index in bus.ranges), which stays
+	 * the range's when the guest moves it (vmm/bus.h). */
+	uint64_t *pio_hits;
+	uint64_t *mmio_hits;
 	uint64_t pio_unclaimed;
 	uint64_t mmio_unclaimed;
 	uint64_t fixups[FIXUP_KINDS];
@@ -125,7 +127,7 @@ static inline struct lat_hist *stats_reason_lat(const struct vcpu_stats *s, unsi
 	return &s->lat[slot];
 }
 
-/* Range i of the bus, or its unclaimed slot for i < 0. */
+/* The range with stats slot i, or the unclaimed slot for i < 0. */
 static inline struct lat_hist *stats_pio_lat(const struct vcpu_stats *s, long i)
 {
 	return &s->lat[STATS_EXIT_SLOTS + (i < 0 ? s->npio : (size_t)i)];

@@ -29,10 +29,12 @@ int vcpu_create(struct vcpu *v, const struct vcpu_host *host, int id, struct bus
 	}
 	if (vcpu_stats_init(&v->stats, pio->count, mmio->count))
 		return errorf(e, "out of memory");
+	if (!bus_reader(pio, (size_t)id) || !bus_reader(mmio, (size_t)id))
+		return errorf(e, "vCPU %d: the buses were frozen for fewer readers", id);
 	v->env = (struct exit_env){.id = id,
 				   .run_size = (size_t)host->kvm->run_size,
-				   .pio = pio,
-				   .mmio = mmio,
+				   .pio = bus_reader(pio, (size_t)id),
+				   .mmio = bus_reader(mmio, (size_t)id),
 				   .unclaimed = unclaimed};
 	return 0;
 }

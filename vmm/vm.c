@@ -315,10 +315,12 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct errbuf *e)
 int vm_assemble(struct vm *vm, struct errbuf *e)
 {
 	const struct vm_config *cfg = &vm->cfg;
-	/* Every device is on its bus: from here on the tables do not change,
-	 * and the exit path reads them without a lock. */
-	bus_freeze(&vm->pio);
-	bus_freeze(&vm->mmio);
+	/* Every device is on its bus: from here on the exit path reads the
+	 * tables without a lock, through one hazard slot on each bus per vCPU
+	 * (vmm/bus.h); only a BAR move publishes a new table. */
+	size_t readers = (size_t)cfg->cpus;
+	if (bus_freeze(&vm->pio, readers, e) || bus_freeze(&vm->mmio, readers, e))
+		return -1;
 	vm->vcpus = calloc((size_t)cfg->cpus, sizeof(*vm->vcpus));
 	if (!vm->vcpus)
 		return errorf(e, "out of memory");

@@ -2,9 +2,10 @@
  * PCI configuration space, the host bridge's configuration mechanism #1,
  * BAR dispatch, MSI-X and the virtio-pci transport (devices/pci.c,
  * pci_host.c, msix.c, virtio/virtio_pci.c), driven as a guest drives them:
- * port 0xcf8/0xcfc accesses, config accesses, BAR window accesses, MSI-X
- * table and PBA accesses, and the device-side events (queue and config
- * notifications, INTx) in between.
+ * port 0xcf8/0xcfc accesses, config accesses, MMIO accesses through the
+ * bus (where the guest has moved the BARs), MSI-X table and PBA accesses,
+ * and the device-side events (queue and config notifications, INTx) in
+ * between.
  *
  * The machine: the host bridge at 00:00.0, a virtio-pci function whose
  * shape (queues, config size, queue_max, features) comes from the input,
@@ -12,11 +13,14 @@
  * a 32-bit BAR. No KVM (vm_fd -1, no routing): MSI-X vectors and irqfds are
  * not created, everything else runs.
  *
- * Checked: the bridge hands BAR handlers only accesses inside the BAR and
- * the device only accesses inside its config; read-only config bits never
- * change; the INTx wire to the interrupt controller only ever changes level;
- * the virtio status never holds DRIVER_OK without FEATURES_OK, nor
- * FEATURES_OK with features the device did not offer.
+ * Checked: the bus hands BAR region handlers only accesses inside the
+ * region and the device only accesses inside its config; the MMIO bus's
+ * published table holds exactly the regions of decoding BARs, where config
+ * space says they are (less those a lower range overlaps), sorted and
+ * disjoint; read-only config bits never change; the INTx wire to the
+ * interrupt controller only ever changes level; the virtio status never
+ * holds DRIVER_OK without FEATURES_OK, nor FEATURES_OK with features the
+ * device did not offer.
  *
  * Input: the shape (1 + 2 + 1 + 8 bytes), the plain function's BAR sizes
  * (2), then a sequence of steps, each an opcode byte and its operands.
@@ -32,6 +36,7 @@
 static uint8_t *ram;
 static struct guest_mem mem;
 static struct pci_host host;
+static struct bus pio_bus, mmio_bus;
 static struct virtio_pci vp;
 static struct pci_device plain;
 static struct virtio_device_ops ops;
@@ -93,6 +98,17 @@ static void virtio_bar(void *opaque, uint64_t off, uint8_t *data, uint32_t len, 
 	virtio_pci_bar_io(opaque, off, data, len, is_write);
 }
 
+/* The virtio function's regions, each behind a check that the bus hands
+ * it only accesses inside the region. */
+static struct pci_bar_region vp_regions[PCI_BAR_REGIONS];
+
+static void checked_region(void *opaque, uint64_t off, uint8_t *data, uint32_t len, bool is_write)
+{
+	const struct pci_bar_region *r = opaque;
+	FUZZ_CHECK(len >= 1 && len <= 8 && off < r->len && len <= r->len - off);
+	r->io(r->opaque, off, data, len, is_write);
+}
+
 static uint8_t plain_mem[2][4096];
 
 static void plain_bar(void *opaque, uint64_t off, uint8_t *data, uint32_t len, bool is_write)
@@ -139,6 +155,59 @@ static void check_status(void)
 			continue;
 		FUZZ_CHECK(vp.queues[q].vq.size == vp.queues[q].size);
 		FUZZ_CHECK(vp.queues[q].size <= ops.queue_max);
+	}
+}
+
+/* The region with stats slot slot, and where it decodes now (0: nowhere). */
+static const struct pci_bar_region *region_of(uint32_t slot, uint64_t *at)
+{
+	struct pci_device *devs[2] = {&vp.pci, &plain};
+	for (int d = 0; d < 2; d++)
+		for (int i = 0; i < PCI_NUM_BARS; i++)
+			for (unsigned k = 0; k < devs[d]->bars[i].nregions; k++) {
+				const struct pci_bar_region *r = &devs[d]->bars[i].regions[k];
+				if (r->slot != slot)
+					continue;
+				uint64_t bar = pci_bar_address(devs[d], i);
+				*at = bar ? bar + r->off : 0;
+				return r;
+			}
+	return NULL;
+}
+
+static bool wraps(uint64_t base, uint64_t len)
+{
+	return base + len < base || base + len == 0;
+}
+
+/* The published table is config space's picture: sorted, disjoint, each
+ * entry a region where its BAR decodes it; and every decoding region is in
+ * it unless it wraps or a range of a lower slot overlaps it. */
+static void check_table(void)
+{
+	const struct bus_table *t = mmio_bus.table;
+	for (size_t i = 0; i < t->count; i++) {
+		const struct bus_range *r = &t->ranges[i];
+		uint64_t at;
+		FUZZ_CHECK(region_of(r->slot, &at) != NULL);
+		FUZZ_CHECK(at != 0 && r->base == at);
+		FUZZ_CHECK(i == 0 || t->ranges[i - 1].base + t->ranges[i - 1].len <= r->base);
+	}
+	for (uint32_t s = 0; s < mmio_bus.count; s++) {
+		uint64_t at, at2;
+		const struct pci_bar_region *r = region_of(s, &at);
+		if (!r || !at || wraps(at, r->len))
+			continue;
+		bool shadowed = false;
+		for (uint32_t lower = 0; lower < s && !shadowed; lower++) {
+			const struct pci_bar_region *o = region_of(lower, &at2);
+			shadowed = o && at2 && !wraps(at2, o->len) && at2 < at + r->len &&
+				   at < at2 + o->len;
+		}
+		bool listed = false;
+		for (size_t i = 0; i < t->count; i++)
+			listed |= t->ranges[i].slot == s;
+		FUZZ_CHECK(listed || shadowed);
 	}
 }
 
@@ -208,11 +277,19 @@ static void step(struct fuzz_in *in)
 			msix_table_io(&vp.msix, off, buf, len, write);
 		break;
 	}
-	case 5: { /* the BAR window: whatever decodes there, or nothing */
+	case 5: { /* MMIO as the exit path does it: whatever decodes there, or nothing */
 		uint64_t off = fuzz_u32(in) % (op & 0x10 ? PCI_MMIO_WINDOW_SIZE : 0x40000);
-		uint32_t len = width(fuzz_u8(in), off, PCI_MMIO_WINDOW_SIZE);
+		uint64_t addr = PCI_MMIO_WINDOW_BASE + off;
+		if (op & 0x20) /* wherever the guest may have put a BAR */
+			addr = (uint64_t)fuzz_u32(in) << (op & 0x40 ? 32 : 0) | fuzz_u32(in);
+		uint32_t len = width(fuzz_u8(in), 0, 8);
 		fuzz_take(in, buf, len);
-		pci_host_mmio(&host, off, buf, len, write);
+		struct bus_reader *rd = bus_reader(&mmio_bus, 0);
+		const struct bus_range *r = bus_find(bus_enter(rd), addr, len);
+		struct bus_range copy = r ? *r : (struct bus_range){0};
+		bus_leave(rd);
+		if (r)
+			copy.io(copy.opaque, addr - copy.base, buf, len, write);
 		break;
 	}
 	case 6: { /* the device raises something */
@@ -314,8 +391,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	struct errbuf e;
 	pci_host_init(&host, &(struct pci_host_ops){.reset = machine_reset, .set_irq = set_irq});
+	bus_init(&pio_bus, "pio");
+	bus_init(&mmio_bus, "mmio");
+	FUZZ_CHECK(pci_host_register(&host, &pio_bus, &mmio_bus, &e) == 0);
 	FUZZ_CHECK(virtio_pci_init(&vp, "virtio-fuzz", &ops, NULL, &mem, NULL, -1, &e) == 0);
-	vp.pci.bars[0].io = virtio_bar;
+	for (unsigned k = 0; k < vp.pci.bars[0].nregions; k++) {
+		struct pci_bar_region *r = &vp.pci.bars[0].regions[k];
+		vp_regions[k] = *r;
+		r->io = checked_region;
+		r->opaque = &vp_regions[k];
+	}
 	pci_device_init(&plain, "plain", 0x1234, 0x5678, 0xff0000, 0, 0, 0);
 	/* A 64-bit BAR of 16 B .. 1 GiB (some do not fit the window) and a
 	 * 32-bit one of 16 B .. 64 KiB. */
@@ -327,12 +412,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FUZZ_CHECK(pci_host_add_device(&host, &vp.pci, &e) == 1);
 	bool plain_in = pci_host_add_device(&host, &plain, &e) == 2;
 	(void)plain_in; /* a BAR too big for the window: then it is not plugged */
+	FUZZ_CHECK(bus_freeze(&mmio_bus, 1, &e) == 0);
+	check_table();
 
 	snapshot_read_only(&vp.pci, ro_bits[0]);
 	snapshot_read_only(&plain, ro_bits[1]);
 	while (in.left) {
 		step(&in);
 		check_status();
+		check_table();
 	}
 	check_read_only(&vp.pci, ro_bits[0]);
 	check_read_only(&plain, ro_bits[1]);
@@ -344,5 +432,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	virtio_pci_destroy(&vp);
 	pci_device_destroy(&plain);
 	pci_host_destroy(&host);
+	bus_free(&pio_bus);
+	bus_free(&mmio_bus);
 	return 0;
 }

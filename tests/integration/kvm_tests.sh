@@ -544,6 +544,15 @@ net_ping_body() {
 		! ng_in_ns ip link show "$ng_tap" >/dev/null 2>&1 || bad "minivmm left its TAP $ng_tap behind" || return 1
 	fi
 	ng_nic_stats "$out/$name.err" "$ng_tap" || return 1
+	# --stats names the NIC's BAR regions, each a range of its own on the
+	# MMIO bus: the driver read its common configuration, and the MSI-X
+	# table or (pci=nomsi) the ISR, where BAR 0 was when it stopped.
+	local region="msix table"
+	[[ $extra != *pci=nomsi* ]] || region=isr
+	expect_err "$name" "^  mmio +virtio-net $ng_tap common +0x[0-9a-f]{8}\+1000 +[1-9][0-9]* " &&
+		expect_err "$name" "^  mmio +virtio-net $ng_tap $region +0x[0-9a-f]{8}\+1000 +[1-9][0-9]* " &&
+		expect_err_count "$name" "pci bar window" 0 || return 1
+	grep -E "^  mmio +virtio-net $ng_tap " "$out/$name.err" | sed 's/^ */    /'
 
 	say "    NET $name: ping $ng_ping_recv/$ng_ping_sent rtt min/avg/max = ${ng_ping_rtt:-none} ms"
 	say "    NET $name: IP-Config ${secs}s after start; host TAP tx/rx $host_tx/$host_rx"

@@ -61,13 +61,16 @@ static void setup(void)
 	bus_init(&mmio, "mmio");
 	ck_assert_int_eq(bus_register(&pio, 0x3f8, 8, "uart", dev_io, &port_dev, &e), 0);
 	ck_assert_int_eq(bus_register(&mmio, 0xfe000000, 0x1000, "bar", dev_io, &mmio_dev, &e), 0);
-	bus_freeze(&pio);
-	bus_freeze(&mmio);
+	ck_assert_int_eq(bus_freeze(&pio, 1, &e), 0);
+	ck_assert_int_eq(bus_freeze(&mmio, 1, &e), 0);
 	reports = tmpfile();
 	unclaimed_init(&unclaimed, reports);
 	ck_assert_int_eq(vcpu_stats_init(&st, pio.count, mmio.count), 0);
-	env = (struct exit_env){
-	    .id = 3, .run_size = RUN_SIZE, .pio = &pio, .mmio = &mmio, .unclaimed = &unclaimed};
+	env = (struct exit_env){.id = 3,
+				.run_size = RUN_SIZE,
+				.pio = bus_reader(&pio, 0),
+				.mmio = bus_reader(&mmio, 0),
+				.unclaimed = &unclaimed};
 	memset(&why, 0x55, sizeof(why));
 }
 

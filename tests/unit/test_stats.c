@@ -241,10 +241,15 @@ static struct vm *fake_vm(int ncpus)
 	ck_assert_int_eq(bus_register(&vm->pio, 0x3f8, 8, "uart8250 (COM1)", noop, NULL, &e), 0);
 	ck_assert_int_eq(bus_register(&vm->pio, 0xcf8, 8, "pci config (0xcf8)", noop, NULL, &e), 0);
 	ck_assert_int_eq(bus_register(&vm->pio, 0x70, 2, "cmos \"rtc\"\t", noop, NULL, &e), 0);
+	/* Two regions of a NIC's BAR, each a range (and a stats slot) of its own. */
 	ck_assert_int_eq(
-	    bus_register(&vm->mmio, 0xe0000000, 0x10000000, "pci bar window", noop, NULL, &e), 0);
-	bus_freeze(&vm->pio);
-	bus_freeze(&vm->mmio);
+	    bus_register(&vm->mmio, 0xe0000000, 0x1000, "virtio-net tap0 common", noop, NULL, &e),
+	    0);
+	ck_assert_int_eq(bus_register(&vm->mmio, 0xe0004000, 0x1000, "virtio-net tap0 msix table",
+				      noop, NULL, &e),
+			 0);
+	ck_assert_int_eq(bus_freeze(&vm->pio, (size_t)ncpus, &e), 0);
+	ck_assert_int_eq(bus_freeze(&vm->mmio, (size_t)ncpus, &e), 0);
 	stats_clock_init(&vm->stats_clock, false);
 	vm->ncpus = ncpus;
 	vm->vcpus = calloc((size_t)ncpus, sizeof(*vm->vcpus));
@@ -274,22 +279,23 @@ static void exit_on(struct vcpu_stats *s, uint32_t reason, struct lat_hist *rang
 		lat_hist_record(range, ns);
 }
 
-/* Two vCPUs: COM1 (range 1 once sorted) gets 100 exits at 1..100 us split
+/* Two vCPUs: COM1 (slot 0, registered first) gets 100 exits at 1..100 us split
  * between them, the CMOS 3 at 7 ns, 150 unclaimed port accesses over 75
  * exits at 2 us, 100 unclaimed MMIO exits at 5 us, and 4 HLTs. */
 static struct vm *busy_vm(void)
 {
 	struct vm *vm = fake_vm(2);
-	ck_assert_str_eq(vm->pio.ranges[1].name, "uart8250 (COM1)");
+	ck_assert_str_eq(vm->pio.ranges[0].name, "uart8250 (COM1)");
+	ck_assert_str_eq(vm->pio.ranges[2].name, "cmos \"rtc\"\t");
 	for (int i = 1; i <= 100; i++) {
 		struct vcpu_stats *s = &vm->vcpus[i % 2].stats;
-		s->pio_hits[1]++;
-		exit_on(s, KVM_EXIT_IO, stats_pio_lat(s, 1), (uint64_t)i * 1000);
+		s->pio_hits[0]++;
+		exit_on(s, KVM_EXIT_IO, stats_pio_lat(s, 0), (uint64_t)i * 1000);
 	}
 	struct vcpu_stats *s0 = &vm->vcpus[0].stats, *s1 = &vm->vcpus[1].stats;
 	for (int i = 0; i < 3; i++) {
-		s1->pio_hits[0]++;
-		exit_on(s1, KVM_EXIT_IO, stats_pio_lat(s1, 0), 7);
+		s1->pio_hits[2]++;
+		exit_on(s1, KVM_EXIT_IO, stats_pio_lat(s1, 2), 7);
 	}
 	for (int i = 0; i < 75; i++) {
 		s0->pio_unclaimed += 2; /* rep insw, count 2 */
@@ -353,7 +359,7 @@ START_TEST(test_text_report)
 	has_line(t, "^  bookkeeping: [0-9]+ ns per exit");
 	/* Ranges nobody touched are left out. */
 	ck_assert_ptr_null(strstr(t, "pci config"));
-	ck_assert_ptr_null(strstr(t, "pci bar window"));
+	ck_assert_ptr_null(strstr(t, "virtio-net"));
 	free(t);
 	free_vm(vm);
 }
@@ -492,7 +498,8 @@ START_TEST(test_json_report)
 	ck_assert_ptr_nonnull(strstr(j, "{\"name\": \"MMIO\", \"count\": 100, \"p50_ns\": 4991, "
 					"\"p90_ns\": 4991, \"p99_ns\": 4991, \"max_ns\": 5000}"));
 	ck_assert_ptr_nonnull(strstr(j, "{\"bus\": \"pio\", \"name\": \"uart8250 (COM1)\", "
-					"\"base\": 1016, \"len\": 8, \"accesses\": 100, "
+					"\"mapped\": true, \"base\": 1016, \"len\": 8, "
+					"\"accesses\": 100, "
 					"\"count\": 100, \"p50_ns\": "));
 	/* A name with a quote and a tab, escaped. */
 	ck_assert_ptr_nonnull(strstr(j, "\"name\": \"cmos \\\"rtc\\\"\\u0009\""));
@@ -531,7 +538,51 @@ START_TEST(test_report_follows_format)
 }
 END_TEST
 
+/* The NIC's BAR regions each have a line, named; a region the guest moved
+ * or unmapped keeps its line and its counts, with its new place ("-" while
+ * not decoded). */
+START_TEST(test_regions_named_and_slots_stable)
+{
+	struct vm *vm = fake_vm(1);
+	struct vcpu_stats *s = &vm->vcpus[0].stats;
+	for (int i = 0; i < 5; i++) {
+		s->mmio_hits[0]++;
+		exit_on(s, KVM_EXIT_MMIO, stats_mmio_lat(s, 0), 1000);
+	}
+	for (int i = 0; i < 7; i++) {
+		s->mmio_hits[1]++;
+		exit_on(s, KVM_EXIT_MMIO, stats_mmio_lat(s, 1), 2000);
+	}
+	char *t = capture(stats_print, vm);
+	has_line(t, "^  mmio +virtio-net tap0 common +0xe0000000\\+1000 +5 +5 ");
+	has_line(t, "^  mmio +virtio-net tap0 msix table +0xe0004000\\+1000 +7 +7 ");
+	free(t);
+
+	/* The guest moves the BAR (common) and turns decoding off for the
+	 * table: the counts stay on the same lines. */
+	struct bus_placement p[2] = {{0, 0xd0000000, true}, {1, 0xe0004000, false}};
+	bus_move(&vm->mmio, p, 2);
+	s->mmio_hits[0]++;
+	exit_on(s, KVM_EXIT_MMIO, stats_mmio_lat(s, 0), 1000);
+	t = capture(stats_print, vm);
+	has_line(t, "^  mmio +virtio-net tap0 common +0xd0000000\\+1000 +6 +6 ");
+	has_line(t, "^  mmio +virtio-net tap0 msix table +- +7 +7 ");
+	free(t);
+	char *j = capture(stats_print_json, vm);
+	ck_assert_msg(json_valid(j), "not JSON:\n%s", j);
+	ck_assert_ptr_nonnull(
+	    strstr(j, "{\"bus\": \"mmio\", \"name\": \"virtio-net tap0 msix table\", "
+		      "\"mapped\": false, "));
+	ck_assert_ptr_nonnull(strstr(j, "{\"bus\": \"mmio\", \"name\": \"virtio-net tap0 common\", "
+					"\"mapped\": true, \"base\": 3489660928, \"len\": 4096, "
+					"\"accesses\": 6, "));
+	free(j);
+	free_vm(vm);
+}
+END_TEST
+
 CHECK_MAIN_TIMEOUT("stats", 60, test_bucket_mapping, test_quantiles_small_values_exact,
 		   test_quantiles_known_distributions, test_merge_equals_one_histogram,
 		   test_exit_done_attribution, test_bookkeeping_cost, test_text_report,
-		   test_json_checker, test_json_report, test_report_follows_format)
+		   test_json_checker, test_json_report, test_report_follows_format,
+		   test_regions_named_and_slots_stable)
