@@ -501,15 +501,36 @@ void virtio_net_print_stats(const struct virtio_net *n, FILE *out)
 	fputs("; host->guest ", out);
 	print_offloads(n, false, out);
 	fputc('\n', out);
-#define S(f) (unsigned long long)__atomic_load_n(&n->stats.f, __ATOMIC_RELAXED)
-	fprintf(out,
-		"  virtio-net %s: rx_packets=%llu rx_bytes=%llu tx_packets=%llu tx_bytes=%llu "
-		"rx_dropped=%llu tx_errors=%llu interrupts=%llu intx=%llu kicks=%llu "
-		"rx_waits=%llu tx_waits=%llu\n",
-		n->backend.name, S(rx_packets), S(rx_bytes), S(tx_packets), S(tx_bytes),
-		S(rx_dropped), S(tx_errors),
-		(unsigned long long)__atomic_load_n(&n->vp.interrupts, __ATOMIC_RELAXED),
-		(unsigned long long)__atomic_load_n(&n->vp.intx_interrupts, __ATOMIC_RELAXED),
-		S(kicks), S(rx_waits), S(tx_waits));
-#undef S
+	struct stats_sink s = {out, STATS_SINK_TEXT, false};
+	virtio_net_emit_counters(n, &s);
+	stats_group_end(&s);
+}
+
+void virtio_net_emit_counters(const struct virtio_net *n, struct stats_sink *s)
+{
+	/* Each counter once, in the order both outputs show them. */
+#define C(f)                                                                                       \
+	{                                                                                          \
+#f, &n->stats.f                                                                    \
+	}
+	const struct {
+		const char *key;
+		const uint64_t *v;
+	} counters[] = {
+	    C(rx_packets),
+	    C(rx_bytes),
+	    C(tx_packets),
+	    C(tx_bytes),
+	    C(rx_dropped),
+	    C(tx_errors),
+	    {"interrupts", &n->vp.interrupts},
+	    {"intx", &n->vp.intx_interrupts},
+	    C(kicks),
+	    C(rx_waits),
+	    C(tx_waits),
+	};
+#undef C
+	stats_group_begin(s, "virtio-net", n->backend.name ? n->backend.name : "");
+	for (size_t i = 0; i < sizeof(counters) / sizeof(counters[0]); i++)
+		stats_u64(s, counters[i].key, __atomic_load_n(counters[i].v, __ATOMIC_RELAXED));
 }

@@ -372,21 +372,6 @@ void stats_print(const struct vm *vm, FILE *out)
 
 /* ---- JSON ---- */
 
-static void json_string(const char *s, FILE *out)
-{
-	fputc('"', out);
-	for (; *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-		if (ch == '"' || ch == '\\')
-			fprintf(out, "\\%c", ch);
-		else if (ch < 0x20)
-			fprintf(out, "\\u%04x", ch);
-		else
-			fputc(ch, out);
-	}
-	fputc('"', out);
-}
-
 static void json_lat(const struct lat_hist *h, double ns_per_tick, FILE *out)
 {
 	struct lat_summary l = summarise(h, ns_per_tick);
@@ -406,7 +391,7 @@ static void json_reasons(const struct stats_sum *sum, FILE *out)
 		if (!sum->s.exits[i] && !h->count)
 			continue;
 		fprintf(out, "%s\n    {\"name\": ", sep);
-		json_string(slot_name(i), out);
+		stats_json_string(slot_name(i), out);
 		fputs(", ", out);
 		json_lat(h, sum->ns_per_tick, out);
 		fputc('}', out);
@@ -429,9 +414,9 @@ static void json_ranges(const struct vm *vm, const struct stats_sum *sum, FILE *
 				continue;
 			struct bus_range r = bus_range_at(b, (uint32_t)slot);
 			fprintf(out, "%s\n    {\"bus\": ", sep);
-			json_string(b->name, out);
+			stats_json_string(b->name, out);
 			fputs(", \"name\": ", out);
-			json_string(r.name, out);
+			stats_json_string(r.name, out);
 			fprintf(out,
 				", \"mapped\": %s, \"base\": %llu, \"len\": %llu, "
 				"\"accesses\": %llu, ",
@@ -467,13 +452,13 @@ static void json_offloads(const struct virtio_net *n, FILE *out)
 		fputs(tx ? "\"guest_to_host\": [" : ", \"host_to_guest\": [", out);
 		for (int i = 0; i < k; i++) {
 			fputs(i ? ", " : "", out);
-			json_string(names[i], out);
+			stats_json_string(names[i], out);
 		}
 		fputc(']', out);
 	}
 	fputs(", \"withheld\": ", out);
 	if (n->backend.no_offload_why && *n->backend.no_offload_why)
-		json_string(n->backend.no_offload_why, out);
+		stats_json_string(n->backend.no_offload_why, out);
 	else
 		fputs("null", out);
 	fputc('}', out);
@@ -484,21 +469,13 @@ static void json_nics(const struct vm *vm, FILE *out)
 	fputs("  \"nics\": [", out);
 	if (vm->net.initialised) {
 		const struct virtio_net *n = &vm->net;
-		fputs("\n    {\"name\": ", out);
-		json_string(n->backend.name ? n->backend.name : "", out);
-#define F(f) (unsigned long long)LOAD(n->stats.f)
-		fprintf(out,
-			", \"rx_packets\": %llu, \"rx_bytes\": %llu, \"tx_packets\": %llu, "
-			"\"tx_bytes\": %llu, \"rx_dropped\": %llu, \"tx_errors\": %llu, "
-			"\"interrupts\": %llu, \"intx\": %llu, \"kicks\": %llu, "
-			"\"rx_waits\": %llu, \"tx_waits\": %llu, ",
-			F(rx_packets), F(rx_bytes), F(tx_packets), F(tx_bytes), F(rx_dropped),
-			F(tx_errors), (unsigned long long)LOAD(n->vp.interrupts),
-			(unsigned long long)LOAD(n->vp.intx_interrupts), F(kicks), F(rx_waits),
-			F(tx_waits));
-#undef F
+		struct stats_sink sink = {out, STATS_SINK_JSON, false};
+		fputs("\n    ", out);
+		virtio_net_emit_counters(n, &sink);
+		fputs(", ", out);
 		json_offloads(n, out);
-		fputs("}\n  ", out);
+		stats_group_end(&sink);
+		fputs("\n  ", out);
 	}
 	fputs("],\n", out);
 }
@@ -508,7 +485,7 @@ static void json_fixups(const struct stats_sum *sum, FILE *out)
 	fputs("  \"fixups\": {", out);
 	for (int i = FIXUP_NONE + 1; i < FIXUP_KINDS; i++) {
 		fprintf(out, "%s", i == FIXUP_NONE + 1 ? "" : ", ");
-		json_string(insn_fixup_name((enum insn_fixup_kind)i), out);
+		stats_json_string(insn_fixup_name((enum insn_fixup_kind)i), out);
 		fprintf(out, ": %llu", (unsigned long long)sum->s.fixups[i]);
 	}
 	fputs("},\n", out);

@@ -258,6 +258,19 @@ while time.time() < end:
 	[ -n "$dropped" ] && ((dropped > 0)) ||
 		bad "stats.json: console_dropped='$dropped', expected > 0: $(head -c 300 "$ng_dir/stats.json")" || return 1
 	say "    STALLED: $dropped console bytes dropped"
+	# The whole report is JSON, the NIC's counters in it as one object
+	# (vmm/stats_sink.h) named after its TAP.
+	python3 - "$ng_dir/stats.json" "$ng_tap" <<'PY' || bad "stats.json is not the JSON expected: $(head -c 600 "$ng_dir/stats.json")" || return 1
+import json, sys
+r = json.load(open(sys.argv[1]))
+nic = r["nics"][0]
+assert nic["name"] == sys.argv[2], nic
+for k in ("rx_packets", "rx_bytes", "tx_packets", "tx_bytes", "rx_dropped", "tx_errors",
+          "interrupts", "intx", "kicks", "rx_waits", "tx_waits"):
+    assert isinstance(nic[k], int), k
+assert set(nic["offloads"]) == {"guest_to_host", "host_to_guest", "withheld"}, nic
+assert r["console_dropped"] > 0
+PY
 	[ -z "$(ng_ports)" ] || bad "minivmm left port(s) on $ng_br: $(ng_ports | xargs)" || return 1
 	! ng_in_ns ip link show "$ng_tap" >/dev/null 2>&1 || bad "minivmm left its TAP $ng_tap behind" || return 1
 	ng_teardown || bad "teardown failed"
