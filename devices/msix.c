@@ -1,5 +1,7 @@
 #include "devices/msix.h"
 
+#include <sys/eventfd.h>
+
 #include <string.h>
 
 enum { ADDR_LO, ADDR_HI, DATA, CTRL };
@@ -19,6 +21,8 @@ int msix_init(struct msix *m, struct pci_device *d, uint16_t nvec, int bar, uint
 	m->pci = d;
 	m->ops = *ops;
 	m->nvec = nvec;
+	for (int i = 0; i < MSIX_MAX_VECTORS; i++)
+		m->fd[i] = -1;
 	for (int i = 0; i < nvec; i++)
 		m->table[i][CTRL] = MSIX_VECTOR_MASKED;
 
@@ -61,6 +65,19 @@ static bool deliverable(const struct msix *m, uint16_t vec)
 	return function_on(m) && !(m->table[vec][CTRL] & MSIX_VECTOR_MASKED);
 }
 
+/* Sends vector v's message, under the lock: through its irqfd (KVM
+ * injects the MSI), or the owner's fire() where there is none. A full
+ * eventfd counter (EAGAIN) still means "pending": nothing is lost. */
+static void send(struct msix *m, uint16_t v)
+{
+	if (m->fd[v] >= 0) {
+		__atomic_add_fetch(&m->sent, 1, __ATOMIC_RELAXED);
+		eventfd_write(m->fd[v], 1);
+	} else if (m->ops.fire) {
+		m->ops.fire(m->ops.ctx, v);
+	}
+}
+
 /* Fires every pending vector that is now deliverable (§6.8.2.9: "if a
  * masked vector has its pending bit set, the function must send the
  * message when the vector is unmasked"). */
@@ -69,7 +86,7 @@ static void flush_pending(struct msix *m)
 	for (uint16_t v = 0; v < m->nvec; v++) {
 		if ((m->pba & (1U << v)) && deliverable(m, v)) {
 			m->pba &= ~(1U << v);
-			m->ops.fire(m->ops.ctx, v);
+			send(m, v);
 		}
 	}
 }
@@ -80,7 +97,7 @@ bool msix_notify(struct msix *m, uint16_t vec)
 	bool on = m->control & MSIX_CTRL_ENABLE;
 	if (on && vec < m->nvec) {
 		if (deliverable(m, vec))
-			m->ops.fire(m->ops.ctx, vec);
+			send(m, vec);
 		else
 			m->pba |= 1U << vec;
 	}
@@ -128,11 +145,14 @@ void msix_table_io(struct msix *m, uint64_t off, uint8_t *data, uint32_t len, bo
 			v &= MSIX_VECTOR_MASKED; /* the other bits are reserved */
 		uint32_t old = *slot;
 		*slot = v;
-		if (word != CTRL && old != v)
-			m->ops.route(m->ops.ctx, vec,
-				     (uint64_t)m->table[vec][ADDR_HI] << 32 |
-					 m->table[vec][ADDR_LO],
-				     m->table[vec][DATA]);
+		if (word != CTRL && old != v) {
+			int fd = m->ops.route(m->ops.ctx, vec,
+					      (uint64_t)m->table[vec][ADDR_HI] << 32 |
+						  m->table[vec][ADDR_LO],
+					      m->table[vec][DATA]);
+			if (fd >= 0)
+				m->fd[vec] = fd;
+		}
 	}
 	flush_pending(m);
 	pthread_mutex_unlock(&m->lock);

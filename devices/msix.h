@@ -2,9 +2,12 @@
  * MSI-X (PCI 3.0 §6.8.2): a capability in config space plus a vector table
  * and pending-bit array in a BAR. Each vector is a message (address, data)
  * that the device fires; minivmm turns a vector into a KVM MSI route and an
- * irqfd, so the owner supplies two hooks: route() when a vector's message
- * changes, fire() to raise it. A masked vector is remembered in the PBA and
- * fired when unmasked, as the spec requires.
+ * irqfd. The owner's route() hook runs when a vector's message changes and
+ * answers with the irqfd that now raises it; from then on msix_notify()
+ * raises the vector itself, with one write to that eventfd, and a device
+ * thread's interrupt never calls back up into its owner. fire() is only
+ * for vectors without an eventfd (no KVM: unit tests). A masked vector is
+ * remembered in the PBA and fired when unmasked, as the spec requires.
  */
 #ifndef MINIVMM_MSIX_H
 #define MINIVMM_MSIX_H
@@ -24,7 +27,8 @@
 #define MSIX_NO_VECTOR	   0xffff /* virtio's "no vector" */
 
 struct msix_ops {
-	void (*route)(void *ctx, uint16_t vec, uint64_t address, uint32_t data);
+	/* Returns the eventfd that raises vec with this message, or -1. */
+	int (*route)(void *ctx, uint16_t vec, uint64_t address, uint32_t data);
 	void (*fire)(void *ctx, uint16_t vec);
 	void *ctx;
 };
@@ -37,6 +41,8 @@ struct msix {
 	uint16_t nvec;
 	uint32_t table[MSIX_MAX_VECTORS][4]; /* address lo, address hi, data, vector control */
 	uint32_t pba;			     /* one pending bit per vector */
+	int fd[MSIX_MAX_VECTORS];	     /* what raises each vector, or -1 */
+	uint64_t sent;			     /* atomic: messages sent through fd[] */
 	/* The capability's message control as the guest last wrote it, kept
 	 * under lock: a device thread raising a vector reads this, not config
 	 * space, which vCPU threads write under the PCI host's lock. */

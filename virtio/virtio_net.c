@@ -511,11 +511,11 @@ void virtio_net_emit_counters(const struct virtio_net *n, struct stats_sink *s)
 	/* Each counter once, in the order both outputs show them. */
 #define C(f)                                                                                       \
 	{                                                                                          \
-#f, &n->stats.f                                                                    \
+#f, __atomic_load_n(&n->stats.f, __ATOMIC_RELAXED)                                 \
 	}
 	const struct {
 		const char *key;
-		const uint64_t *v;
+		uint64_t v;
 	} counters[] = {
 	    C(rx_packets),
 	    C(rx_bytes),
@@ -523,8 +523,8 @@ void virtio_net_emit_counters(const struct virtio_net *n, struct stats_sink *s)
 	    C(tx_bytes),
 	    C(rx_dropped),
 	    C(tx_errors),
-	    {"interrupts", &n->vp.interrupts},
-	    {"intx", &n->vp.intx_interrupts},
+	    {"interrupts", virtio_pci_interrupts(&n->vp)},
+	    {"intx", __atomic_load_n(&n->vp.intx_interrupts, __ATOMIC_RELAXED)},
 	    C(kicks),
 	    C(rx_waits),
 	    C(tx_waits),
@@ -532,5 +532,5 @@ void virtio_net_emit_counters(const struct virtio_net *n, struct stats_sink *s)
 #undef C
 	stats_group_begin(s, "virtio-net", n->backend.name ? n->backend.name : "");
 	for (size_t i = 0; i < sizeof(counters) / sizeof(counters[0]); i++)
-		stats_u64(s, counters[i].key, __atomic_load_n(counters[i].v, __ATOMIC_RELAXED));
+		stats_u64(s, counters[i].key, counters[i].v);
 }

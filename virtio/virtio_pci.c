@@ -63,11 +63,11 @@ static void needs_reset_silently(struct virtio_pci *vp, uint16_t vec, const char
 		complain(vp, "MSI-X vector %u: the host could not %s it", vec, what);
 }
 
-static void route_vector(void *ctx, uint16_t vec, uint64_t address, uint32_t data)
+static int route_vector(void *ctx, uint16_t vec, uint64_t address, uint32_t data)
 {
 	struct virtio_pci *vp = ctx;
 	if (!vp->routing || vec > VIRTIO_PCI_MAX_QUEUES)
-		return;
+		return -1;
 	struct errbuf e;
 	if (vp->vectors[vec].gsi < 0) {
 		int gsi = irq_routing_add_msi(vp->routing, &e);
@@ -75,15 +75,19 @@ static void route_vector(void *ctx, uint16_t vec, uint64_t address, uint32_t dat
 		struct kvm_irqfd irqfd = {.fd = (uint32_t)fd, .gsi = (uint32_t)gsi};
 		if (gsi < 0 || ioctl(vp->vm_fd, KVM_IRQFD, &irqfd) < 0) {
 			needs_reset_silently(vp, vec, "set up an interrupt for");
-			return;
+			return -1;
 		}
 		vp->vectors[vec].gsi = gsi;
 		vp->vectors[vec].eventfd = fd;
 	}
 	if (irq_routing_set_msi(vp->routing, (uint32_t)vp->vectors[vec].gsi, address, data, &e))
 		needs_reset_silently(vp, vec, "route");
+	/* msix.c writes it from now on: the irqfd stays bound to the GSI. */
+	return vp->vectors[vec].eventfd;
 }
 
+/* A vector with no irqfd (no KVM): counted, and its eventfd written if it
+ * has one, though no route is bound to it. */
 static void fire_vector(void *ctx, uint16_t vec)
 {
 	struct virtio_pci *vp = ctx;
@@ -276,6 +280,12 @@ void virtio_pci_destroy(struct virtio_pci *vp)
 	msix_destroy(&vp->msix);
 	pci_device_destroy(&vp->pci);
 	pthread_mutex_destroy(&vp->lock);
+}
+
+uint64_t virtio_pci_interrupts(const struct virtio_pci *vp)
+{
+	return __atomic_load_n(&vp->interrupts, __ATOMIC_RELAXED) +
+	       __atomic_load_n(&vp->msix.sent, __ATOMIC_RELAXED);
 }
 
 bool virtio_pci_has_feature(const struct virtio_pci *vp, unsigned bit)

@@ -105,7 +105,7 @@ struct virtio_pci {
 	} vectors[VIRTIO_PCI_MAX_QUEUES + 1];
 	/* "virtio-net mvgtap0 common", ...: the BAR regions' names. */
 	char region_names[VIRTIO_PCI_REGIONS][64];
-	uint64_t interrupts;	  /* MSI-X messages and INTx assertions, for --stats */
+	uint64_t interrupts;	  /* INTx assertions and MSI-X messages fire()d (no irqfd) */
 	uint64_t intx_interrupts; /* of which INTx (the guest left MSI-X off) */
 };
 
@@ -138,6 +138,10 @@ void virtio_pci_notify_config(struct virtio_pci *vp);
  * DEVICE_NEEDS_RESET, notifies the driver, and says once on stderr why:
  * queue q's fault (why may be NULL: no reason known). */
 void virtio_pci_needs_reset(struct virtio_pci *vp, int q, const struct virtq_fault *why);
+
+/* Interrupts the device raised, for --stats: MSI-X messages (those
+ * msix.c sent through an irqfd, and the rest) and INTx assertions. */
+uint64_t virtio_pci_interrupts(const struct virtio_pci *vp);
 
 bool virtio_pci_has_feature(const struct virtio_pci *vp, unsigned bit);
 

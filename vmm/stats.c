@@ -222,7 +222,7 @@ static int sum_vcpus(const struct vm *vm, struct stats_sum *sum)
 		sum->total_exits += t->exits[i];
 	if (vm->net.initialised) {
 		sum->doorbells = LOAD(vm->net.stats.kicks);
-		sum->interrupts = LOAD(vm->net.vp.interrupts);
+		sum->interrupts = virtio_pci_interrupts(&vm->net.vp);
 	}
 	sum->ns_per_tick = stats_clock_ns_per_tick(&vm->stats_clock);
 	sum->bookkeeping_ns = stats_bookkeeping_ns(&vm->stats_clock, 10000);

@@ -208,7 +208,7 @@ static int minivmm_run(struct bench *b, enum dir dir, uint64_t n, struct sample 
 	*s = (struct sample){0};
 	uint64_t pk0 = stat_load(dir == TX ? &net->stats.tx_packets : &net->stats.rx_packets);
 	uint64_t err0 = stat_load(&net->stats.tx_errors) + stat_load(&net->stats.rx_dropped);
-	uint64_t kick0 = stat_load(&net->stats.kicks), irq0 = stat_load(&net->vp.interrupts);
+	uint64_t kick0 = stat_load(&net->stats.kicks), irq0 = virtio_pci_interrupts(&net->vp);
 	uint64_t c0 = now_ns(b->worker_clock);
 	int r = vqd_start(&b->drv, e);
 	if (r == 0 && dir == TX) {
@@ -233,7 +233,7 @@ static int minivmm_run(struct bench *b, enum dir dir, uint64_t n, struct sample 
 	vqd_reset(&b->drv);
 	s->cpu_ns = (double)(now_ns(b->worker_clock) - c0);
 	s->kicks = stat_load(&net->stats.kicks) - kick0;
-	s->interrupts = stat_load(&net->vp.interrupts) - irq0;
+	s->interrupts = virtio_pci_interrupts(&net->vp) - irq0;
 	if (r)
 		return -1;
 	uint64_t moved =
