@@ -61,7 +61,7 @@ int virtq_init(struct virtq *q, const struct guest_mem *mem, uint16_t size, uint
 	 * buffers it sees: with avail->idx on used->flags,
 	 * virtq_wait_for_more() clearing NO_NOTIFY announces a buffer that
 	 * virtq_set_notify(q, false) takes away again, and a device looping
-	 * on the two (virtio_net's process_tx) spins forever, deaf to reset.
+	 * on the two (virtio/net_tx.c's net_tx_run) spins forever, deaf to reset.
 	 * Other overlaps only garble what the driver gets back. The ranges
 	 * did not wrap: guest_ptr() checked them. (Found by
 	 * tests/fuzz/fuzz_virtio_net_tx.) */
