@@ -1,8 +1,7 @@
 #include "devices/msix.h"
 
-#include <sys/eventfd.h>
-
 #include <string.h>
+#include <sys/eventfd.h>
 
 enum { ADDR_LO, ADDR_HI, DATA, CTRL };
 

@@ -509,26 +509,18 @@ void virtio_net_print_stats(const struct virtio_net *n, FILE *out)
 void virtio_net_emit_counters(const struct virtio_net *n, struct stats_sink *s)
 {
 	/* Each counter once, in the order both outputs show them. */
-#define C(f)                                                                                       \
-	{                                                                                          \
-#f, __atomic_load_n(&n->stats.f, __ATOMIC_RELAXED)                                 \
-	}
+	/* clang-format off */
+#define C(f) {#f, __atomic_load_n(&n->stats.f, __ATOMIC_RELAXED)}
 	const struct {
 		const char *key;
 		uint64_t v;
 	} counters[] = {
-	    C(rx_packets),
-	    C(rx_bytes),
-	    C(tx_packets),
-	    C(tx_bytes),
-	    C(rx_dropped),
-	    C(tx_errors),
+	    C(rx_packets), C(rx_bytes), C(tx_packets), C(tx_bytes), C(rx_dropped), C(tx_errors),
 	    {"interrupts", virtio_pci_interrupts(&n->vp)},
 	    {"intx", __atomic_load_n(&n->vp.intx_interrupts, __ATOMIC_RELAXED)},
-	    C(kicks),
-	    C(rx_waits),
-	    C(tx_waits),
+	    C(kicks), C(rx_waits), C(tx_waits),
 	};
+	/* clang-format on */
 #undef C
 	stats_group_begin(s, "virtio-net", n->backend.name ? n->backend.name : "");
 	for (size_t i = 0; i < sizeof(counters) / sizeof(counters[0]); i++)

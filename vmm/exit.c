@@ -20,6 +20,18 @@ static enum exit_kind stop(struct exit_stop *why, int status, const char *dump, 
 	return EXIT_STOP;
 }
 
+/* Copies the range holding all of [addr, addr + len) into *r; false if
+ * none does. The copy lets the table be named only while it is searched,
+ * not while the device runs. */
+static bool lookup(struct bus_reader *b, uint64_t addr, uint32_t len, struct bus_range *r)
+{
+	const struct bus_range *found = bus_find(bus_enter(b), addr, len);
+	if (found)
+		*r = *found;
+	bus_leave(b);
+	return found != NULL;
+}
+
 static enum exit_kind handle_pio(struct kvm_run *run, const struct exit_env *env,
 				 struct vcpu_stats *st, struct exit_stop *why)
 {
@@ -34,13 +46,8 @@ static enum exit_kind handle_pio(struct kvm_run *run, const struct exit_env *env
 	uint8_t *data = (uint8_t *)run + run->io.data_offset;
 	bool is_write = run->io.direction == KVM_EXIT_IO_OUT;
 
-	/* The range is copied out of the table, so the table is named only
-	 * while it is searched, not while the device runs. */
-	const struct bus_table *t = bus_enter(env->pio);
-	const struct bus_range *found = bus_find(t, run->io.port, size);
-	struct bus_range r = found ? *found : (struct bus_range){0};
-	bus_leave(env->pio);
-	if (!found) {
+	struct bus_range r;
+	if (!lookup(env->pio, run->io.port, size, &r)) {
 		st->pio_unclaimed += count;
 		st->range_lat = stats_pio_lat(st, -1);
 		unclaimed_report(env->unclaimed, "port", run->io.port, size, is_write);
@@ -63,11 +70,8 @@ static enum exit_kind handle_mmio(struct kvm_run *run, const struct exit_env *en
 	uint32_t len = run->mmio.len;
 	if (len == 0 || len > sizeof(run->mmio.data))
 		return stop(why, 1, NULL, "vCPU %d: KVM reported an impossible MMIO exit", env->id);
-	const struct bus_table *t = bus_enter(env->mmio);
-	const struct bus_range *found = bus_find(t, run->mmio.phys_addr, len);
-	struct bus_range r = found ? *found : (struct bus_range){0};
-	bus_leave(env->mmio);
-	if (!found) {
+	struct bus_range r;
+	if (!lookup(env->mmio, run->mmio.phys_addr, len, &r)) {
 		st->mmio_unclaimed++;
 		st->range_lat = stats_mmio_lat(st, -1);
 		unclaimed_report(env->unclaimed, "MMIO address", run->mmio.phys_addr, len,

@@ -10,18 +10,22 @@ static void add_irqchip(struct irq_routing *r, uint32_t gsi, uint32_t chip, uint
 	    .gsi = gsi, .type = KVM_IRQ_ROUTING_IRQCHIP, .u.irqchip = {chip, pin}};
 }
 
-void irq_routing_set_line(void *ctx, unsigned gsi, int level)
+static void set_line(const struct irq_routing *r, unsigned gsi, int level)
 {
-	const struct irq_routing *r = ctx;
 	struct kvm_irq_level l = {.irq = gsi, .level = (uint32_t)level};
 	if (r->vm_fd >= 0)
 		ioctl(r->vm_fd, KVM_IRQ_LINE, &l);
 }
 
+void irq_routing_set_line(void *ctx, unsigned gsi, int level)
+{
+	set_line(ctx, gsi, level);
+}
+
 void irq_pin_set(void *ctx, int level)
 {
 	const struct irq_pin *p = ctx;
-	irq_routing_set_line((void *)p->routing, p->gsi, level);
+	set_line(p->routing, p->gsi, level);
 }
 
 void irq_routing_init(struct irq_routing *r, int vm_fd)

@@ -29,12 +29,14 @@ int vcpu_create(struct vcpu *v, const struct vcpu_host *host, int id, struct bus
 	}
 	if (vcpu_stats_init(&v->stats, pio->count, mmio->count))
 		return errorf(e, "out of memory");
-	if (!bus_reader(pio, (size_t)id) || !bus_reader(mmio, (size_t)id))
+	struct bus_reader *pio_reader = bus_reader(pio, (size_t)id);
+	struct bus_reader *mmio_reader = bus_reader(mmio, (size_t)id);
+	if (!pio_reader || !mmio_reader)
 		return errorf(e, "vCPU %d: the buses were frozen for fewer readers", id);
 	v->env = (struct exit_env){.id = id,
 				   .run_size = (size_t)host->kvm->run_size,
-				   .pio = bus_reader(pio, (size_t)id),
-				   .mmio = bus_reader(mmio, (size_t)id),
+				   .pio = pio_reader,
+				   .mmio = mmio_reader,
 				   .unclaimed = unclaimed};
 	return 0;
 }
