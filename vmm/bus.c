@@ -17,6 +17,7 @@ void bus_free(struct bus *b)
 		free(b->pool[i].ranges);
 	free(b->pool);
 	free(b->readers);
+	free(b->named);
 	free(b->ranges);
 	pthread_mutex_destroy(&b->lock);
 	memset(b, 0, sizeof(*b));
@@ -88,7 +89,8 @@ int bus_freeze(struct bus *b, size_t readers, struct errbuf *e)
 	b->readers = aligned_alloc(_Alignof(struct bus_reader),
 				   (readers ? readers : 1) * sizeof(struct bus_reader));
 	b->pool = calloc(readers + 2, sizeof(*b->pool));
-	if (!b->readers || !b->pool)
+	b->named = calloc(readers ? readers : 1, sizeof(*b->named));
+	if (!b->readers || !b->pool || !b->named)
 		return errorf(e, "%s bus: out of memory", b->name);
 	b->npool = readers + 2;
 	for (size_t i = 0; i < b->npool; i++) {
@@ -107,16 +109,21 @@ int bus_freeze(struct bus *b, size_t readers, struct errbuf *e)
 
 /* A table no reader can be searching: not the published one, and named in
  * no hazard slot. A reader that loaded it but has not named it yet will see
- * it is no longer published when it loads the pointer again (bus_enter). Of
- * nreaders + 2 tables at most nreaders are named and one is published, so
- * there always is one. */
+ * it is no longer published when it loads the pointer again (bus_enter).
+ * The slots are read once each, into a snapshot, before any table is
+ * judged: a reader moves on while the writer looks, and judged against the
+ * live slots one reader could name a different table at each check, and
+ * hide them all. Against the snapshot, of nreaders + 2 tables at most
+ * nreaders are named and one is published, so there always is one free. */
 static struct bus_table *free_table(struct bus *b)
 {
+	for (size_t r = 0; r < b->nreaders; r++)
+		b->named[r] = __atomic_load_n(&b->readers[r].hazard, __ATOMIC_SEQ_CST);
 	for (size_t i = 0; i < b->npool; i++) {
 		struct bus_table *t = &b->pool[i];
 		bool named = t == b->table;
 		for (size_t r = 0; r < b->nreaders && !named; r++)
-			named = __atomic_load_n(&b->readers[r].hazard, __ATOMIC_SEQ_CST) == t;
+			named = b->named[r] == t;
 		if (!named)
 			return t;
 	}

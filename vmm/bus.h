@@ -72,7 +72,8 @@ struct bus {
 	size_t npool;
 	struct bus_reader *readers;
 	size_t nreaders;
-	uint64_t publications; /* tables published since bus_freeze, for tests */
+	const struct bus_table **named; /* nreaders: the writer's snapshot of the hazards */
+	uint64_t publications;		/* tables published since bus_freeze, for tests */
 };
 
 void bus_init(struct bus *b, const char *name);
