@@ -6,9 +6,11 @@
 #include <linux/if_tun.h>
 #include <linux/kvm.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -206,7 +208,13 @@ static int add_allow(scmp_filter_ctx f, const struct allow *a, const struct secc
 		     struct errbuf *e)
 {
 	int r;
-	switch (a->check) {
+	enum arg_check check = a->check;
+	/* A thread whose table holds only its own descriptors needs no check
+	 * of which one a call names: any it can name is on its list. */
+	if (fds && fds->own_table &&
+	    (check == LISTED_FD || check == EPOLL_SET || check == FRAMES_FD))
+		check = ANY;
+	switch (check) {
 	case NO_EXEC:
 		r = seccomp_rule_add(f, SCMP_ACT_ALLOW, a->nr, 1,
 				     SCMP_A2_32(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
@@ -451,16 +459,72 @@ int seccomp_apply(scmp_filter_ctx f, const char *who, struct errbuf *e)
 	return 0;
 }
 
+static int compare_fds(const void *a, const void *b)
+{
+	return (*(const int *)a > *(const int *)b) - (*(const int *)a < *(const int *)b);
+}
+
+/* Closes every descriptor from lo to hi (inclusive) in this thread's table.
+ * close_range() needs Linux 5.9; before it, each one that is open. */
+static int close_between(unsigned int lo, unsigned int hi)
+{
+	if (lo > hi)
+		return 0;
+	if (syscall(SYS_close_range, lo, hi, 0) == 0)
+		return 0;
+	if (errno != ENOSYS)
+		return -1;
+	long max = sysconf(_SC_OPEN_MAX);
+	for (long fd = lo; fd <= (long)hi && fd < max; fd++)
+		close((int)fd);
+	return 0;
+}
+
+int seccomp_own_table(const struct seccomp_fds *fds, struct errbuf *e)
+{
+	int keep[SECCOMP_MAX_FDS + 7] = {STDOUT_FILENO, STDERR_FILENO, fds->vcpu_fd,  fds->vm_fd,
+					 fds->tap_fd,	fds->epoll_fd, fds->frames_fd};
+	int n = 7;
+	for (int i = 0; i < fds->n_io && i < SECCOMP_MAX_FDS; i++)
+		keep[n++] = fds->io[i];
+	qsort(keep, (size_t)n, sizeof(keep[0]), compare_fds);
+	if (unshare(CLONE_FILES))
+		return errorf_errno(e, "cannot give the thread a descriptor table of its own");
+	unsigned int next = 0; /* the lowest descriptor not yet kept or closed */
+	for (int i = 0; i < n; i++) {
+		if (keep[i] < 0 || (unsigned int)keep[i] < next)
+			continue; /* -1 (none), or a repeat */
+		if ((unsigned int)keep[i] > next && close_between(next, (unsigned int)keep[i] - 1))
+			return errorf_errno(e,
+					    "cannot close the descriptors the thread does not use");
+		next = (unsigned int)keep[i] + 1;
+	}
+	if (close_between(next, ~0U))
+		return errorf_errno(e, "cannot close the descriptors the thread does not use");
+	return 0;
+}
+
 int seccomp_thread_start(void *ctx, struct errbuf *e)
 {
 	const struct seccomp_thread *t = ctx;
 	prctl(PR_SET_NAME, t->name, 0, 0, 0);
 	if (seccomp_drop_capabilities(e))
 		return -1;
+	/* The worker makes a system call or two per frame on descriptors it
+	 * holds from the start; a table of its own scopes them for free (see
+	 * struct seccomp_fds). A vCPU's per-exit call is an ioctl, checked by
+	 * request anyway, and it hands KVM descriptors (irqfds) by number, so
+	 * it keeps the process's table and its argument checks. */
+	struct seccomp_fds fds = t->fds;
+	if (t->kind == SECCOMP_WORKER) {
+		if (seccomp_own_table(&fds, e))
+			return -1;
+		fds.own_table = true;
+	}
 	if (!t->filtered)
 		return 0;
-	scmp_filter_ctx f = t->kind == SECCOMP_VCPU	? seccomp_vcpu_filter(&t->fds, e)
-			    : t->kind == SECCOMP_WORKER ? seccomp_worker_filter(&t->fds, e)
+	scmp_filter_ctx f = t->kind == SECCOMP_VCPU	? seccomp_vcpu_filter(&fds, e)
+			    : t->kind == SECCOMP_WORKER ? seccomp_worker_filter(&fds, e)
 							: seccomp_output_filter(e);
 	return f ? seccomp_apply(f, t->who, e) : -1;
 }

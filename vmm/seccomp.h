@@ -33,6 +33,11 @@ struct seccomp_fds {
 	 * stderr (fds 1 and 2) are always in. */
 	int io[SECCOMP_MAX_FDS];
 	int n_io;
+	/* The thread holds a descriptor table of its own with only the fds
+	 * above in it (seccomp_own_table): read, write, readv, writev and epoll
+	 * then need no argument check, and the kernel answers them from the
+	 * filter's allow cache instead of running the filter on every frame. */
+	bool own_table;
 };
 
 /* Adds fd to f->io; ignores -1 and what does not fit (then refused). */
@@ -64,13 +69,20 @@ bool seccomp_main_filtered(void);
  * descriptors it already holds check none). */
 int seccomp_drop_capabilities(struct errbuf *e);
 
+/* Gives the calling thread a descriptor table of its own
+ * (unshare(CLONE_FILES)) and closes in it every descriptor fds does not name
+ * (stdout and stderr stay): a taken-over thread then cannot reach the
+ * process's other descriptors at all, whatever call it makes, and neither
+ * any the process opens later. The other threads' tables are untouched. */
+int seccomp_own_table(const struct seccomp_fds *fds, struct errbuf *e);
 /* Loads f on the calling thread only, with no_new_privs, and releases it.
  * who names the thread in the line a refused call prints ("vCPU 0"). */
 int seccomp_apply(scmp_filter_ctx f, const char *who, struct errbuf *e);
 
 /* How a guest-facing or helper thread locks itself down as it starts: its
- * name (in ps and /proc), no capabilities, and, when filtered, its kind's
- * allowlist over fds. */
+ * name (in ps and /proc), no capabilities, for the worker a descriptor table
+ * of its own (seccomp_own_table; fds.own_table), and, when filtered, its
+ * kind's allowlist over fds. */
 enum seccomp_kind { SECCOMP_VCPU, SECCOMP_WORKER, SECCOMP_OUTPUT };
 struct seccomp_thread {
 	const char *name; /* at most 15 bytes: "vcpu0", "virtio-net" */

@@ -14,6 +14,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -426,6 +427,93 @@ START_TEST(test_worker_filter)
 }
 END_TEST
 
+/* The worker as seccomp_thread_start starts it: a descriptor table of its
+ * own holding only its list, then its filter, which needs no argument check
+ * for read, write, readv and writev any more. */
+static bool worker_filtered;
+static void *worker_started(void *arg)
+{
+	struct results *r = arg;
+	struct errbuf e;
+	const struct seccomp_thread t = {.name = "virtio-net",
+					 .who = "virtio-net worker",
+					 .kind = SECCOMP_WORKER,
+					 .filtered = worker_filtered,
+					 .fds = {.vcpu_fd = -1,
+						 .vm_fd = vm_fd,
+						 .tap_fd = tap_fd,
+						 .epoll_fd = epoll_fd,
+						 .frames_fd = pipe_fds[1],
+						 .io = {pipe_fds[0], pipe_fds[1]},
+						 .n_io = 2}};
+	r->load = seccomp_thread_start((void *)&t, &e);
+	if (r->load)
+		return NULL;
+	char c = 'w';
+	struct iovec iov = {&c, 1};
+	r->writev = TRY(writev(pipe_fds[1], &iov, 1));
+	r->readv = TRY(readv(pipe_fds[0], &iov, 1));
+	r->write_pipe = TRY(write(pipe_fds[1], &c, 1));
+	r->offload = TRY(ioctl(tap_fd, TUNSETOFFLOAD, 0UL));
+	struct epoll_event ev;
+	r->epoll_wait = TRY(epoll_wait(epoll_fd, &ev, 1, 0));
+	/* The main thread's rtnetlink socket and any other descriptor: not
+	 * in this thread's table, by any call. */
+	static const char rtm[16] = {16};
+	r->write_netlink = TRY(write(netlink_fd, rtm, sizeof(rtm)));
+	struct iovec nl = {(void *)rtm, sizeof(rtm)};
+	r->writev_netlink = TRY(writev(netlink_fd, &nl, 1));
+	r->readv_other = TRY(readv(other_fd, &iov, 1));
+	r->write_other = TRY(write(other_fd, &c, 1));
+	r->other_fd_ioctl = TRY(ioctl(other_fd, TUNSETOFFLOAD, 0UL));
+	r->epoll_ctl_other = TRY(epoll_ctl(epoll_fd, EPOLL_CTL_DEL, netlink_fd, NULL));
+	/* What it may not do whatever descriptor it names. */
+	r->socket = TRY(socket(AF_UNIX, SOCK_DGRAM, 0));
+	r->run_on_vm = TRY(ioctl(vm_fd, KVM_RUN, 0));
+	return NULL;
+}
+
+static void check_worker_started(bool filtered)
+{
+	struct results r;
+	worker_filtered = filtered;
+	const char *err = run_filtered(worker_started, &r);
+	ck_assert_int_eq(r.load, 0);
+	ck_assert_int_eq(r.writev, 0);
+	ck_assert_int_eq(r.readv, 0);
+	ck_assert_int_eq(r.write_pipe, 0);
+	ck_assert_int_eq(r.offload, -ENOTTY);
+	ck_assert_int_eq(r.epoll_wait, 0);
+	ck_assert_int_eq(r.write_netlink, -EBADF);
+	ck_assert_int_eq(r.writev_netlink, -EBADF);
+	ck_assert_int_eq(r.readv_other, -EBADF);
+	ck_assert_int_eq(r.write_other, -EBADF);
+	ck_assert_int_eq(r.epoll_ctl_other, -EBADF);
+	/* ioctl keeps its check by descriptor and request: refused before
+	 * the kernel could say EBADF. */
+	ck_assert_int_eq(r.other_fd_ioctl, filtered ? -EPERM : -EBADF);
+	ck_assert_int_eq(r.socket, filtered ? -EPERM : 0);
+	ck_assert_int_eq(r.run_on_vm, filtered ? -EPERM : -ENOTTY);
+	ck_assert_int_eq(count(err, "minivmm: seccomp: refused system call "), filtered ? 3 : 0);
+	/* The rest of the process keeps every descriptor. */
+	ck_assert_int_ne(fcntl(netlink_fd, F_GETFD), -1);
+	ck_assert_int_ne(fcntl(other_fd, F_GETFD), -1);
+	ck_assert_int_ne(fcntl(pipe_fds[0], F_GETFD), -1);
+}
+
+START_TEST(test_worker_has_its_own_table)
+{
+	check_worker_started(true);
+}
+END_TEST
+
+/* --no-seccomp takes the filter away, not the table. */
+START_TEST(test_worker_table_without_filter)
+{
+	check_worker_started(false);
+}
+END_TEST
+
 /* A thread making the same forbidden call over and over says so only a few
  * times, and every call is still refused. */
 static void *refuse_many(void *arg)
@@ -549,5 +637,6 @@ START_TEST(test_sizes)
 END_TEST
 
 CHECK_MAIN_FIXTURE("seccomp", setup, teardown, test_vcpu_filter, test_worker_filter,
+		   test_worker_has_its_own_table, test_worker_table_without_filter,
 		   test_refusals_are_reported_a_few_times, test_vcpu_devices_need_nothing_refused,
 		   test_thread_drops_capabilities, test_main_filter, test_sizes)
