@@ -5,7 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "vmm/guest_mem.h"
+#include "vmm/base/guest_mem.h"
 
 #define E820_TYPE_RAM	   1
 #define E820_TYPE_RESERVED 2

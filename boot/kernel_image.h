@@ -5,7 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "vmm/error.h"
+#include "vmm/base/error.h"
 
 enum kernel_kind {
 	KERNEL_BZIMAGE,

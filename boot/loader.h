@@ -12,8 +12,8 @@
 #include <stdint.h>
 
 #include "boot/kernel_image.h"
-#include "vmm/error.h"
-#include "vmm/guest_mem.h"
+#include "vmm/base/error.h"
+#include "vmm/base/guest_mem.h"
 
 struct boot_config {
 	const char *kernel_name; /* for messages */

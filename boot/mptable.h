@@ -6,8 +6,8 @@
 #ifndef MINIVMM_BOOT_MPTABLE_H
 #define MINIVMM_BOOT_MPTABLE_H
 
-#include "vmm/error.h"
-#include "vmm/guest_mem.h"
+#include "vmm/base/error.h"
+#include "vmm/base/guest_mem.h"
 
 #define MPTABLE_MAX_CPUS 32 /* --cpus' limit; BOOT_MPC_MAX has room to spare */
 #define IOAPIC_ADDR	 0xFEC00000U

@@ -2,8 +2,8 @@
 #ifndef MINIVMM_BOOT_PAGETABLES_H
 #define MINIVMM_BOOT_PAGETABLES_H
 
-#include "vmm/error.h"
-#include "vmm/guest_mem.h"
+#include "vmm/base/error.h"
+#include "vmm/base/guest_mem.h"
 
 /* Identity-maps guest physical [0, 4 GiB) with 2 MiB pages (PML4 -> one PDPT ->
  * four page directories) at BOOT_PML4_ADDR, and writes the GDT at

@@ -47,7 +47,7 @@ static uint8_t encode(const struct cmos_rtc *r, int v)
 /* Broken-down UTC time of t, by arithmetic alone. Not gmtime_r(): glibc's
  * first gmtime_r() in a process sets up time zones, which opens
  * /etc/localtime, and this runs on a vCPU thread whose seccomp allowlist
- * has no open (vmm/seccomp.c). Days to a civil date in the proleptic
+ * has no open (vmm/base/seccomp.c). Days to a civil date in the proleptic
  * Gregorian calendar, counting 400-year eras of 146097 days from
  * 0000-03-01 (H. Hinnant, "chrono-Compatible Low-Level Date Algorithms"). */
 struct utc {

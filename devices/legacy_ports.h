@@ -5,7 +5,7 @@
 #ifndef MINIVMM_LEGACY_PORTS_H
 #define MINIVMM_LEGACY_PORTS_H
 
-#include "vmm/bus.h"
+#include "vmm/base/bus.h"
 
 int legacy_ports_register(struct bus *pio, struct errbuf *e);
 

@@ -12,8 +12,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "vmm/bus.h"
-#include "vmm/error.h"
+#include "vmm/base/bus.h"
+#include "vmm/base/error.h"
 
 #define PCI_CFG_SPACE 256
 #define PCI_NUM_BARS  6

@@ -84,7 +84,7 @@ static void place_regions(void *ctx, struct pci_device *d)
 	struct pci_host *h = ctx;
 	/* A BAR is aligned to its size (its low address bits are read-only,
 	 * §6.2.5.1) and a region lies inside it, so bar + off never wraps; a
-	 * region ending at 2^64 exactly stays off the bus (vmm/bus.c). */
+	 * region ending at 2^64 exactly stays off the bus (vmm/base/bus.c). */
 	struct bus_placement p[PCI_NUM_BARS * PCI_BAR_REGIONS];
 	size_t n = 0;
 	for (int i = 0; i < PCI_NUM_BARS; i++) {

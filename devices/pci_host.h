@@ -14,7 +14,7 @@
 #include <pthread.h>
 
 #include "devices/pci.h"
-#include "vmm/bus.h"
+#include "vmm/base/bus.h"
 
 #define PCI_CONFIG_PORT	     0xcf8
 #define PCI_MAX_SLOTS	     32
@@ -43,7 +43,7 @@ struct pci_host_ops {
 struct pci_host {
 	/* Guards the config address latch and config space contents, and
 	 * orders BAR moves: vCPU threads write config space concurrently. The
-	 * MMIO exit path takes no lock (vmm/bus.h); bus_move nests inside. */
+	 * MMIO exit path takes no lock (vmm/base/bus.h); bus_move nests inside. */
 	pthread_mutex_t lock;
 	uint32_t config_address;
 	struct bus *mmio; /* where BAR regions are placed (pci_host_register) */

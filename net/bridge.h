@@ -13,7 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "vmm/error.h"
+#include "vmm/base/error.h"
 
 struct bridge_port {
 	enum { BRIDGE_NONE, BRIDGE_OVS, BRIDGE_LINUX } kind; /* what attach did */

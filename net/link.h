@@ -6,7 +6,7 @@
 
 #include <stddef.h>
 
-#include "vmm/error.h"
+#include "vmm/base/error.h"
 
 /* Sets IFF_UP (`ip link set IFNAME up`). */
 int link_set_up(const char *ifname, struct errbuf *e);

@@ -32,7 +32,7 @@
 #include <stdio.h>
 
 #include "net/bridge.h"
-#include "vmm/error.h"
+#include "vmm/base/error.h"
 
 /* One link as rtnetlink last described it. */
 struct link_watch_link {

@@ -22,7 +22,7 @@
 #include <stdbool.h>
 
 #include "net/bridge.h"
-#include "vmm/error.h"
+#include "vmm/base/error.h"
 
 /* --offload: auto (the default), on, off. */
 enum offload_mode { OFFLOAD_AUTO, OFFLOAD_ON, OFFLOAD_OFF };

@@ -6,7 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "vmm/error.h"
+#include "vmm/base/error.h"
 
 struct tap {
 	int fd; /* -1 when closed */

@@ -24,7 +24,7 @@
 
 #include "net/bridge.h"
 #include "net/tap.h"
-#include "vmm/error.h"
+#include "vmm/base/error.h"
 
 struct net_undo {
 	pid_t pid; /* the child; 0 when none runs */

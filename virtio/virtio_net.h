@@ -24,8 +24,8 @@
 
 #include "virtio/rx_chains.h"
 #include "virtio/virtio_pci.h"
-#include "vmm/seccomp.h"
-#include "vmm/stats_sink.h"
+#include "vmm/base/seccomp.h"
+#include "vmm/base/stats_sink.h"
 
 #define VIRTIO_NET_RXQ	     0
 #define VIRTIO_NET_TXQ	     1
@@ -131,7 +131,7 @@ void virtio_net_destroy(struct virtio_net *n);
 
 void virtio_net_print_stats(const struct virtio_net *n, FILE *out);
 
-/* Begins the NIC's group in s and adds its counters (vmm/stats_sink.h); the
+/* Begins the NIC's group in s and adds its counters (vmm/base/stats_sink.h); the
  * caller ends the group, after adding what it renders itself. */
 void virtio_net_emit_counters(const struct virtio_net *n, struct stats_sink *s);
 

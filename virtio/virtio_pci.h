@@ -27,7 +27,7 @@
 #include "devices/msix.h"
 #include "devices/pci.h"
 #include "virtio/virtqueue.h"
-#include "vmm/irq_routing.h"
+#include "vmm/base/irq_routing.h"
 
 #define VIRTIO_PCI_VENDOR      0x1af4
 #define VIRTIO_PCI_DEVICE_BASE 0x1040 /* + virtio device id (§4.1.2.1) */
@@ -100,7 +100,7 @@ struct virtio_pci {
 		int eventfd; /* fd once bound to gsi as its irqfd, else -1 */
 		/* Made at init, so that the threads a guest drives never create
 		 * or close a descriptor, and their seccomp allowlists can name
-		 * every one they write to (vmm/seccomp.h). */
+		 * every one they write to (vmm/base/seccomp.h). */
 		int fd;
 	} vectors[VIRTIO_PCI_MAX_QUEUES + 1];
 	/* "virtio-net mvgtap0 common", ...: the BAR regions' names. */

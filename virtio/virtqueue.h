@@ -18,7 +18,7 @@
 #include <sys/uio.h>
 
 #include "virtio/virtq_fault.h"
-#include "vmm/guest_mem.h"
+#include "vmm/base/guest_mem.h"
 
 #define VIRTQ_MAX_SIZE 32768 /* virtio 1.2 §2.7: split queues hold at most 32768 */
 #define VIRTQ_MAX_SEGS 256   /* longest chain minivmm accepts, in non-empty buffers */

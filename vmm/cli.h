@@ -4,7 +4,7 @@
 
 #include <stdint.h>
 
-#include "vmm/error.h"
+#include "vmm/base/error.h"
 #include "vmm/vm.h"
 
 #define MINIVMM_VERSION "0.1.0"

@@ -2,7 +2,7 @@
  * What happens after KVM_RUN returns, as a verdict: one switch on the exit
  * reason, a pure function of the shared run page, the buses and the vCPU's
  * counters. Port and MMIO accesses go to the device that registered the
- * address on the bus (vmm/bus.h); everything else comes back as "stop, with
+ * address on the bus (vmm/base/bus.h); everything else comes back as "stop, with
  * this status and reason", or, for an instruction KVM could not emulate, as
  * the instruction's bytes for the vCPU loop to complete on a PVM host
  * (vmm/insn_fixup.h). It touches no vCPU descriptor and no VM: vcpu.c turns
@@ -16,7 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "vmm/bus.h"
+#include "vmm/base/bus.h"
 #include "vmm/stats.h"
 #include "vmm/unclaimed.h"
 

@@ -4,7 +4,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "vmm/error.h"
+#include "vmm/base/error.h"
 
 /* Reads a whole regular file; option names the CLI flag for the message. */
 int file_read_all(const char *option, const char *path, uint8_t **buf, size_t *len,

@@ -5,8 +5,8 @@
 #include <string.h>
 #include <sys/ioctl.h>
 
+#include "vmm/base/guest_mem.h"
 #include "vmm/exit.h"
-#include "vmm/guest_mem.h"
 #include "vmm/vcpu.h"
 
 struct insn_fixup insn_fixup_decode(const uint8_t *b, size_t n)

@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "boot/layout.h"
-#include "vmm/guest_mem.h"
+#include "vmm/base/guest_mem.h"
 
 /* Every capability some part of minivmm depends on, checked up front so a
  * host that lacks one fails at start with its name, not mid-boot. */

@@ -6,7 +6,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "vmm/error.h"
+#include "vmm/base/error.h"
 
 struct kvm {
 	int sys_fd;

@@ -11,7 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "vmm/seccomp.h"
+#include "vmm/base/seccomp.h"
 
 static bool abandoned(struct outputs *o)
 {

@@ -23,7 +23,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 
-#include "vmm/error.h"
+#include "vmm/base/error.h"
 
 struct outputs {
 	bool started;
@@ -41,7 +41,7 @@ struct outputs {
 /* Interposes the pipes on fds 1 and 2 and starts the forwarder, which
  * takes wake_signal (a handler without SA_RESTART must be installed for it,
  * vcpu_kick_install()) and, if filtered, runs under its seccomp allowlist
- * (vmm/seccomp.h). On failure nothing changed. */
+ * (vmm/base/seccomp.h). On failure nothing changed. */
 int outputs_start(struct outputs *o, int wake_signal, bool filtered, struct errbuf *e);
 
 /* Flushes stdio, puts the original fds 1 and 2 back, waits up to drain_ms

@@ -104,7 +104,7 @@ static inline uint64_t stats_now(const struct stats_clock *c)
 struct vcpu_stats {
 	uint64_t exits[STATS_EXIT_SLOTS];
 	/* Per range, by its stats slot (its index in bus.ranges), which stays
-	 * the range's when the guest moves it (vmm/bus.h). */
+	 * the range's when the guest moves it (vmm/base/bus.h). */
 	uint64_t *pio_hits;
 	uint64_t *mmio_hits;
 	uint64_t pio_unclaimed;

@@ -9,7 +9,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 
-#include "vmm/error.h"
+#include "vmm/base/error.h"
 
 struct stop {
 	atomic_bool requested;

@@ -6,11 +6,11 @@
 #include <pthread.h>
 #include <signal.h>
 
-#include "vmm/error.h"
+#include "vmm/base/error.h"
+#include "vmm/base/guest_mem.h"
+#include "vmm/base/seccomp.h"
 #include "vmm/exit.h"
-#include "vmm/guest_mem.h"
 #include "vmm/kvm.h"
-#include "vmm/seccomp.h"
 #include "vmm/stats.h"
 #include "vmm/stop.h"
 

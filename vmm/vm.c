@@ -16,8 +16,8 @@
 #include "boot/loader.h"
 #include "devices/legacy_ports.h"
 #include "net/link.h"
+#include "vmm/base/seccomp.h"
 #include "vmm/file.h"
-#include "vmm/seccomp.h"
 
 #define DEFAULT_CMDLINE "console=ttyS0 reboot=k panic=-1"
 /* What a Linux guest must be told on a PVM host, whose emulator lacks xrstor,
@@ -317,7 +317,7 @@ int vm_assemble(struct vm *vm, struct errbuf *e)
 	const struct vm_config *cfg = &vm->cfg;
 	/* Every device is on its bus: from here on the exit path reads the
 	 * tables without a lock, through one hazard slot on each bus per vCPU
-	 * (vmm/bus.h); only a BAR move publishes a new table. */
+	 * (vmm/base/bus.h); only a BAR move publishes a new table. */
 	size_t readers = (size_t)cfg->cpus;
 	if (bus_freeze(&vm->pio, readers, e) || bus_freeze(&vm->mmio, readers, e))
 		return -1;

@@ -18,10 +18,10 @@
 #include "net/tap.h"
 #include "net/undo.h"
 #include "virtio/virtio_net.h"
-#include "vmm/bus.h"
+#include "vmm/base/bus.h"
+#include "vmm/base/guest_mem.h"
+#include "vmm/base/irq_routing.h"
 #include "vmm/console.h"
-#include "vmm/guest_mem.h"
-#include "vmm/irq_routing.h"
 #include "vmm/kvm.h"
 #include "vmm/unclaimed.h"
 #include "vmm/vcpu.h"
@@ -47,7 +47,7 @@ struct vm_config {
 	 * itself. */
 	struct net_undo *net_undo;
 	/* --no-seccomp: the vCPU threads and the NIC's worker run without
-	 * their seccomp allowlists (vmm/seccomp.h). */
+	 * their seccomp allowlists (vmm/base/seccomp.h). */
 	bool no_seccomp;
 };
 
@@ -76,7 +76,7 @@ struct vm {
 	struct bridge_port bridge;
 	struct offload_policy offload; /* what the guest's NIC is offered, and why */
 	struct virtio_net net;
-	struct seccomp_thread nic_thread; /* how its worker starts (vmm/seccomp.h) */
+	struct seccomp_thread nic_thread; /* how its worker starts (vmm/base/seccomp.h) */
 	/* The main thread's eye on the TAP and its bridge port while the guest
 	 * runs: says when either goes away or comes back. */
 	struct link_watch link_watch;

@@ -51,7 +51,7 @@
 #include <unistd.h>
 
 #include "net/tap.h"
-#include "vmm/seccomp.h"
+#include "vmm/base/seccomp.h"
 #include "vq_backend.h"
 #include "vq_driver.h"
 

@@ -22,7 +22,7 @@
 #include <stdint.h>
 
 #include "virtio/virtio_net.h"
-#include "vmm/guest_mem.h"
+#include "vmm/base/guest_mem.h"
 
 #define VQD_QSIZE      VIRTIO_NET_QUEUE_MAX /* the device's largest: Linux takes it */
 #define VQD_BUF_STRIDE 2048

@@ -259,7 +259,7 @@ while time.time() < end:
 		bad "stats.json: console_dropped='$dropped', expected > 0: $(head -c 300 "$ng_dir/stats.json")" || return 1
 	say "    STALLED: $dropped console bytes dropped"
 	# The whole report is JSON, the NIC's counters in it as one object
-	# (vmm/stats_sink.h) named after its TAP.
+	# (vmm/base/stats_sink.h) named after its TAP.
 	python3 - "$ng_dir/stats.json" "$ng_tap" <<'PY' || bad "stats.json is not the JSON expected: $(head -c 600 "$ng_dir/stats.json")" || return 1
 import json, sys
 r = json.load(open(sys.argv[1]))

@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "check_main.h"
-#include "vmm/bus.h"
+#include "vmm/base/bus.h"
 
 static void noop(void *o, uint64_t off, uint8_t *d, uint32_t l, bool w)
 {

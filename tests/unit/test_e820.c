@@ -4,7 +4,7 @@
 #include "boot/e820.h"
 #include "boot/layout.h"
 #include "check_main.h"
-#include "vmm/guest_mem.h"
+#include "vmm/base/guest_mem.h"
 
 #define MiB(x) ((uint64_t)(x) << 20)
 #define GiB(x) ((uint64_t)(x) << 30)

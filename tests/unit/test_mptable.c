@@ -7,7 +7,7 @@
 #include "boot/mptable.h"
 #include "check_main.h"
 #include "devices/pci_host.h"
-#include "vmm/guest_mem.h"
+#include "vmm/base/guest_mem.h"
 
 /* Offsets and sizes from the MP specification 1.4, chapter 4, read here
  * byte by byte rather than through the product's structs. */

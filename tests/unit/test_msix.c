@@ -6,7 +6,7 @@
 
 #include "check_main.h"
 #include "devices/msix.h"
-#include "vmm/irq_routing.h"
+#include "vmm/base/irq_routing.h"
 
 static struct pci_device dev;
 static struct msix mx;

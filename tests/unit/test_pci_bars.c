@@ -238,7 +238,7 @@ START_TEST(test_memory_decode_off_unclaims_the_regions)
 }
 END_TEST
 
-/* An access straddling two regions belongs to neither (vmm/bus.h). */
+/* An access straddling two regions belongs to neither (vmm/base/bus.h). */
 START_TEST(test_access_across_regions_is_unclaimed)
 {
 	uint64_t isr_end = PCI_MMIO_WINDOW_BASE + VIRTIO_PCI_DEVICE_OFF - 2;

@@ -1,4 +1,4 @@
-/* The seccomp allowlists (vmm/seccomp.c), loaded for real on a thread of this
+/* The seccomp allowlists (vmm/base/seccomp.c), loaded for real on a thread of this
  * process: what a vCPU thread or the NIC's worker needs goes through, and
  * what a compromised one would want (files, sockets, processes, other fds'
  * ioctls, executable memory) is refused with EPERM, one line on stderr each,
@@ -31,7 +31,7 @@
 
 #include "check_main.h"
 #include "devices/cmos_rtc.h"
-#include "vmm/seccomp.h"
+#include "vmm/base/seccomp.h"
 
 static int vcpu_fd, vm_fd, tap_fd, other_fd;
 static int netlink_fd; /* what the main thread keeps: rtnetlink, as link_watch.c */

@@ -6,7 +6,7 @@
 #include "check_main.h"
 
 #include "virtio/virtio_net.h"
-#include "vmm/stats_sink.h"
+#include "vmm/base/stats_sink.h"
 
 static char *render(enum stats_sink_format format, void (*emit)(struct stats_sink *))
 {

@@ -16,7 +16,7 @@
 #include <seccomp.h>
 #include <stdbool.h>
 
-#include "vmm/error.h"
+#include "vmm/base/error.h"
 
 /* The descriptors each system call may reach, so that a taken-over thread
  * cannot use any other the process holds (the main thread's rtnetlink

@@ -10,7 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "vmm/error.h"
+#include "vmm/base/error.h"
 
 #define GUEST_PCI_HOLE_START 0xC0000000ULL
 #define GUEST_HIGH_RAM_START 0x100000000ULL

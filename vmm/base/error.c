@@ -1,4 +1,4 @@
-#include "vmm/error.h"
+#include "vmm/base/error.h"
 
 #include <errno.h>
 #include <stdarg.h>

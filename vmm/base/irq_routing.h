@@ -11,7 +11,7 @@
 #include <pthread.h>
 #include <stdint.h>
 
-#include "vmm/error.h"
+#include "vmm/base/error.h"
 
 #define IRQ_ROUTING_IOAPIC_PINS 24
 #define IRQ_ROUTING_PIC_PINS	16

@@ -1,4 +1,4 @@
-#include "vmm/bus.h"
+#include "vmm/base/bus.h"
 
 #include <assert.h>
 #include <stdlib.h>

@@ -1,5 +1,5 @@
 #define _GNU_SOURCE /* REG_RAX in ucontext_t */
-#include "vmm/seccomp.h"
+#include "vmm/base/seccomp.h"
 
 #include <errno.h>
 #include <linux/capability.h>

@@ -1,4 +1,4 @@
-#include "vmm/stats_sink.h"
+#include "vmm/base/stats_sink.h"
 
 void stats_json_string(const char *s, FILE *out)
 {

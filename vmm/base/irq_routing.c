@@ -1,4 +1,4 @@
-#include "vmm/irq_routing.h"
+#include "vmm/base/irq_routing.h"
 
 #include <stdlib.h>
 #include <string.h>
