@@ -84,7 +84,7 @@ struct virtio_pci {
 	int vm_fd;		     /* -1: no KVM (unit tests) */
 	uint32_t ioeventfd_len;	     /* 0: any access width (KVM_CAP_IOEVENTFD_ANY_LENGTH) */
 	uint8_t cfg_cap;	     /* offset of the VIRTIO_PCI_CAP_PCI_CFG capability */
-	unsigned complaints;	     /* atomic: DEVICE_NEEDS_RESET lines said (virtio_pci.c) */
+	unsigned complaints;	     /* atomic: NEEDS_RESET lines said (virtio_pci_common.c) */
 
 	uint64_t device_features;
 	uint64_t driver_features;
