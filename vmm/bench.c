@@ -164,7 +164,7 @@ static void *doorbell_waiter(void *arg)
 	}
 }
 
-/* The same registration as virtio-pci's doorbells (virtio/virtio_pci.c). */
+/* The same registration as virtio-pci's doorbells (virtio/virtio_pci_doorbell.c). */
 static int add_doorbells(struct bench *b, struct errbuf *e)
 {
 	int vm_fd = b->vm.kvm.vm_fd;
