@@ -1,10 +1,15 @@
 /* Receive (virtio 1.2 §5.1.6.3, §5.1.6.4): frames from the backend into the
  * guest's buffers, with one readv() each and no copy of our own. */
 #include <errno.h>
+#include <linux/virtio_net.h>
 #include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
 #include <sys/uio.h>
 
 #include "virtio/net_engine.h"
+#include "virtio/net_hdr.h"
 
 /* The largest frame the backend hands over: with a guest TSO offload
  * negotiated, a 64 KiB IP packet plus its Ethernet header (what
@@ -19,6 +24,100 @@ static size_t frame_max(const struct virtio_net *n)
 		   virtio_pci_has_feature(&n->vp, VIRTIO_NET_F_GUEST_TSO6);
 	return VIRTIO_NET_HDR_LEN + (gso ? FRAME_MAX_GSO : FRAME_MAX_PLAIN);
 }
+
+/* ---- the receive carry-over ------------------------------------------------ */
+
+#define NUM_BUFFERS_OFF offsetof(struct virtio_net_hdr_mrg_rxbuf, num_buffers)
+
+int rx_chains_init(struct rx_chains *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->iov = calloc(RX_IOV_MAX, sizeof(*r->iov));
+	return r->iov ? 0 : -1;
+}
+
+void rx_chains_destroy(struct rx_chains *r)
+{
+	free(r->iov);
+	r->iov = NULL;
+}
+
+static struct rx_chain *nth(struct rx_chains *r, uint16_t i)
+{
+	return &r->ring[(r->first + i) % RX_CHAINS_MAX];
+}
+
+bool rx_chains_add(struct rx_chains *r, const struct virtq_chain *c)
+{
+	uint32_t live = r->iov_end - r->iov_first;
+	/* + 1: the spill entry after the guest's buffers. */
+	if (r->count == RX_CHAINS_MAX || live + c->n_in + 1 > RX_IOV_MAX)
+		return false;
+	if (r->iov_end + c->n_in + 1 > RX_IOV_MAX) {
+		memmove(r->iov, r->iov + r->iov_first, live * sizeof(*r->iov));
+		r->iov_first = 0;
+		r->iov_end = live;
+	}
+	memcpy(r->iov + r->iov_end, c->iov + c->n_out, c->n_in * sizeof(*r->iov));
+	r->iov_end += c->n_in;
+	*nth(r, r->count) = (struct rx_chain){c->head, (uint16_t)c->n_in, c->in_len};
+	r->count++;
+	r->ndesc += c->n_in;
+	r->cap += c->in_len; /* at most 256 chains of 256 KiB (virtqueue.h): no wrap */
+	return true;
+}
+
+struct iovec *rx_chains_iov(struct rx_chains *r, uint32_t *n)
+{
+	*n = r->iov_end - r->iov_first;
+	return r->iov + r->iov_first;
+}
+
+uint16_t rx_chains_use(struct rx_chains *r, struct virtq *q, uint32_t len)
+{
+	uint16_t used = 0;
+	for (uint32_t left = len; left && used < r->count; used++)
+		left -= left < nth(r, used)->cap ? left : nth(r, used)->cap;
+	/* The TAP leaves num_buffers alone (its header is the 10-byte one
+	 * plus padding); the device fills it in before the used ring makes
+	 * the buffers the driver's. */
+	uint16_t num_buffers = used;
+	const struct iovec *first = r->iov + r->iov_first;
+	if (first->iov_len >= VIRTIO_NET_HDR_LEN) /* Linux: the header in one buffer */
+		memcpy((uint8_t *)first->iov_base + NUM_BUFFERS_OFF, &num_buffers,
+		       sizeof(num_buffers));
+	else /* §2.6.4: any split of it is the driver's right */
+		net_iov_write(first, r->iov_end - r->iov_first, NUM_BUFFERS_OFF, &num_buffers,
+			      sizeof(num_buffers));
+	uint32_t left = len, iovs = 0, cap = 0;
+	for (uint16_t i = 0; i < used; i++) {
+		const struct rx_chain *e = nth(r, i);
+		uint32_t part = left < e->cap ? left : e->cap;
+		virtq_push(q, e->head, part);
+		left -= part;
+		iovs += e->niov;
+		cap += e->cap;
+	}
+	r->first = (uint16_t)((r->first + used) % RX_CHAINS_MAX);
+	r->count = (uint16_t)(r->count - used);
+	r->iov_first += iovs;
+	r->ndesc -= iovs; /* one buffer per iovec */
+	r->cap = r->count ? r->cap - cap : 0;
+	if (!r->count)
+		r->iov_first = r->iov_end = 0;
+	return used;
+}
+
+uint16_t rx_chains_clear(struct rx_chains *r)
+{
+	uint16_t n = r->count;
+	r->first = r->count = 0;
+	r->iov_first = r->iov_end = 0;
+	r->cap = r->ndesc = 0;
+	return n;
+}
+
+/* ---- receiving ------------------------------------------------------------ */
 
 /* Adds chains to n->rx until it holds a largest-possible frame: one chain
  * without VIRTIO_NET_F_MRG_RXBUF (§5.1.6.3.2), as many as needed with it
@@ -63,17 +162,23 @@ static int gather(struct virtio_net *n, bool *exhausted, uint32_t *visited, stru
 	return 0;
 }
 
-void net_rx_settle(struct virtio_net *n)
+void net_rx_settle(void *ctx)
 {
+	struct virtio_net *n = ctx;
 	/* They are the most recent pops, so virtq_unpop() returns exactly
 	 * them. */
 	virtq_unpop(net_queue(n, VIRTIO_NET_RXQ), rx_chains_clear(&n->rx));
 }
 
-struct net_verdict net_rx_run(struct virtio_net *n)
+struct virtio_verdict net_rx_run(void *ctx, unsigned why)
 {
+	struct virtio_net *n = ctx;
 	struct virtq *q = net_queue(n, VIRTIO_NET_RXQ);
-	struct net_verdict v = {0};
+	struct virtio_verdict v = {0};
+	if (why & VIRTIO_RUN_KICKED) {
+		NET_STAT_ADD(n, kicks, 1);
+		n->rx_needs_buffers = false; /* the driver may have added some */
+	}
 	unsigned taken = 0, delivered = 0; /* frames read from the backend, given to the guest */
 	uint32_t visited = 0;
 	bool kicks_on = true; /* as far as we know: turned off before reading */
@@ -140,5 +245,8 @@ struct net_verdict net_rx_run(struct virtio_net *n)
 		delivered++;
 	}
 	v.interrupt = delivered && virtq_should_notify(q);
+	/* Level-triggered: woken while the backend has a frame and we have
+	 * buffers for it; without buffers, only the doorbell wakes us. */
+	v.wait = n->rx_needs_buffers || n->broken || n->backend_gone ? 0 : EPOLLIN;
 	return v;
 }

@@ -1,6 +1,7 @@
 /* Transmit (virtio 1.2 §5.1.6.2): the guest's frames to the backend, with
  * one writev() each from its buffers, behind a header the device checked. */
 #include <errno.h>
+#include <sys/epoll.h>
 #include <sys/uio.h>
 
 #include "virtio/net_engine.h"
@@ -28,11 +29,16 @@ static ssize_t write_frame(struct virtio_net *n, const struct virtq_chain *c)
 	return w;
 }
 
-struct net_verdict net_tx_run(struct virtio_net *n)
+struct virtio_verdict net_tx_run(void *ctx, unsigned why)
 {
+	struct virtio_net *n = ctx;
 	struct virtq *q = net_queue(n, VIRTIO_NET_TXQ);
 	struct virtq_chain *c = n->chain;
-	struct net_verdict v = {0};
+	struct virtio_verdict v = {0};
+	if (why & VIRTIO_RUN_KICKED)
+		NET_STAT_ADD(n, kicks, 1);
+	if (why & VIRTIO_RUN_READY)
+		n->tx_needs_room = false; /* the backend said it has room */
 	unsigned returned = 0;
 	uint32_t visited = 0;
 	/* No kicks while we drain the ring; re-enabled when it is empty. */
@@ -75,5 +81,7 @@ struct net_verdict net_tx_run(struct virtio_net *n)
 		returned++;
 	}
 	v.interrupt = returned && virtq_should_notify(q);
+	/* Level-triggered: told again while the backend has room. */
+	v.wait = n->tx_needs_room && !n->broken ? EPOLLOUT : 0;
 	return v;
 }

@@ -78,141 +78,7 @@ void virtio_net_default_mac(const char *seed, uint8_t mac[6])
 	memcpy(mac, m, 6);
 }
 
-/* ---- the worker ----------------------------------------------------------- */
-
-/* Does what a run of queue q needs (net_engine.h). */
-static void act(struct virtio_net *n, uint16_t q, const struct net_verdict *v)
-{
-	/* §2.1.2: the driver put something impossible in a ring; the device
-	 * stops using the queues and asks to be reset. minivmm goes on. */
-	if (v->broken)
-		virtio_pci_needs_reset(&n->vp, q, &v->fault);
-	if (v->interrupt)
-		virtio_pci_notify_queue(&n->vp, q);
-}
-
-static void drain(int fd)
-{
-	eventfd_t v;
-	eventfd_read(fd, &v); /* EAGAIN: already drained */
-}
-
-/* Level-triggered interest in the backend: readable while we have buffers
- * to fill, writable only while a frame waits for room. */
-static void watch_backend(struct virtio_net *n, uint32_t *watching)
-{
-	uint32_t want = (n->rx_needs_buffers || n->broken ? 0 : EPOLLIN) |
-			(n->tx_needs_room && !n->broken ? EPOLLOUT : 0);
-	if (n->backend_gone || want == *watching)
-		return;
-	struct epoll_event ev = {.events = want, .data.u32 = EV_BACKEND};
-	if (epoll_ctl(n->epoll_fd, EPOLL_CTL_MOD, n->backend.fd, &ev) == 0)
-		*watching = want;
-}
-
-/* The TAP was deleted under us (tun then reports EPOLLERR for good, whatever
- * we ask for): stop watching it, or epoll_wait would return at once forever.
- * The guest's NIC stays; what it sends fails (EBADFD) and is counted in
- * tx_errors. Saying so is the main thread's job: it sees the deletion on
- * rtnetlink even while no driver runs (net/link_watch.c), and one line is
- * enough. */
-static void lose_backend(struct virtio_net *n)
-{
-	if (n->backend_gone)
-		return;
-	n->backend_gone = true;
-	n->tx_needs_room = false; /* no EPOLLOUT will come: fail what waits */
-	epoll_ctl(n->epoll_fd, EPOLL_CTL_DEL, n->backend.fd, NULL);
-}
-
-/* The worker's life: started by virtio_net_init, idle until DRIVER_OK,
- * working until reset, idle again, and gone at virtio_net_destroy. */
-enum { WORKER_STARTING, WORKER_IDLE, WORKER_GO, WORKER_BUSY, WORKER_QUIT };
-#define UNWATCHED UINT32_MAX /* the backend is not in the epoll set */
-
-static int watch(int epoll_fd, int fd, uint32_t events, uint32_t id);
-
-/* From DRIVER_OK until the stop eventfd says stop (or epoll fails). */
-static void work(struct virtio_net *n, uint32_t *watching)
-{
-	/* Each activation starts out watching the backend for input, even if
-	 * an earlier one lost it. */
-	if (*watching == UNWATCHED) {
-		if (watch(n->epoll_fd, n->backend.fd, EPOLLIN, EV_BACKEND) == 0)
-			*watching = EPOLLIN;
-		else
-			n->backend_gone = true;
-		n->tx_needs_room = false; /* no EPOLLOUT will come: fail what waits */
-	} else if (*watching != EPOLLIN) {
-		struct epoll_event ev = {.events = EPOLLIN, .data.u32 = EV_BACKEND};
-		if (epoll_ctl(n->epoll_fd, EPOLL_CTL_MOD, n->backend.fd, &ev) == 0)
-			*watching = EPOLLIN;
-	}
-	/* Buffers and kicks may predate DRIVER_OK's arrival here. */
-	bool rx = true, tx = true;
-	for (;;) {
-		for (unsigned i = 0; i < BURST_RUNS && (rx || tx); i++) {
-			if (tx) {
-				struct net_verdict v = net_tx_run(n);
-				act(n, VIRTIO_NET_TXQ, &v);
-				tx = v.more;
-			}
-			if (rx) {
-				struct net_verdict v = net_rx_run(n);
-				act(n, VIRTIO_NET_RXQ, &v);
-				rx = v.more;
-			}
-		}
-		bool rx_more = rx, tx_more = tx;
-		net_rx_settle(n);
-		watch_backend(n, watching);
-
-		/* With a burst cut short, only look at the events, then go on. */
-		struct epoll_event ev[4];
-		int k = epoll_wait(n->epoll_fd, ev, 4, rx_more || tx_more ? 0 : -1);
-		if (k < 0 && errno != EINTR)
-			return;
-		rx = rx_more;
-		tx = tx_more;
-		for (int i = 0; i < k; i++) {
-			switch (ev[i].data.u32) {
-			case EV_STOP:
-				return;
-			case EV_RX_KICK:
-				drain(virtio_pci_kick_fd(&n->vp, VIRTIO_NET_RXQ));
-				NET_STAT_ADD(n, kicks, 1);
-				n->rx_needs_buffers = false;
-				rx = true;
-				break;
-			case EV_TX_KICK:
-				drain(virtio_pci_kick_fd(&n->vp, VIRTIO_NET_TXQ));
-				NET_STAT_ADD(n, kicks, 1);
-				tx = true;
-				break;
-			case EV_BACKEND:
-				if (ev[i].events & (EPOLLERR | EPOLLHUP)) {
-					lose_backend(n);
-					*watching = UNWATCHED;
-					tx = true;
-					break;
-				}
-				if (ev[i].events & EPOLLIN)
-					rx = true;
-				if (ev[i].events & EPOLLOUT) {
-					n->tx_needs_room = false;
-					tx = true;
-				}
-				break;
-			}
-		}
-	}
-}
-
-static void set_worker_state(struct virtio_net *n, int state)
-{
-	n->worker_state = state;
-	pthread_cond_broadcast(&n->worker_cond);
-}
+/* ---- the engine's hooks on the worker (virtio/virtio_worker.h) ------------- */
 
 static unsigned tun_offloads(const struct virtio_net *n)
 {
@@ -244,43 +110,29 @@ static void set_offload(struct virtio_net *n, unsigned flags)
 		fprintf(stderr, "minivmm: virtio-net %s: %s\n", n->backend.name, e.msg);
 }
 
-static void *worker_main(void *arg)
+/* The TAP learns what the guest accepts before DRIVER_OK's write returns
+ * and before the first frame is read for it, and forgets it before a reset
+ * returns: on the worker, which owns the TAP (docs/security.md). */
+static void on_activate(void *ctx)
 {
-	struct virtio_net *n = arg;
-	uint32_t watching = EPOLLIN; /* as start_worker registered it */
-	/* First of all, what it may do (its name, rights and allowlist). */
-	int r = n->start.start ? n->start.start(n->start.ctx, n->start_error) : 0;
-	pthread_mutex_lock(&n->worker_lock);
-	n->start_result = r;
-	set_worker_state(n, r ? WORKER_QUIT : WORKER_IDLE);
-	for (;;) {
-		while (n->worker_state == WORKER_IDLE)
-			pthread_cond_wait(&n->worker_cond, &n->worker_lock);
-		if (n->worker_state == WORKER_QUIT)
-			break;
-		/* The TAP learns what the guest accepts before DRIVER_OK's
-		 * write returns (net_activate waits for BUSY) and before the
-		 * first frame is read for it, and forgets it before a reset
-		 * returns: here, on the thread that owns the TAP, not on the
-		 * vCPU that wrote the status (docs/security.md). */
-		pthread_mutex_unlock(&n->worker_lock);
-		set_offload(n, tun_offloads(n));
-		pthread_mutex_lock(&n->worker_lock);
-		set_worker_state(n, WORKER_BUSY);
-		pthread_mutex_unlock(&n->worker_lock);
-		work(n, &watching);
-		set_offload(n, 0);
-		pthread_mutex_lock(&n->worker_lock);
-		set_worker_state(n, WORKER_IDLE);
-	}
-	pthread_mutex_unlock(&n->worker_lock);
-	return NULL;
+	struct virtio_net *n = ctx;
+	set_offload(n, tun_offloads(n));
 }
 
-static int watch(int epoll_fd, int fd, uint32_t events, uint32_t id)
+static void on_deactivate(void *ctx)
 {
-	struct epoll_event ev = {.events = events, .data.u32 = id};
-	return epoll_ctl(epoll_fd, EPOLL_CTL_ADD, fd, &ev);
+	set_offload(ctx, 0);
+}
+
+/* The TAP was deleted under us. The guest's NIC stays; what it sends fails
+ * (EBADFD) and is counted in tx_errors. Saying so is the main thread's
+ * job: it sees the deletion on rtnetlink even while no driver runs
+ * (net/link_watch.c), and one line is enough. */
+static void on_backend_lost(void *ctx)
+{
+	struct virtio_net *n = ctx;
+	n->backend_gone = true;
+	n->tx_needs_room = false; /* no EPOLLOUT will come: fail what waits */
 }
 
 /* ---- virtio_device_ops ---------------------------------------------------- */
@@ -298,27 +150,14 @@ static int net_activate(void *ctx)
 		in_force |= n->vp.driver_features & (FEATURE(offload_features[i].tx_bit) |
 						     FEATURE(offload_features[i].rx_bit));
 	__atomic_store_n(&n->offloads_in_force, in_force, __ATOMIC_RELAXED);
-	pthread_mutex_lock(&n->worker_lock);
-	set_worker_state(n, WORKER_GO);
-	while (n->worker_state == WORKER_GO)
-		pthread_cond_wait(&n->worker_cond, &n->worker_lock);
-	pthread_mutex_unlock(&n->worker_lock);
-	n->running = true;
+	virtio_worker_activate(&n->worker);
 	return 0;
 }
 
 static void net_reset(void *ctx)
 {
 	struct virtio_net *n = ctx;
-	if (!n->running)
-		return;
-	eventfd_write(n->stop_fd, 1); /* cannot fail: the counter was zero */
-	pthread_mutex_lock(&n->worker_lock);
-	while (n->worker_state == WORKER_GO || n->worker_state == WORKER_BUSY)
-		pthread_cond_wait(&n->worker_cond, &n->worker_lock);
-	pthread_mutex_unlock(&n->worker_lock);
-	drain(n->stop_fd);
-	n->running = false;
+	virtio_worker_reset(&n->worker);
 	__atomic_store_n(&n->offloads_in_force, 0, __ATOMIC_RELAXED);
 }
 
@@ -349,75 +188,40 @@ static const struct virtio_device_ops net_ops = {
     .reset = net_reset,
 };
 
-/* The epoll set and the worker thread, which starts with every signal
- * blocked (they are the main thread's to take), as thread says. */
-static int start_worker(struct virtio_net *n, const struct virtio_net_thread *thread,
+/* The device's engine (net_engine.h), as its worker runs it. */
+static int start_worker(struct virtio_net *n, const struct virtio_worker_thread *thread,
 			struct errbuf *e)
 {
-	n->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
-	if (n->epoll_fd < 0 || watch(n->epoll_fd, n->stop_fd, EPOLLIN, EV_STOP) ||
-	    watch(n->epoll_fd, virtio_pci_kick_fd(&n->vp, VIRTIO_NET_RXQ), EPOLLIN, EV_RX_KICK) ||
-	    watch(n->epoll_fd, virtio_pci_kick_fd(&n->vp, VIRTIO_NET_TXQ), EPOLLIN, EV_TX_KICK) ||
-	    watch(n->epoll_fd, n->backend.fd, EPOLLIN, EV_BACKEND))
-		return errorf_errno(e, "virtio-net %s: epoll", n->backend.name);
-	if (thread) {
-		n->start = *thread;
-		/* Frames on the backend; its stop fd, kicks and vectors. */
-		struct seccomp_fds *f = thread->fds;
-		if (f) {
-			f->epoll_fd = n->epoll_fd;
-			f->frames_fd = n->backend.fd;
-			if (n->backend.set_offload)
-				f->tap_fd = n->backend.fd; /* TUNSETOFFLOAD: work() */
-			if (f->n_io < SECCOMP_MAX_FDS)
-				f->io[f->n_io++] = n->backend.fd;
-			f->n_io +=
-			    virtio_net_eventfds(n, f->io + f->n_io, SECCOMP_MAX_FDS - f->n_io);
-		}
-	}
-	n->start_error = e;
-	sigset_t all, old;
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	n->worker_state = WORKER_STARTING;
-	int r = pthread_create(&n->worker, NULL, worker_main, n);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (r)
-		return errorf(e, "virtio-net %s: cannot start its worker: %s", n->backend.name,
-			      strerror(r));
-	n->worker_started = true;
-	pthread_mutex_lock(&n->worker_lock);
-	while (n->worker_state == WORKER_STARTING)
-		pthread_cond_wait(&n->worker_cond, &n->worker_lock);
-	r = n->start_result;
-	pthread_mutex_unlock(&n->worker_lock);
-	if (r) {
-		char why[sizeof(e->msg)];
-		snprintf(why, sizeof(why), "%s", e->msg);
-		return errorf(e, "virtio-net worker: %s", why);
-	}
-	return 0;
+	const struct virtio_engine engine = {
+	    .ctx = n,
+	    .backend_fd = n->backend.fd,
+	    .nqueues = 2,
+	    .run = {[VIRTIO_NET_RXQ] = net_rx_run, [VIRTIO_NET_TXQ] = net_tx_run},
+	    .activate = on_activate,
+	    .deactivate = on_deactivate,
+	    .settle = net_rx_settle,
+	    .backend_lost = on_backend_lost};
+	/* TUNSETOFFLOAD, by the worker (on_activate). */
+	if (thread && thread->fds && n->backend.set_offload)
+		thread->fds->tap_fd = n->backend.fd;
+	char name[64];
+	snprintf(name, sizeof(name), "virtio-net %s", n->backend.name ? n->backend.name : "");
+	return virtio_worker_init(&n->worker, &n->vp, &engine, thread, name, e);
 }
 
 int virtio_net_init(struct virtio_net *n, const struct virtio_net_backend *backend,
 		    const uint8_t mac[6], const struct guest_mem *mem, struct irq_routing *routing,
-		    int vm_fd, const struct virtio_net_thread *thread, struct errbuf *e)
+		    int vm_fd, const struct virtio_worker_thread *thread, struct errbuf *e)
 {
 	memset(n, 0, sizeof(*n));
 	n->initialised = true;
-	n->stop_fd = n->epoll_fd = -1;
 	n->backend = *backend;
-	pthread_mutex_init(&n->worker_lock, NULL);
-	pthread_cond_init(&n->worker_cond, NULL);
 	memcpy(n->config.mac, mac, 6);
 	n->config.status = VIRTIO_NET_S_LINK_UP; /* the TAP is up before the guest starts */
 	n->config.max_virtqueue_pairs = 1;
-	n->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	int rx_failed = rx_chains_init(&n->rx);
 	n->tx_iov = calloc(VIRTQ_MAX_SEGS + 1, sizeof(*n->tx_iov));
 	n->chain = malloc(sizeof(*n->chain));
-	if (n->stop_fd < 0)
-		return errorf_errno(e, "virtio-net %s: eventfd", backend->name);
 	if (rx_failed || !n->tx_iov || !n->chain)
 		return errorf(e, "virtio-net %s: out of memory", backend->name);
 	if (virtio_pci_init(&n->vp, "virtio-net", &net_ops, n, mem, routing, vm_fd, e))
@@ -440,30 +244,21 @@ int virtio_net_init(struct virtio_net *n, const struct virtio_net_backend *backe
 
 int virtio_net_eventfds(const struct virtio_net *n, int *fds, int max)
 {
-	if (!n->initialised || max < 1)
+	if (!n->initialised)
 		return 0;
-	fds[0] = n->stop_fd;
-	return 1 + virtio_pci_eventfds(&n->vp, fds + 1, max - 1);
+	int k = virtio_worker_eventfds(&n->worker, fds, max);
+	return k + virtio_pci_eventfds(&n->vp, fds + k, max - k);
 }
 
 void virtio_net_destroy(struct virtio_net *n)
 {
 	if (!n->initialised)
 		return;
-	net_reset(n);
-	if (n->worker_started) {
-		pthread_mutex_lock(&n->worker_lock);
-		set_worker_state(n, WORKER_QUIT);
-		pthread_mutex_unlock(&n->worker_lock);
-		pthread_join(n->worker, NULL);
-	}
+	/* The worker first: it stops (a reset) and is joined before the
+	 * transport and the buffers it uses go away. */
+	virtio_worker_destroy(&n->worker);
+	__atomic_store_n(&n->offloads_in_force, 0, __ATOMIC_RELAXED);
 	virtio_pci_destroy(&n->vp);
-	if (n->epoll_fd >= 0)
-		close(n->epoll_fd);
-	if (n->stop_fd >= 0)
-		close(n->stop_fd);
-	pthread_mutex_destroy(&n->worker_lock);
-	pthread_cond_destroy(&n->worker_cond);
 	rx_chains_destroy(&n->rx);
 	free(n->tx_iov);
 	free(n->chain);

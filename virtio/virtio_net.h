@@ -4,11 +4,14 @@
  * write as its backend: a TAP opened with IFF_VNET_HDR (net/tap.c), or in unit
  * tests one end of a datagram socketpair.
  *
- * One worker thread per device does all the packet work. It sleeps in
- * epoll_wait on the two queues' kick eventfds (signalled by KVM itself:
- * KVM_IOEVENTFD), the backend fd and a stop eventfd, and moves frames with
- * readv()/writev() straight between the backend and the guest's buffers. It
- * interrupts the guest through the transport (MSI-X -> irqfd, or INTx).
+ * The packet work is a synchronous engine (net_engine.h: net_rx.c, net_tx.c)
+ * that one worker thread per device runs (virtio/virtio_worker.c). The
+ * worker sleeps in epoll_wait on the two queues' kick eventfds (signalled by
+ * KVM itself: KVM_IOEVENTFD), the backend fd and its control eventfd
+ * (activate, reset); the engine moves frames with readv()/writev() straight
+ * between the backend and the guest's buffers, and the worker interrupts
+ * the guest through the transport (MSI-X -> irqfd, or INTx) when a run's
+ * verdict says so.
  *
  *   RX (queue 0): backend --readv--> guest buffers --used ring--> interrupt
  *   TX (queue 1): kick --> descriptor chain --writev--> backend --used ring
@@ -22,8 +25,9 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "virtio/rx_chains.h"
 #include "virtio/virtio_pci.h"
+#include "virtio/virtio_worker.h"
+#include "virtio/virtqueue.h"
 #include "vmm/base/seccomp.h"
 #include "vmm/base/stats_sink.h"
 
@@ -50,24 +54,42 @@ struct virtio_net_backend {
 	const char *no_offload_why;
 };
 
+/*
+ * The receive carry-over (net_rx.c): the receive chains the virtio-net device has popped and not
+ * yet used (virtio 1.2 §5.1.6.4). With mergeable buffers one frame may need many chains (room for a
+ * 64 KiB GSO frame is 43 of Linux's 1536-byte buffers) and mostly uses one; the rest wait for the
+ * next frame instead of going back to the ring to be walked again.
+ *
+ * A FIFO of chains whose writable buffers lie end to end in one iovec
+ * array, so that one readv() fills them in order. Using the first chains
+ * moves two indexes; the array is only compacted when a new chain would
+ * not fit behind the rest.
+ */
+#define RX_CHAINS_MAX 256  /* VIRTIO_NET_QUEUE_MAX: never more popped at once */
+#define RX_IOV_MAX    1024 /* UIO_MAXIOV: the most one readv() takes */
+
+struct rx_chain {
+	uint16_t head; /* returned to the used ring under this id */
+	uint16_t niov; /* its entries in the iovec array */
+	uint32_t cap;  /* its writable bytes */
+};
+
+struct rx_chains {
+	struct iovec *iov;		     /* RX_IOV_MAX entries */
+	uint32_t iov_first, iov_end;	     /* the live ones: [iov_first, iov_end) */
+	struct rx_chain ring[RX_CHAINS_MAX]; /* the live chains, oldest at first */
+	uint16_t first, count;
+	uint32_t cap;	/* writable bytes in all of them */
+	uint32_t ndesc; /* buffers in all of them */
+};
+
 /* Counters the worker keeps (relaxed atomics) and --stats prints. rx is
  * host -> guest, tx guest -> host, as the guest sees its NIC. */
 struct virtio_net_stats {
 	uint64_t rx_packets, rx_bytes, rx_dropped; /* dropped: too big, or refused */
 	uint64_t tx_packets, tx_bytes, tx_errors;  /* errors: bad chain, or the backend refused */
-	uint64_t kicks;				   /* worker wake-ups by a queue doorbell */
+	uint64_t kicks;				   /* runs a queue's doorbell woke */
 	uint64_t rx_waits, tx_waits; /* times a side waited: no guest buffers, backend full */
-};
-
-/* How the worker thread starts, before it can touch a guest buffer: it
- * calls start(ctx, e) on itself first (vm.c passes seccomp_thread_start:
- * its name, no capabilities, its allowlist, which a thread can only load on
- * itself). fds, if set, first gets the descriptors the worker uses: its
- * epoll set, the backend (for frames and otherwise) and its eventfds. */
-struct virtio_net_thread {
-	int (*start)(void *ctx, struct errbuf *e);
-	void *ctx;
-	struct seccomp_fds *fds;
 };
 
 struct virtio_net {
@@ -80,21 +102,10 @@ struct virtio_net {
 	 * a reset (atomic: --stats reads it from the main thread). */
 	uint64_t offloads_in_force;
 
-	/* The worker: a thread from virtio_net_init to virtio_net_destroy (so
-	 * that the thread that starts it is never a vCPU's), working from
-	 * DRIVER_OK until reset and idle in between. */
-	pthread_t worker;
-	bool worker_started;
-	pthread_mutex_t worker_lock;
-	pthread_cond_t worker_cond;
-	int worker_state; /* under worker_lock: WORKER_* in virtio_net.c */
-	bool running;	  /* activated: DRIVER_OK and not reset since */
-	int stop_fd;	  /* eventfd: stop working now */
-	int epoll_fd;	  /* the worker's: stop_fd, both kick fds and the backend */
-	/* How the worker starts (virtio_net_init), and how that went. */
-	struct virtio_net_thread start;
-	struct errbuf *start_error;
-	int start_result;
+	/* The worker that runs the engine (net_engine.h): a thread from
+	 * virtio_net_init to virtio_net_destroy (so that the thread that
+	 * starts it is never a vCPU's), serving from DRIVER_OK until reset. */
+	struct virtio_worker worker;
 	/* State the worker keeps between wake-ups. */
 	bool rx_needs_buffers;	   /* waiting for the guest to add RX buffers */
 	bool tx_needs_room;	   /* waiting for the backend to accept a frame */
@@ -118,10 +129,11 @@ void virtio_net_default_mac(const char *seed, uint8_t mac[6]);
  * start fails this. */
 int virtio_net_init(struct virtio_net *n, const struct virtio_net_backend *backend,
 		    const uint8_t mac[6], const struct guest_mem *mem, struct irq_routing *routing,
-		    int vm_fd, const struct virtio_net_thread *thread, struct errbuf *e);
+		    int vm_fd, const struct virtio_worker_thread *thread, struct errbuf *e);
 
-/* The eventfds vCPU threads and the worker write and read (its stop fd,
- * the queues' kicks, the MSI-X vectors), for their seccomp allowlists: into
+/* The eventfds vCPU threads and the worker write and read (the worker's
+ * control eventfd, the queues' kicks, the MSI-X vectors), for their seccomp
+ * allowlists: into
  * fds[], at most max; returns how many. */
 int virtio_net_eventfds(const struct virtio_net *n, int *fds, int max);
 

@@ -290,15 +290,15 @@ static int setup(struct bench *b, struct errbuf *e)
 	    .kind = SECCOMP_WORKER,
 	    .filtered = b->o.seccomp,
 	    .fds = {.vcpu_fd = -1, .vm_fd = -1, .tap_fd = -1, .io = {irq_fd}, .n_io = 1}};
-	const struct virtio_net_thread thread = {seccomp_thread_start, &b->worker_thread,
-						 &b->worker_thread.fds};
+	const struct virtio_worker_thread thread = {seccomp_thread_start, &b->worker_thread,
+						    &b->worker_thread.fds};
 	if (virtio_net_init(&b->net, &backend, mac, &b->mem, NULL, -1, &thread, e)) {
 		close(irq_fd);
 		return -1;
 	}
 	if (vqd_init(&b->drv, &b->net, &b->mem, b->o.features, irq_fd, e))
 		return -1;
-	int r = pthread_getcpuclockid(b->net.worker, &b->worker_clock);
+	int r = pthread_getcpuclockid(b->net.worker.thread, &b->worker_clock);
 	if (r)
 		return errorf(e, "the worker's CPU clock: %s", strerror(r));
 	/* The ring is the smaller bound: the TAP's queue holds txqueuelen

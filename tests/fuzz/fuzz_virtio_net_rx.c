@@ -528,7 +528,7 @@ static void step(struct fuzz_in *in)
 	}
 	case 7: /* reset alone: frames wait in the backend */
 		nh_bar_w(NH_STATUS, 0, 1);
-		FUZZ_CHECK(!nh.net.running);
+		FUZZ_CHECK(!nh.net.worker.running);
 		break;
 	case 8: { /* the driver writes anything in RAM */
 		uint32_t off = fuzz_u32(in) % NH_RAM;

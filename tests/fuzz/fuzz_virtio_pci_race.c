@@ -16,7 +16,7 @@
  * has guard pages, so an access outside it is a crash):
  *  - DRIVER_OK is never set without FEATURES_OK;
  *  - a reset returns with the worker stopped: the status then reads 0, and
- *    the worker does not call epoll_wait again until the next activation;
+ *    the worker runs no queue again until the next activation;
  *  - while the device runs, DRIVER_OK is set, both queues stay enabled and
  *    the features stay those it was activated with;
  *  - every frame reaching the backend has a whole header;
@@ -44,14 +44,14 @@ static uint8_t frame[2048];
 /* What the device looked like when it was last activated. */
 static bool was_running;
 static uint64_t running_features;
-static unsigned long stopped_waits; /* epoll_wait calls when it stopped */
+static uint64_t stopped_runs; /* the worker's queue runs when it stopped */
 
 static void check(void)
 {
 	uint8_t s = nh_status();
 	FUZZ_CHECK(!(s & VIRTIO_CONFIG_S_DRIVER_OK) || (s & VIRTIO_CONFIG_S_FEATURES_OK));
-	bool running = nh.net.running;
-	unsigned long waits = __atomic_load_n(&nh.epoll_waits, __ATOMIC_SEQ_CST);
+	bool running = nh.net.worker.running;
+	uint64_t runs = __atomic_load_n(&nh.net.worker.runs, __ATOMIC_SEQ_CST);
 	if (running && !was_running)
 		running_features = nh.net.vp.driver_features;
 	if (running) {
@@ -60,9 +60,9 @@ static void check(void)
 			   nh.net.vp.queues[VIRTIO_NET_TXQ].enabled);
 		FUZZ_CHECK(nh.net.vp.driver_features == running_features);
 	} else if (was_running) {
-		stopped_waits = waits;
+		stopped_runs = runs;
 	} else {
-		FUZZ_CHECK(waits == stopped_waits); /* a stopped worker stays stopped */
+		FUZZ_CHECK(runs == stopped_runs); /* a stopped worker stays stopped */
 	}
 	was_running = running;
 }
@@ -70,7 +70,7 @@ static void check(void)
 static void reset(void)
 {
 	nh_bar_w(NH_STATUS, 0, 1);
-	FUZZ_CHECK(!nh.net.running);
+	FUZZ_CHECK(!nh.net.worker.running);
 	FUZZ_CHECK(nh_status() == 0); /* nothing of the worker's came after */
 	check(); /* the stop, before a bring-up in the same step starts it again */
 }
@@ -216,7 +216,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	nh_start();
 	memset(nh.ram, 0, NH_RAM);
 	was_running = false;
-	stopped_waits = __atomic_load_n(&nh.epoll_waits, __ATOMIC_SEQ_CST);
+	stopped_runs = __atomic_load_n(&nh.net.worker.runs, __ATOMIC_SEQ_CST);
 	struct fuzz_in in = fuzz_in(data, size);
 	for (unsigned n = 0; in.left && n < STEPS_MAX; n++)
 		step(&in);

@@ -77,7 +77,7 @@ static void report_stuck(unsigned long ticket)
 {
 	clockid_t cpu;
 	struct timespec t0, t1;
-	bool have_cpu = pthread_getcpuclockid(nh.net.worker, &cpu) == 0;
+	bool have_cpu = pthread_getcpuclockid(nh.net.worker.thread, &cpu) == 0;
 	if (have_cpu)
 		clock_gettime(cpu, &t0);
 	unsigned long w0 = __atomic_load_n(&nh.epoll_waits, __ATOMIC_SEQ_CST);
@@ -96,7 +96,7 @@ static void report_stuck(unsigned long ticket)
 
 void nh_settle(void)
 {
-	if (!nh.net.running)
+	if (!nh.net.worker.running)
 		return;
 	unsigned long t = __atomic_add_fetch(&want, 1, __ATOMIC_SEQ_CST);
 	uint64_t one = 1;
@@ -208,7 +208,7 @@ void nh_start(void)
 	FUZZ_CHECK(virtio_net_init(&nh.net, &be, mac, &nh.mem, NULL, -1, NULL, &e) == 0);
 	wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	struct epoll_event wake = {.events = EPOLLIN | EPOLLET, .data.u32 = WAKE_ID};
-	FUZZ_CHECK(epoll_ctl(nh.net.epoll_fd, EPOLL_CTL_ADD, wake_fd, &wake) == 0);
+	FUZZ_CHECK(epoll_ctl(nh.net.worker.epoll_fd, EPOLL_CTL_ADD, wake_fd, &wake) == 0);
 	memcpy(saved_cfg, nh.net.vp.pci.cfg, sizeof(saved_cfg));
 	saved_msix = nh.net.vp.msix;
 	saved_generation = nh.net.vp.config_generation;
@@ -218,7 +218,7 @@ void nh_restore(void)
 {
 	static uint8_t frame[NH_FRAME_BUF];
 	nh_bar_w(NH_STATUS, 0, 1); /* reset: the worker is idle when this returns */
-	FUZZ_CHECK(!nh.net.running);
+	FUZZ_CHECK(!nh.net.worker.running);
 	nh_drain_backend();
 	while (recv(nh.dev_fd, frame, sizeof(frame), MSG_DONTWAIT) >= 0)
 		; /* frames the host sent that the guest never took */

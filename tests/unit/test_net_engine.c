@@ -106,7 +106,7 @@ static void tx_frame(uint16_t i, uint32_t len)
 START_TEST(test_tx_frame_reaches_backend_and_asks_interrupt)
 {
 	tx_frame(0, HDR + 60);
-	struct net_verdict v = net_tx_run(&n);
+	struct virtio_verdict v = net_tx_run(&n, 0);
 	ck_assert(v.interrupt && !v.more && !v.broken);
 	uint8_t got[2048];
 	ck_assert_int_eq(recv(peer, got, sizeof(got), MSG_DONTWAIT), HDR + 60);
@@ -116,7 +116,7 @@ START_TEST(test_tx_frame_reaches_backend_and_asks_interrupt)
 	ck_assert_uint_eq(n.stats.tx_packets, 1);
 	ck_assert_uint_eq(n.stats.tx_bytes, 60);
 	/* Nothing new: no interrupt asked for. */
-	v = net_tx_run(&n);
+	v = net_tx_run(&n, 0);
 	ck_assert(!v.interrupt && !v.more);
 }
 END_TEST
@@ -126,10 +126,10 @@ START_TEST(test_tx_run_is_bounded)
 {
 	for (uint16_t i = 0; i < 100; i++)
 		tx_frame(i, HDR + 14);
-	struct net_verdict v = net_tx_run(&n);
+	struct virtio_verdict v = net_tx_run(&n, 0);
 	ck_assert(v.more && v.interrupt);
 	ck_assert_uint_eq(used(TX_USED)->idx, NET_RUN_FRAMES);
-	v = net_tx_run(&n);
+	v = net_tx_run(&n, 0);
 	ck_assert(!v.more && v.interrupt);
 	ck_assert_uint_eq(used(TX_USED)->idx, 100);
 	ck_assert_uint_eq(n.stats.tx_packets, 100);
@@ -141,12 +141,12 @@ END_TEST
 START_TEST(test_tx_broken_ring_asks_reset)
 {
 	avail(TX_AVAIL)->idx = QSIZE + 5;
-	struct net_verdict v = net_tx_run(&n);
+	struct virtio_verdict v = net_tx_run(&n, 0);
 	ck_assert(v.broken && !v.interrupt);
 	ck_assert_int_eq(v.fault.code, VIRTQ_AVAIL_AHEAD);
 	ck_assert(n.broken);
 	/* A broken device does nothing more until reset. */
-	v = net_tx_run(&n);
+	v = net_tx_run(&n, 0);
 	ck_assert(!v.broken && !v.interrupt && !v.more);
 }
 END_TEST
@@ -158,7 +158,7 @@ START_TEST(test_tx_waits_for_room)
 	ck_assert_int_eq(setsockopt(n.backend.fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small)), 0);
 	for (uint16_t i = 0; i < 60; i++)
 		tx_frame(i, 1500);
-	struct net_verdict v = net_tx_run(&n);
+	struct virtio_verdict v = net_tx_run(&n, 0);
 	ck_assert(n.tx_needs_room && !v.more);
 	uint16_t sent = used(TX_USED)->idx;
 	ck_assert_uint_lt(sent, 60);
@@ -169,7 +169,7 @@ START_TEST(test_tx_waits_for_room)
 		;
 	n.tx_needs_room = false;
 	while (used(TX_USED)->idx < 60 && !n.tx_needs_room)
-		net_tx_run(&n);
+		net_tx_run(&n, 0);
 	ck_assert_uint_gt(used(TX_USED)->idx, sent);
 }
 END_TEST
@@ -186,7 +186,7 @@ START_TEST(test_rx_frame_into_buffers)
 	uint8_t frame[HDR + 100] = {0};
 	memset(frame + HDR, 0xab, 100);
 	ck_assert_int_eq(send(peer, frame, sizeof(frame), 0), (ssize_t)sizeof(frame));
-	struct net_verdict v = net_rx_run(&n);
+	struct virtio_verdict v = net_rx_run(&n, 0);
 	ck_assert(v.interrupt && !v.more && !v.broken);
 	ck_assert_uint_eq(used(RX_USED)->idx, 1);
 	ck_assert_uint_eq(used(RX_USED)->ring[0].len, sizeof(frame));
@@ -212,12 +212,12 @@ START_TEST(test_rx_oversized_frame_dropped)
 	rx_buffers(1, 256);
 	uint8_t frame[HDR + 1000] = {0};
 	ck_assert_int_eq(send(peer, frame, sizeof(frame), 0), (ssize_t)sizeof(frame));
-	struct net_verdict v = net_rx_run(&n);
+	struct virtio_verdict v = net_rx_run(&n, 0);
 	ck_assert(!v.interrupt && !v.broken);
 	ck_assert_uint_eq(used(RX_USED)->idx, 0);
 	ck_assert_uint_eq(n.stats.rx_dropped, 1);
 	ck_assert_int_eq(send(peer, frame, HDR + 100, 0), HDR + 100);
-	v = net_rx_run(&n);
+	v = net_rx_run(&n, 0);
 	ck_assert(v.interrupt);
 	ck_assert_uint_eq(used(RX_USED)->idx, 1);
 	ck_assert_uint_eq(used(RX_USED)->ring[0].len, HDR + 100);
@@ -231,7 +231,7 @@ START_TEST(test_rx_readable_buffer_asks_reset)
 	post(RX_DESC, RX_AVAIL, 0, BUFS, 1536, 0);
 	uint8_t frame[HDR + 10] = {0};
 	ck_assert_int_eq(send(peer, frame, sizeof(frame), 0), (ssize_t)sizeof(frame));
-	struct net_verdict v = net_rx_run(&n);
+	struct virtio_verdict v = net_rx_run(&n, 0);
 	ck_assert(v.broken);
 	ck_assert_int_eq(v.fault.code, VIRTQ_DEVICE_RULE);
 	char text[160];
@@ -247,7 +247,7 @@ START_TEST(test_rx_waits_for_buffers)
 {
 	uint8_t frame[HDR + 10] = {0};
 	ck_assert_int_eq(send(peer, frame, sizeof(frame), 0), (ssize_t)sizeof(frame));
-	struct net_verdict v = net_rx_run(&n);
+	struct virtio_verdict v = net_rx_run(&n, 0);
 	ck_assert(!v.interrupt && !v.more);
 	ck_assert(n.rx_needs_buffers);
 	ck_assert_uint_eq(n.stats.rx_waits, 1);
@@ -263,10 +263,10 @@ START_TEST(test_rx_run_is_bounded)
 	uint8_t frame[HDR + 60] = {0};
 	for (int i = 0; i < 100; i++)
 		ck_assert_int_eq(send(peer, frame, sizeof(frame), 0), (ssize_t)sizeof(frame));
-	struct net_verdict v = net_rx_run(&n);
+	struct virtio_verdict v = net_rx_run(&n, 0);
 	ck_assert(v.more && v.interrupt);
 	ck_assert_uint_eq(used(RX_USED)->idx, NET_RUN_FRAMES);
-	v = net_rx_run(&n);
+	v = net_rx_run(&n, 0);
 	ck_assert(!v.more);
 	ck_assert_uint_eq(used(RX_USED)->idx, 100);
 }

@@ -7,7 +7,7 @@
 
 #include "check_main.h"
 
-#include "virtio/rx_chains.h"
+#include "virtio/net_engine.h"
 
 #define RAM	 (1u << 20)
 #define QSIZE	 256
@@ -73,6 +73,28 @@ START_TEST(test_chains_end_to_end_in_order)
 	ck_assert_ptr_eq(iov[0].iov_base, ram + BUF_AT);
 	ck_assert_ptr_eq(iov[1].iov_base, ram + BUF_AT + 1000);
 	ck_assert_ptr_eq(iov[2].iov_base, ram + BUF_AT + 4096);
+}
+END_TEST
+
+/* A header the driver split over buffers (§2.6.4 lets it): num_buffers,
+ * bytes 10-11, lands where it belongs, here split between the third buffer
+ * (byte 10) and the fourth (byte 11), and nothing else is written. */
+START_TEST(test_num_buffers_in_a_split_header)
+{
+	/* Buffers of 4, 4, 3 and 1500 bytes, 64 bytes apart. */
+	static const uint32_t lens[] = {4, 4, 3, 1500};
+	struct virtq_chain c = {.head = 7, .n_in = 4, .in_len = 4 + 4 + 3 + 1500};
+	for (unsigned i = 0; i < 4; i++)
+		c.iov[i] = (struct iovec){ram + BUF_AT + 64 * i, lens[i]};
+	memset(ram + BUF_AT, 0xee, 4096);
+	ck_assert(rx_chains_add(&rx, &c));
+	ck_assert_uint_eq(rx_chains_use(&rx, &q, 100), 1);
+	ck_assert_uint_eq(ram[BUF_AT + 128 + 2], 1);	/* byte 10: num_buffers' low byte */
+	ck_assert_uint_eq(ram[BUF_AT + 192 + 0], 0);	/* byte 11: its high byte */
+	ck_assert_uint_eq(ram[BUF_AT + 128 + 1], 0xee); /* byte 9: untouched */
+	ck_assert_uint_eq(ram[BUF_AT + 192 + 1], 0xee); /* byte 12: untouched */
+	ck_assert_uint_eq(used_elem(0).id, 7);
+	ck_assert_uint_eq(used_elem(0).len, 100);
 }
 END_TEST
 
@@ -173,5 +195,5 @@ START_TEST(test_ring_wraps)
 END_TEST
 
 CHECK_MAIN_FIXTURE("rx_chains", setup, teardown, test_chains_end_to_end_in_order,
-		   test_use_fills_used_ring_and_num_buffers, test_iov_bound_and_compaction,
-		   test_chain_count_bound, test_ring_wraps)
+		   test_use_fills_used_ring_and_num_buffers, test_num_buffers_in_a_split_header,
+		   test_iov_bound_and_compaction, test_chain_count_bound, test_ring_wraps)

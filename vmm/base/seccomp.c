@@ -166,12 +166,6 @@ static const unsigned long main_tap_ioctls[] = {TUNSETOFFLOAD, TUNSETVNETHDRSZ};
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 
-void seccomp_fds_add(struct seccomp_fds *f, int fd)
-{
-	if (fd >= 0 && f->n_io < SECCOMP_MAX_FDS)
-		f->io[f->n_io++] = fd;
-}
-
 /* One rule per listed descriptor (the kernel reads an fd argument as an
  * unsigned int, so the low 32 bits are compared); for epoll_ctl, the set is
  * argument 0 and the descriptor argument 2. */

@@ -41,7 +41,11 @@ struct seccomp_fds {
 };
 
 /* Adds fd to f->io; ignores -1 and what does not fit (then refused). */
-void seccomp_fds_add(struct seccomp_fds *f, int fd);
+static inline void seccomp_fds_add(struct seccomp_fds *f, int fd)
+{
+	if (fd >= 0 && f->n_io < SECCOMP_MAX_FDS)
+		f->io[f->n_io++] = fd;
+}
 
 /* The filter a vCPU thread loads; NULL with a message in e. */
 scmp_filter_ctx seccomp_vcpu_filter(const struct seccomp_fds *fds, struct errbuf *e);
