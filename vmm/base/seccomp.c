@@ -293,28 +293,31 @@ static scmp_filter_ctx new_filter(const struct seccomp_fds *fds, struct errbuf *
 	return f;
 }
 
-scmp_filter_ctx seccomp_vcpu_filter(const struct seccomp_fds *fds, struct errbuf *e)
+/* f, or NULL (released) if adding its rules failed. */
+static scmp_filter_ctx built(scmp_filter_ctx f, bool failed)
 {
-	scmp_filter_ctx f = new_filter(fds, e);
-	if (f && (add_list(f, vcpu_only, N(vcpu_only), fds, e) ||
-		  add_ioctls(f, fds->vcpu_fd, vcpu_fd_ioctls, N(vcpu_fd_ioctls), e) ||
-		  add_ioctls(f, fds->vm_fd, vcpu_vm_ioctls, N(vcpu_vm_ioctls), e))) {
+	if (f && failed) {
 		seccomp_release(f);
 		return NULL;
 	}
 	return f;
 }
 
+scmp_filter_ctx seccomp_vcpu_filter(const struct seccomp_fds *fds, struct errbuf *e)
+{
+	scmp_filter_ctx f = new_filter(fds, e);
+	return built(f, f && (add_list(f, vcpu_only, N(vcpu_only), fds, e) ||
+			      add_ioctls(f, fds->vcpu_fd, vcpu_fd_ioctls, N(vcpu_fd_ioctls), e) ||
+			      add_ioctls(f, fds->vm_fd, vcpu_vm_ioctls, N(vcpu_vm_ioctls), e)));
+}
+
 scmp_filter_ctx seccomp_worker_filter(const struct seccomp_fds *fds, struct errbuf *e)
 {
 	scmp_filter_ctx f = new_filter(fds, e);
-	if (f && (add_list(f, worker_only, N(worker_only), fds, e) ||
-		  add_ioctls(f, fds->vm_fd, worker_vm_ioctls, N(worker_vm_ioctls), e) ||
-		  add_ioctls(f, fds->tap_fd, worker_tap_ioctls, N(worker_tap_ioctls), e))) {
-		seccomp_release(f);
-		return NULL;
-	}
-	return f;
+	return built(f,
+		     f && (add_list(f, worker_only, N(worker_only), fds, e) ||
+			   add_ioctls(f, fds->vm_fd, worker_vm_ioctls, N(worker_vm_ioctls), e) ||
+			   add_ioctls(f, fds->tap_fd, worker_tap_ioctls, N(worker_tap_ioctls), e)));
 }
 
 /* The output thread (vmm/outputs.c): it polls two pipes and copies them
@@ -327,11 +330,7 @@ static const struct allow output_only[] = {
 scmp_filter_ctx seccomp_output_filter(struct errbuf *e)
 {
 	scmp_filter_ctx f = new_filter(NULL, e);
-	if (f && add_list(f, output_only, N(output_only), NULL, e)) {
-		seccomp_release(f);
-		return NULL;
-	}
-	return f;
+	return built(f, f && add_list(f, output_only, N(output_only), NULL, e));
 }
 
 bool seccomp_main_filtered(void)
@@ -343,14 +342,11 @@ scmp_filter_ctx seccomp_main_filter(int vm_fd, int tty_fd, int tap_fd, struct er
 {
 	static const struct allow kick = {SCMP_SYS(tgkill), OWN_PROCESS};
 	scmp_filter_ctx f = new_filter(NULL, e);
-	if (f && (add_list(f, main_only, N(main_only), NULL, e) || add_allow(f, &kick, NULL, e) ||
-		  add_ioctls(f, vm_fd, main_vm_ioctls, N(main_vm_ioctls), e) ||
-		  add_ioctls(f, tty_fd, main_tty_ioctls, N(main_tty_ioctls), e) ||
-		  add_ioctls(f, tap_fd, main_tap_ioctls, N(main_tap_ioctls), e))) {
-		seccomp_release(f);
-		return NULL;
-	}
-	return f;
+	return built(f, f && (add_list(f, main_only, N(main_only), NULL, e) ||
+			      add_allow(f, &kick, NULL, e) ||
+			      add_ioctls(f, vm_fd, main_vm_ioctls, N(main_vm_ioctls), e) ||
+			      add_ioctls(f, tty_fd, main_tty_ioctls, N(main_tty_ioctls), e) ||
+			      add_ioctls(f, tap_fd, main_tap_ioctls, N(main_tap_ioctls), e)));
 }
 
 int seccomp_main_syscalls(void)
