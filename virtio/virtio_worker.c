@@ -15,7 +15,7 @@
 #define BURST_RUNS 4
 
 /* Requests (under lock, announced on ctl_fd) and the worker's answers. */
-enum { VW_NONE, VW_ACTIVATE, VW_RESET, VW_QUIT };
+enum { VW_NONE, VW_ACTIVATE, VW_RESET, VW_QUIT, VW_FAILED };
 enum { VW_STARTING, VW_IDLE, VW_RUNNING, VW_GONE };
 
 /* epoll ids: the control eventfd, the backend, then queue q's doorbell. */
@@ -98,74 +98,108 @@ static void act(struct virtio_worker *w, uint16_t q, const struct virtio_verdict
 		virtio_pci_notify_queue(w->vp, q);
 }
 
-/* From activation until a request (returned) or a failed epoll_wait
- * (VW_NONE). */
-static int serve(struct virtio_worker *w, uint32_t watching)
+/* Activation: every queue runs once first, as buffers and doorbells may
+ * predate DRIVER_OK's arrival here. */
+static void begin(struct virtio_worker *w)
 {
 	const struct virtio_engine *e = &w->engine;
-	uint32_t wait[VIRTIO_WORKER_QUEUES] = {0};
-	unsigned why[VIRTIO_WORKER_QUEUES];
-	bool pending[VIRTIO_WORKER_QUEUES];
-	/* Buffers and doorbells may predate DRIVER_OK's arrival here. */
+	e->activate(e->ctx);
+	w->watching = watch_queues(w, true);
 	for (uint16_t q = 0; q < e->nqueues; q++) {
-		pending[q] = true;
-		why[q] = 0;
+		w->pending[q] = true;
+		w->why[q] = 0;
+		w->wait[q] = 0;
 	}
-	for (;;) {
-		bool more = true;
-		for (unsigned i = 0; i < BURST_RUNS && more; i++) {
-			more = false;
-			for (uint16_t q = 0; q < e->nqueues; q++) {
-				if (!pending[q])
-					continue;
-				struct virtio_verdict v = e->run[q](e->ctx, why[q]);
-				__atomic_add_fetch(&w->runs, 1, __ATOMIC_RELAXED);
-				why[q] = 0;
-				act(w, q, &v);
-				pending[q] = v.more;
-				wait[q] = v.wait;
-				more |= v.more;
-			}
-		}
-		if (e->settle)
-			e->settle(e->ctx);
-		watch_backend(w, wait, &watching);
+}
 
-		/* With a burst cut short, only look at the events, then go on. */
-		struct epoll_event ev[4];
-		int k = epoll_wait(w->epoll_fd, ev, 4, more ? 0 : -1);
-		if (k < 0 && errno != EINTR)
-			return VW_NONE;
-		for (int i = 0; i < k; i++) {
-			uint32_t id = ev[i].data.u32;
-			if (id == EV_CTL) {
-				int r = take_request(w);
-				if (r != VW_NONE)
-					return r;
-			} else if (id == EV_BACKEND && (ev[i].events & (EPOLLERR | EPOLLHUP))) {
-				/* Deleted under us (tun then reports EPOLLERR for
-				 * good, whatever we ask for): stop watching it, or
-				 * epoll_wait would return at once forever, and let
-				 * every queue see it. */
-				watch(w, EPOLL_CTL_DEL, e->backend_fd, 0, EV_BACKEND);
-				watching = UNWATCHED;
-				e->backend_lost(e->ctx);
-				for (uint16_t q = 0; q < e->nqueues; q++)
-					pending[q] = true;
-			} else if (id == EV_BACKEND) {
-				for (uint16_t q = 0; q < e->nqueues; q++)
-					if (ev[i].events & wait[q]) {
-						pending[q] = true;
-						why[q] |= VIRTIO_RUN_READY;
-					}
-			} else if (id >= EV_KICK && id < EV_KICK + (uint32_t)e->nqueues) {
-				uint16_t q = (uint16_t)(id - EV_KICK);
-				drain(virtio_pci_kick_fd(w->vp, q));
-				pending[q] = true;
-				why[q] |= VIRTIO_RUN_KICKED;
+static void end(struct virtio_worker *w)
+{
+	watch_queues(w, false);
+	w->engine.deactivate(w->engine.ctx);
+}
+
+/* Marks what event ev wakes; returns the request it brought, if any. */
+static int take_event(struct virtio_worker *w, const struct epoll_event *ev)
+{
+	const struct virtio_engine *e = &w->engine;
+	uint32_t id = ev->data.u32;
+	if (id == EV_CTL)
+		return take_request(w);
+	if (id == EV_BACKEND && (ev->events & (EPOLLERR | EPOLLHUP))) {
+		/* Deleted under us (tun then reports EPOLLERR for good, whatever
+		 * we ask for): stop watching it, or epoll_wait would return at
+		 * once forever, and let every queue see it. */
+		watch(w, EPOLL_CTL_DEL, e->backend_fd, 0, EV_BACKEND);
+		w->watching = UNWATCHED;
+		e->backend_lost(e->ctx);
+		for (uint16_t q = 0; q < e->nqueues; q++)
+			w->pending[q] = true;
+	} else if (id == EV_BACKEND) {
+		for (uint16_t q = 0; q < e->nqueues; q++)
+			if (ev->events & w->wait[q]) {
+				w->pending[q] = true;
+				w->why[q] |= VIRTIO_RUN_READY;
 			}
+	} else if (id >= EV_KICK && id < EV_KICK + (uint32_t)e->nqueues) {
+		uint16_t q = (uint16_t)(id - EV_KICK);
+		drain(virtio_pci_kick_fd(w->vp, q));
+		w->pending[q] = true;
+		w->why[q] |= VIRTIO_RUN_KICKED;
+	}
+	return VW_NONE;
+}
+
+/* One turn: a burst of runs of the woken queues, then the events, waiting
+ * for them if block and nothing is left to run. Returns the request an
+ * event brought (VW_NONE: none; VW_FAILED: epoll_wait failed), and in
+ * *busy whether there was anything to do. */
+static int turn(struct virtio_worker *w, bool block, bool *busy)
+{
+	const struct virtio_engine *e = &w->engine;
+	bool more = false;
+	*busy = false;
+	for (uint16_t q = 0; q < e->nqueues; q++)
+		more |= w->pending[q];
+	for (unsigned i = 0; i < BURST_RUNS && more; i++) {
+		*busy = true;
+		more = false;
+		for (uint16_t q = 0; q < e->nqueues; q++) {
+			if (!w->pending[q])
+				continue;
+			struct virtio_verdict v = e->run[q](e->ctx, w->why[q]);
+			__atomic_add_fetch(&w->runs, 1, __ATOMIC_RELAXED);
+			w->why[q] = 0;
+			act(w, q, &v);
+			w->pending[q] = v.more;
+			w->wait[q] = v.wait;
+			more |= v.more;
 		}
 	}
+	if (*busy && e->settle)
+		e->settle(e->ctx);
+	watch_backend(w, w->wait, &w->watching);
+
+	/* With a burst cut short, only look at the events, then go on. */
+	struct epoll_event ev[4];
+	int k = epoll_wait(w->epoll_fd, ev, 4, more || !block ? 0 : -1);
+	if (k < 0 && errno != EINTR)
+		return VW_FAILED;
+	int r = VW_NONE;
+	for (int i = 0; i < k; i++) {
+		*busy = true;
+		int got = take_event(w, &ev[i]);
+		if (got != VW_NONE)
+			r = got;
+	}
+	return r;
+}
+
+bool virtio_worker_turn(struct virtio_worker *w)
+{
+	bool busy = false;
+	if (w->manual && w->running)
+		turn(w, false, &busy);
+	return busy;
 }
 
 /* Idle: the next request (the set holds only the control eventfd). */
@@ -187,7 +221,6 @@ static int wait_request(struct virtio_worker *w)
 static void *worker_main(void *arg)
 {
 	struct virtio_worker *w = arg;
-	const struct virtio_engine *e = &w->engine;
 	/* First of all, what it may do (its name, rights and allowlist). */
 	int r = w->start.start ? w->start.start(w->start.ctx, w->start_error) : 0;
 	pthread_mutex_lock(&w->lock);
@@ -197,7 +230,7 @@ static void *worker_main(void *arg)
 	int req = r ? VW_QUIT : wait_request(w);
 	while (req != VW_QUIT) {
 		if (req != VW_ACTIVATE) {
-			/* A reset (or serve() could not wait any more). */
+			/* A reset (or a turn could not wait any more). */
 			answer(w, VW_IDLE);
 			req = wait_request(w);
 			continue;
@@ -205,12 +238,13 @@ static void *worker_main(void *arg)
 		/* What must be true before DRIVER_OK's write returns (the TAP
 		 * learns the guest's offloads) happens here, on the thread
 		 * that owns the backend, not on the vCPU (docs/security.md). */
-		e->activate(e->ctx);
-		uint32_t watching = watch_queues(w, true);
+		begin(w);
 		answer(w, VW_RUNNING);
-		req = serve(w, watching);
-		watch_queues(w, false);
-		e->deactivate(e->ctx);
+		bool busy;
+		do
+			req = turn(w, true, &busy);
+		while (req == VW_NONE);
+		end(w);
 	}
 	answer(w, VW_GONE);
 	return NULL;
@@ -229,6 +263,11 @@ static void ask(struct virtio_worker *w, int req, int busy_state)
 
 void virtio_worker_activate(struct virtio_worker *w)
 {
+	if (w->manual) {
+		begin(w);
+		w->running = true;
+		return;
+	}
 	if (!w->started)
 		return;
 	pthread_mutex_lock(&w->lock);
@@ -244,7 +283,10 @@ void virtio_worker_reset(struct virtio_worker *w)
 {
 	if (!w->running)
 		return;
-	ask(w, VW_RESET, VW_RUNNING);
+	if (w->manual)
+		end(w);
+	else
+		ask(w, VW_RESET, VW_RUNNING);
 	w->running = false;
 }
 
@@ -288,6 +330,10 @@ int virtio_worker_init(struct virtio_worker *w, struct virtio_pci *vp,
 				seccomp_fds_add(f, pci[i]);
 		}
 	}
+	if (thread && thread->manual) {
+		w->manual = true;
+		return 0;
+	}
 	w->start_error = e;
 	w->state = VW_STARTING;
 	/* It starts with every signal blocked: they are the main thread's. */
@@ -316,8 +362,8 @@ void virtio_worker_destroy(struct virtio_worker *w)
 {
 	if (!w->initialised)
 		return;
+	virtio_worker_reset(w);
 	if (w->started) {
-		virtio_worker_reset(w);
 		ask(w, VW_QUIT, VW_IDLE);
 		pthread_join(w->thread, NULL);
 	}

@@ -65,6 +65,11 @@ struct virtio_worker_thread {
 	int (*start)(void *ctx, struct errbuf *e);
 	void *ctx;
 	struct seccomp_fds *fds;
+	/* No thread at all: whoever made the device runs the worker's turns
+	 * on its own thread (virtio_worker_turn), and activate and reset
+	 * happen on the caller. The fuzzers drive the device so, one step at
+	 * a time, the same way every run. */
+	bool manual;
 };
 
 struct virtio_worker {
@@ -86,6 +91,12 @@ struct virtio_worker {
 	/* Queue runs it made (relaxed atomic): a stopped worker makes none,
 	 * which the fuzzers check. */
 	uint64_t runs;
+	bool manual; /* no thread: virtio_worker_turn() */
+	/* The running worker's state between turns (the worker's own). */
+	bool pending[VIRTIO_WORKER_QUEUES];  /* run it next turn */
+	unsigned why[VIRTIO_WORKER_QUEUES];  /* VIRTIO_RUN_* since its last run */
+	uint32_t wait[VIRTIO_WORKER_QUEUES]; /* its last verdict's wait */
+	uint32_t watching;		     /* the backend's epoll interest */
 };
 
 /* Starts the worker for engine over transport vp, as thread says (NULL: just
@@ -102,6 +113,12 @@ void virtio_worker_activate(struct virtio_worker *w);
 /* Status 0: returns once the worker has stopped, called engine.deactivate
  * and is idle. Does nothing if it was not running. */
 void virtio_worker_reset(struct virtio_worker *w);
+
+/* A manual worker's turn (virtio_worker_thread.manual): runs what is woken,
+ * then takes the events that are ready, without waiting. Returns whether
+ * there was anything to do: call it until it says no, and the worker is
+ * idle. False on a worker that is not running. */
+bool virtio_worker_turn(struct virtio_worker *w);
 
 /* Resets, ends the thread and frees. Safe on a zeroed struct. */
 void virtio_worker_destroy(struct virtio_worker *w);

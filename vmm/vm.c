@@ -124,8 +124,8 @@ static int add_nic(struct vm *vm, struct errbuf *e)
 							 .tap_fd = -1,
 							 .epoll_fd = -1,
 							 .frames_fd = -1}};
-	const struct virtio_worker_thread thread = {seccomp_thread_start, &vm->nic_thread,
-						    &vm->nic_thread.fds};
+	const struct virtio_worker_thread thread = {
+	    .start = seccomp_thread_start, .ctx = &vm->nic_thread, .fds = &vm->nic_thread.fds};
 	if (virtio_net_init(&vm->net, &backend, vm->cfg.mac, &vm->mem, &vm->irq_routing,
 			    vm->kvm.vm_fd, &thread, e))
 		return -1;

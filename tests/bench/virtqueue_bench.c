@@ -290,8 +290,8 @@ static int setup(struct bench *b, struct errbuf *e)
 	    .kind = SECCOMP_WORKER,
 	    .filtered = b->o.seccomp,
 	    .fds = {.vcpu_fd = -1, .vm_fd = -1, .tap_fd = -1, .io = {irq_fd}, .n_io = 1}};
-	const struct virtio_worker_thread thread = {seccomp_thread_start, &b->worker_thread,
-						    &b->worker_thread.fds};
+	const struct virtio_worker_thread thread = {
+	    .start = seccomp_thread_start, .ctx = &b->worker_thread, .fds = &b->worker_thread.fds};
 	if (virtio_net_init(&b->net, &backend, mac, &b->mem, NULL, -1, &thread, e)) {
 		close(irq_fd);
 		return -1;

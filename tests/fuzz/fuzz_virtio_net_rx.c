@@ -574,7 +574,7 @@ static void step(struct fuzz_in *in)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	nh_start();
+	nh_start(false);
 	struct fuzz_in in = fuzz_in(data, size);
 	memset(nh.ram, 0, BUF);
 	memset(nh.ram + BUF, 0xe5, NH_RAM - BUF); /* so that writes of zeros show */

@@ -152,7 +152,7 @@ static void step(struct fuzz_in *in)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	nh_start();
+	nh_start(false);
 	struct fuzz_in in = fuzz_in(data, size);
 	uint8_t flags = fuzz_u8(&in);
 	struct fuzz_in setup = fuzz_in(in.p, in.left);

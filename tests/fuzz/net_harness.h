@@ -1,24 +1,19 @@
 /*
  * What the virtio-net fuzz targets (fuzz_virtio_net_tx, fuzz_virtio_net_rx,
- * fuzz_virtio_pci_race) share: the real device (virtio/virtio_net.c over
- * virtio/virtio_pci.c and virtio/virtqueue.c) with its real worker thread,
+ * fuzz_virtio_pci_race) share: the real device (virtio/virtio_net.c, its
+ * engine and its worker, over the virtio/virtio_pci*.c transport and
+ * virtio/virtqueue.c),
  * guest RAM between guard pages (an access past either end is a SEGV that
  * ASan reports), and a datagram socketpair as the backend: one datagram
  * per frame, header first, as with a TAP.
  *
  * The worker runs concurrently with the vCPU threads in a real VM. The tx
- * and rx targets make the two take turns instead, so that an input replays
- * the same way every time: a target linked with --wrap=epoll_wait
- * interposes on the worker's epoll_wait, which the worker calls only when
- * it has done all it can. The wrapper first looks without blocking, so
- * "nothing ready" there means the worker is idle. After each step that may
- * give it work, nh_settle() takes a ticket, wakes the worker through an
- * eventfd of its own in the worker's epoll set (under an id the worker
- * ignores), and waits until the worker reports idle with a ticket at least
- * that new. A worker that never gets idle again (a livelock) is reported as
- * a crash after 10 s; the report says whether the worker was running then
- * (a livelock, the device's) or asleep in epoll_wait (a wake-up the harness
- * lost). The race target does not wait between its steps.
+ * and rx targets run it without a thread instead (virtio_worker_thread's
+ * manual mode), so that an input replays the same way every time: after
+ * each step that may give it work, nh_settle() runs the worker's turns
+ * (virtio_worker_turn) until it has nothing left to do. A worker still busy
+ * after 100,000 turns is a livelock, reported as a crash. The race target
+ * keeps the real thread and does not wait between its steps.
  *
  * The device, its worker and the socketpair are made once: creating a
  * thread, eventfds, an epoll set and sockets for every input would cost
@@ -48,18 +43,16 @@ struct net_harness {
 	struct virtio_net net;
 	int dev_fd; /* the device's end of the backend */
 	int peer;   /* the host's end */
-	/* Times the worker called epoll_wait (atomic): it does so only while
-	 * activated, so a stopped device leaves this alone. */
-	unsigned long epoll_waits;
 };
 
 extern struct net_harness nh;
 
-/* Makes the device, its worker and the backend, on the first call only. */
-void nh_start(void);
+/* Makes the device, its worker (threaded: a real thread; else manual) and
+ * the backend, on the first call only. */
+void nh_start(bool threaded);
 
-/* Returns once the worker (if activated) has done everything the steps so
- * far gave it to do. Needs --wrap=epoll_wait. */
+/* A manual worker (if activated) does everything the steps so far gave it
+ * to do; nothing for a threaded one. */
 void nh_settle(void);
 
 /* BAR 0 accesses, as a vCPU's MMIO exit delivers them. */
