@@ -176,23 +176,26 @@ static void worker_calls(struct results *r)
 	r->offload = TRY(ioctl(tap_fd, TUNSETOFFLOAD, 0UL));
 	r->run_on_vm = TRY(ioctl(vm_fd, KVM_RUN, 0));
 	r->gsi_routing = TRY(ioctl(vm_fd, KVM_SET_GSI_ROUTING, NULL));
-	r->epoll = TRY(epoll_create1(EPOLL_CLOEXEC));
 	r->epoll_ctl = TRY(epoll_ctl(epoll_fd, EPOLL_CTL_DEL, pipe_fds[0], NULL));
 	struct epoll_event ev;
 	r->epoll_wait = TRY(epoll_wait(epoll_fd, &ev, 1, 0));
+	/* Descriptors not its own, before any call below could make one
+	 * that takes a free number in a table of its own. */
 	r->epoll_other_set = TRY(epoll_wait(other_fd, &ev, 1, 0));
 	r->epoll_ctl_other = TRY(epoll_ctl(epoll_fd, EPOLL_CTL_DEL, netlink_fd, NULL));
 	struct iovec nl = {(void *)"x", 1};
 	r->writev_netlink = TRY(writev(netlink_fd, &nl, 1));
+	static const char rtm[16] = {16}; /* a netlink header would follow */
+	r->write_netlink = TRY(write(netlink_fd, rtm, sizeof(rtm)));
+	r->write_other = TRY(write(other_fd, &c, 1));
+	r->other_fd_ioctl = TRY(ioctl(other_fd, TUNSETOFFLOAD, 0UL));
+	/* New descriptors, files, sockets. */
+	r->epoll = TRY(epoll_create1(EPOLL_CLOEXEC));
 	int efd = eventfd(0, EFD_CLOEXEC);
 	r->eventfd = efd < 0 ? -errno : 0;
 	r->close = TRY(close(-1));
 	r->socket = TRY(socket(AF_UNIX, SOCK_DGRAM, 0));
 	r->open_file = TRY(open("/etc/passwd", O_RDONLY));
-	static const char rtm[16] = {16}; /* a netlink header would follow */
-	r->write_netlink = TRY(write(netlink_fd, rtm, sizeof(rtm)));
-	r->write_other = TRY(write(other_fd, &c, 1));
-	r->other_fd_ioctl = TRY(ioctl(other_fd, TUNSETOFFLOAD, 0UL));
 }
 
 /* The worker's descriptors here: the pipe's writing end is its TAP. */
