@@ -8,7 +8,7 @@
 #     e.g. scripts/bench-exits.sh --exits 20000 --rounds 10 --json=/tmp/x/exits.json
 #
 # Builds minivmm-bench (in $MINIVMM_BUILD_DIR, default build/) if needed.
-# Where this host has no usable /dev/kvm it runs inside a QEMU TCG machine
+# Where this host has no VT-x/AMD-V /dev/kvm it runs inside a QEMU TCG machine
 # with nested KVM (scripts/kvm-in-qemu.sh), and says so: figures from there
 # are not hardware figures. A --json=PATH there must name a directory
 # shared with it: this script shares PATH's directory.
@@ -16,7 +16,8 @@ set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${MINIVMM_BUILD_DIR:-$root/build}
-kvm_usable() { [ -c /dev/kvm ] && (exec 3<>/dev/kvm) 2>/dev/null; }
+# kvm_native, kvm_nested_why: where guests run (scripts/kvm-host.sh).
+. "$root/scripts/kvm-host.sh"
 
 qemu=(--qemu)
 args=()
@@ -39,8 +40,8 @@ fi
 cmake -S "$root" -B "$build" >/dev/null
 cmake --build "$build" -j"$(nproc)" --target minivmm-bench -- --no-print-directory >/dev/null
 cmd=("$build/minivmm-bench" "${qemu[@]}" "${args[@]}")
-if kvm_usable; then
+if kvm_native; then
 	exec "${cmd[@]}"
 fi
-echo "bench-exits: no usable /dev/kvm here: running under nested KVM in QEMU TCG; these are not hardware figures" >&2
+echo "bench-exits: $(kvm_nested_why): running under nested KVM in QEMU TCG; these are not hardware figures" >&2
 exec "$root/scripts/kvm-in-qemu.sh" --mem 2G --timeout 1800 "${shares[@]}" -- "${cmd[@]}"

@@ -20,9 +20,8 @@ set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 self=$root/scripts/boot-guest.sh
-# A KVM character device this user can open. (Not bash's `<>` alone: it
-# would create a regular file when /dev/kvm is missing.)
-kvm_usable() { [ -c /dev/kvm ] && (exec 3<>/dev/kvm) 2>/dev/null; }
+# kvm_native, kvm_nested_why: where guests run (scripts/kvm-host.sh).
+. "$root/scripts/kvm-host.sh"
 say() { printf 'boot-guest: %s\n' "$*"; }
 
 # net_boot BUILD KDIR [minivmm options]: the network demonstration itself,
@@ -82,7 +81,7 @@ cmake --build "$build" -j"$(nproc)" >/dev/null
 kdir=$("$root/scripts/build-guest-kernel.sh")
 
 if [ "$net" = 1 ]; then
-	if kvm_usable; then
+	if kvm_native; then
 		exec "$self" --net-inside "$build" "$kdir" "$@"
 	fi
 	exec "$root/scripts/kvm-in-qemu.sh" --timeout 600 -- "$self" --net-inside "$build" "$kdir" "$@"
@@ -90,7 +89,7 @@ fi
 
 cmd=("$build/minivmm" --kernel "$kdir/bzImage" --initrd "$build/tests/guest/initramfs.cpio" --stats "$@")
 
-if kvm_usable && [ -t 0 ]; then
+if kvm_native && [ -t 0 ]; then
 	exec "${cmd[@]}"
 fi
 # Non-interactive: watch the console and stop the guest once /init runs.
@@ -111,7 +110,7 @@ kill -TERM "$pid"
 wait "$pid"
 INNER
 chmod +x "$until_init"
-if kvm_usable; then
+if kvm_native; then
 	"$until_init" "${cmd[@]}"
 else
 	"$root/scripts/kvm-in-qemu.sh" --ro-share "$tmp" -- "$until_init" "${cmd[@]}"

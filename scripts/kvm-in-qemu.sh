@@ -492,10 +492,12 @@ done
 
 # ---------------------------------------------------------------- boot
 
-if [[ -c /dev/kvm ]] && { : <>/dev/kvm; } 2>/dev/null; then
-	echo "$prog: this host has /dev/kvm, but running '${cmd[*]}' under nested kvm_amd inside QEMU TCG (emulated SVM) as asked" >&2
+# kvm_native, kvm_nested_why (scripts/kvm-host.sh).
+. "$script_dir/kvm-host.sh"
+if kvm_native; then
+	echo "$prog: this host has a VT-x/AMD-V /dev/kvm, but running '${cmd[*]}' under nested kvm_amd inside QEMU TCG (emulated SVM) as asked" >&2
 else
-	echo "$prog: no usable /dev/kvm on this host; running '${cmd[*]}' under nested kvm_amd inside QEMU TCG (emulated SVM)" >&2
+	echo "$prog: $(kvm_nested_why); running '${cmd[*]}' under nested kvm_amd inside QEMU TCG (emulated SVM)" >&2
 fi
 
 # Start QEMU. timeout(1) bounds the run; --pdeathsig KILL (on timeout and

@@ -27,9 +27,8 @@ set -uo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 self=$root/scripts/net-bench.sh
-# A KVM character device this user can open. (Not bash's `<>` alone: it
-# would create a regular file when /dev/kvm is missing.)
-kvm_usable() { [ -c /dev/kvm ] && (exec 3<>/dev/kvm) 2>/dev/null; }
+# kvm_native, kvm_nested_why: where guests run (scripts/kvm-host.sh).
+. "$root/scripts/kvm-host.sh"
 say() { printf 'net-bench: %s\n' "$*"; }
 die() {
 	say "$*" >&2
@@ -263,10 +262,10 @@ if [ ! -x "$build/minivmm" ] || [ ! -x "$build/tests/bench/udp_flood" ]; then
 fi
 kdir=$("$root/scripts/build-guest-kernel.sh") || die "guest kernel build failed"
 
-if kvm_usable; then
+if kvm_native; then
 	exec "$self" --inside "$build" "$kdir" "$kind" "$secs" "$size" "$@"
 fi
-say "/dev/kvm is missing or unusable here; running under nested KVM in QEMU TCG (scripts/kvm-in-qemu.sh)"
+say "$(kvm_nested_why); running under nested KVM in QEMU TCG (scripts/kvm-in-qemu.sh)"
 # Nested KVM over TCG now and then freezes the whole L1 machine (status 124,
 # never a verdict on minivmm): try a fresh L1, twice at most.
 for attempt in 1 2 3; do

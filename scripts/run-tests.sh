@@ -20,9 +20,8 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-# A KVM character device this user can open. (Not bash's `<>` alone: it
-# would create a regular file when /dev/kvm is missing.)
-kvm_usable() { [ -c /dev/kvm ] && (exec 3<>/dev/kvm) 2>/dev/null; }
+# kvm_native, kvm_nested_why: where guests run (scripts/kvm-host.sh).
+. "$root/scripts/kvm-host.sh"
 build=${MINIVMM_BUILD_DIR:-$root/build}
 passes=(plain sanitized)
 case "${1:-}" in
@@ -46,11 +45,11 @@ trap 'rm -f "$log"' EXIT
 # kvm_tests DIR KDIR: the KVM integration tests against the build in DIR.
 kvm_tests() {
 	local dir=$1 kdir=$2 name limit attempt status passed=0 failed=0 failed_names=()
-	if kvm_usable; then
+	if kvm_native; then
 		"$root/tests/integration/kvm_tests.sh" "$dir" "$kdir"
 		return
 	fi
-	echo "run-tests: /dev/kvm is missing or unusable here; running the KVM tests under nested KVM in QEMU TCG"
+	echo "run-tests: $(kvm_nested_why); running the KVM tests under nested KVM in QEMU TCG"
 	# One short-lived L1 machine per test. Nested KVM over TCG has been seen
 	# to freeze the whole L1 now and then (its CPUs spin, nothing in it runs,
 	# not even the tests' own watchdog); the harness then says so with status
