@@ -33,7 +33,7 @@ enum stats_layout {
 	STATS_LINES_OR_NONE, /* the same, but [] or {} when empty */
 };
 
-/* The report nests four deep (report, "nics", a NIC, its offloads, a list). */
+/* The report nests five deep: itself, "nics", a NIC, its offloads, a list. */
 #define STATS_SINK_DEPTH 8
 
 struct stats_open {
