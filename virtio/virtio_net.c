@@ -276,48 +276,69 @@ int virtio_net_offloads(const struct virtio_net *n, bool tx,
 	return k;
 }
 
-/* "csum tso4 tso6 ecn", or "none" with why the backend withheld them. */
-static void print_offloads(const struct virtio_net *n, bool tx, FILE *out)
+/* The text's offload line, one way: "csum tso4 tso6 ecn", or "none", and
+ * why the backend withheld them if it did that way. */
+static void text_offloads(const struct virtio_net *n, bool tx, struct stats_sink *s)
 {
 	const char *names[VIRTIO_NET_OFFLOAD_NAMES];
 	int k = virtio_net_offloads(n, tx, names);
 	for (int i = 0; i < k; i++)
-		fprintf(out, "%s%s", i ? " " : "", names[i]);
+		stats_text(s, "%s%s", i ? " " : "", names[i]);
 	if (!k)
-		fputs("none", out);
+		stats_text(s, "none");
 	if ((tx ? n->backend.no_tx_offload : n->backend.no_rx_offload) && n->backend.no_offload_why)
-		fprintf(out, " (withheld: %s)", n->backend.no_offload_why);
+		stats_text(s, " (withheld: %s)", n->backend.no_offload_why);
 }
 
-void virtio_net_print_stats(const struct virtio_net *n, FILE *out)
+/* "offloads": {"guest_to_host": ["csum", ...], "host_to_guest": [...],
+ * "withheld": "why" or null}. */
+static void json_offloads(const struct virtio_net *n, struct stats_sink *s)
 {
-	fprintf(out, "  virtio-net %s: offloads guest->host ", n->backend.name);
-	print_offloads(n, true, out);
-	fputs("; host->guest ", out);
-	print_offloads(n, false, out);
-	fputc('\n', out);
-	struct stats_sink s = {out, STATS_SINK_TEXT, false};
-	virtio_net_emit_counters(n, &s);
-	stats_group_end(&s);
+	stats_object_begin(s, "offloads", STATS_INLINE);
+	for (int tx = 1; tx >= 0; tx--) {
+		const char *names[VIRTIO_NET_OFFLOAD_NAMES];
+		int k = virtio_net_offloads(n, tx, names);
+		stats_list_begin(s, tx ? "guest_to_host" : "host_to_guest", STATS_INLINE);
+		for (int i = 0; i < k; i++)
+			stats_str(s, NULL, NULL, names[i]);
+		stats_end(s);
+	}
+	const char *why = n->backend.no_offload_why;
+	stats_str(s, "withheld", NULL, why && *why ? why : NULL);
+	stats_end(s);
 }
 
-void virtio_net_emit_counters(const struct virtio_net *n, struct stats_sink *s)
+void virtio_net_emit_stats(const struct virtio_net *n, struct stats_sink *s)
 {
+	const char *name = n->backend.name ? n->backend.name : "";
+	/* The offloads are a line of their own in the text, which scripts
+	 * grep apart from the counters, and says per direction whether they
+	 * were withheld; the JSON has them as lists, after the counters. */
+	stats_text(s, "  virtio-net %s: offloads guest->host ", name);
+	text_offloads(n, true, s);
+	stats_text(s, "; host->guest ");
+	text_offloads(n, false, s);
+	stats_text(s, "\n");
+
 	/* Each counter once, in the order both outputs show them. */
 	/* clang-format off */
-#define C(f) {#f, __atomic_load_n(&n->stats.f, __ATOMIC_RELAXED)}
+#define C(f) {#f, " " #f "=%llu", __atomic_load_n(&n->stats.f, __ATOMIC_RELAXED)}
 	const struct {
-		const char *key;
+		const char *key, *text;
 		uint64_t v;
 	} counters[] = {
 	    C(rx_packets), C(rx_bytes), C(tx_packets), C(tx_bytes), C(rx_dropped), C(tx_errors),
-	    {"interrupts", virtio_pci_interrupts(&n->vp)},
-	    {"intx", __atomic_load_n(&n->vp.intx_interrupts, __ATOMIC_RELAXED)},
+	    {"interrupts", " interrupts=%llu", virtio_pci_interrupts(&n->vp)},
+	    {"intx", " intx=%llu", __atomic_load_n(&n->vp.intx_interrupts, __ATOMIC_RELAXED)},
 	    C(kicks), C(rx_waits), C(tx_waits),
 	};
 	/* clang-format on */
 #undef C
-	stats_group_begin(s, "virtio-net", n->backend.name ? n->backend.name : "");
+	stats_object_begin(s, NULL, STATS_INLINE);
+	stats_str(s, "name", "  virtio-net %s:", name);
 	for (size_t i = 0; i < sizeof(counters) / sizeof(counters[0]); i++)
-		stats_u64(s, counters[i].key, counters[i].v);
+		stats_u64(s, counters[i].key, counters[i].text, counters[i].v);
+	stats_text(s, "\n");
+	json_offloads(n, s);
+	stats_end(s);
 }

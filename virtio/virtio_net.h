@@ -141,11 +141,9 @@ int virtio_net_eventfds(const struct virtio_net *n, int *fds, int max);
  * caller's. Safe on a zeroed struct. */
 void virtio_net_destroy(struct virtio_net *n);
 
-void virtio_net_print_stats(const struct virtio_net *n, FILE *out);
-
-/* Begins the NIC's group in s and adds its counters (vmm/base/stats_sink.h); the
- * caller ends the group, after adding what it renders itself. */
-void virtio_net_emit_counters(const struct virtio_net *n, struct stats_sink *s);
+/* The NIC's statistics (vmm/base/stats_sink.h): in the text a line of its
+ * offloads and one of its counters, in the JSON one object. */
+void virtio_net_emit_stats(const struct virtio_net *n, struct stats_sink *s);
 
 /* The offloads in force one way (tx: guest -> host), as short names
  * ("csum", "tso4", "tso6", "ecn") into names[]; returns how many. */

@@ -120,6 +120,9 @@ struct vcpu_stats {
 };
 
 int vcpu_stats_init(struct vcpu_stats *s, size_t npio, size_t nmmio);
+/* into += from, counter by counter; from may be another thread's, being
+ * written (see stats.c), and must have as many ranges as into. */
+void vcpu_stats_add(struct vcpu_stats *into, const struct vcpu_stats *from);
 void vcpu_stats_free(struct vcpu_stats *s);
 
 static inline struct lat_hist *stats_reason_lat(const struct vcpu_stats *s, unsigned slot)
@@ -169,15 +172,5 @@ enum stats_format {
 	STATS_TEXT,
 	STATS_JSON,
 };
-
-struct vm;
-/* The --stats table: exits by reason and accesses by device range, each with
- * latency quantiles, then doorbells, interrupts, NICs and fixups. Safe while
- * the vCPUs run (a live snapshot, see stats.c). */
-void stats_print(const struct vm *vm, FILE *out);
-/* The same as one JSON object. */
-void stats_print_json(const struct vm *vm, FILE *out);
-/* Whichever vm->cfg asks for (text unless JSON), to out. */
-void stats_report(const struct vm *vm, FILE *out);
 
 #endif

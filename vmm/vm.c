@@ -18,6 +18,7 @@
 #include "net/link.h"
 #include "vmm/base/seccomp.h"
 #include "vmm/file.h"
+#include "vmm/stats_report.h"
 
 #define DEFAULT_CMDLINE "console=ttyS0 reboot=k panic=-1"
 /* What a Linux guest must be told on a PVM host, whose emulator lacks xrstor,
@@ -398,32 +399,13 @@ static void on_signal(struct vm *vm, int sig)
 		stop_request(&vm->stop, 0, "stopped by %s", strsignal(sig));
 }
 
-/* Under --stats (text): whether the guest-facing threads run filtered. */
-static void print_seccomp(const struct vm *vm, FILE *out)
-{
-	if (vm->cfg.no_seccomp) {
-		fprintf(out, "  seccomp: off (--no-seccomp)\n");
-		return;
-	}
-	fprintf(out, "  seccomp: on (%d syscalls allowed for vCPU threads",
-		seccomp_vcpu_syscalls());
-	if (vm->cfg.tap)
-		fprintf(out, ", %d for the NIC worker", seccomp_worker_syscalls());
-	if (seccomp_main_filtered())
-		fprintf(out, ", %d for the main thread)\n", seccomp_main_syscalls());
-	else
-		fprintf(out, "; the main thread is not filtered in sanitizer builds)\n");
-}
-
 /* --stats: to stderr, or for --stats=json:PATH to that file. */
 static void print_final_stats(struct vm *vm)
 {
 	if (vm->cfg.stats == STATS_OFF)
 		return;
 	if (!vm->cfg.stats_path) {
-		stats_report(vm, stderr);
-		if (vm->cfg.stats == STATS_TEXT)
-			print_seccomp(vm, stderr);
+		stats_report_at_exit(vm, stderr);
 		return;
 	}
 	/* Opened at start: this thread can open nothing now. The stream takes
@@ -436,7 +418,7 @@ static void print_final_stats(struct vm *vm)
 		return;
 	}
 	vm->cfg.stats_fd = -1;
-	stats_report(vm, f);
+	stats_report_at_exit(vm, f);
 	if (fclose(f))
 		fprintf(stderr, "minivmm: --stats=json:%s: %s\n", vm->cfg.stats_path,
 			strerror(errno));

@@ -8,7 +8,9 @@
 #include <string.h>
 
 #include "check_main.h"
+#include "fake_vm.h"
 #include "vmm/stats.h"
+#include "vmm/stats_report.h"
 #include "vmm/vm.h"
 
 #define MAX_REL_ERR (1.0 / (2 * LAT_SUB))
@@ -226,59 +228,6 @@ END_TEST
 
 /* ---- the reports, from a VM with buses and vCPUs but no KVM ---- */
 
-static void noop(void *o, uint64_t off, uint8_t *d, uint32_t l, bool w)
-{
-	(void)o, (void)off, (void)d, (void)l, (void)w;
-}
-
-static struct vm *fake_vm(int ncpus)
-{
-	struct vm *vm = calloc(1, sizeof(*vm));
-	ck_assert_ptr_nonnull(vm);
-	struct errbuf e;
-	bus_init(&vm->pio, "pio");
-	bus_init(&vm->mmio, "mmio");
-	ck_assert_int_eq(bus_register(&vm->pio, 0x3f8, 8, "uart8250 (COM1)", noop, NULL, &e), 0);
-	ck_assert_int_eq(bus_register(&vm->pio, 0xcf8, 8, "pci config (0xcf8)", noop, NULL, &e), 0);
-	ck_assert_int_eq(bus_register(&vm->pio, 0x70, 2, "cmos \"rtc\"\t", noop, NULL, &e), 0);
-	/* Two regions of a NIC's BAR, each a range (and a stats slot) of its own. */
-	ck_assert_int_eq(
-	    bus_register(&vm->mmio, 0xe0000000, 0x1000, "virtio-net tap0 common", noop, NULL, &e),
-	    0);
-	ck_assert_int_eq(bus_register(&vm->mmio, 0xe0004000, 0x1000, "virtio-net tap0 msix table",
-				      noop, NULL, &e),
-			 0);
-	ck_assert_int_eq(bus_freeze(&vm->pio, (size_t)ncpus, &e), 0);
-	ck_assert_int_eq(bus_freeze(&vm->mmio, (size_t)ncpus, &e), 0);
-	stats_clock_init(&vm->stats_clock, false);
-	vm->ncpus = ncpus;
-	vm->vcpus = calloc((size_t)ncpus, sizeof(*vm->vcpus));
-	ck_assert_ptr_nonnull(vm->vcpus);
-	for (int i = 0; i < ncpus; i++)
-		ck_assert_int_eq(
-		    vcpu_stats_init(&vm->vcpus[i].stats, vm->pio.count, vm->mmio.count), 0);
-	return vm;
-}
-
-static void free_vm(struct vm *vm)
-{
-	for (int i = 0; i < vm->ncpus; i++)
-		vcpu_stats_free(&vm->vcpus[i].stats);
-	free(vm->vcpus);
-	bus_free(&vm->pio);
-	bus_free(&vm->mmio);
-	free(vm);
-}
-
-/* One exit as the exit path counts it, with a latency of ns. */
-static void exit_on(struct vcpu_stats *s, uint32_t reason, struct lat_hist *range, uint64_t ns)
-{
-	s->exits[stats_exit_slot(reason)]++;
-	lat_hist_record(stats_reason_lat(s, stats_exit_slot(reason)), ns);
-	if (range)
-		lat_hist_record(range, ns);
-}
-
 /* Two vCPUs: COM1 (slot 0, registered first) gets 100 exits at 1..100 us split
  * between them, the CMOS 3 at 7 ns, 150 unclaimed port accesses over 75
  * exits at 2 us, 100 unclaimed MMIO exits at 5 us, and 4 HLTs. */
@@ -290,36 +239,25 @@ static struct vm *busy_vm(void)
 	for (int i = 1; i <= 100; i++) {
 		struct vcpu_stats *s = &vm->vcpus[i % 2].stats;
 		s->pio_hits[0]++;
-		exit_on(s, KVM_EXIT_IO, stats_pio_lat(s, 0), (uint64_t)i * 1000);
+		fake_exit(s, KVM_EXIT_IO, stats_pio_lat(s, 0), (uint64_t)i * 1000);
 	}
 	struct vcpu_stats *s0 = &vm->vcpus[0].stats, *s1 = &vm->vcpus[1].stats;
 	for (int i = 0; i < 3; i++) {
 		s1->pio_hits[2]++;
-		exit_on(s1, KVM_EXIT_IO, stats_pio_lat(s1, 2), 7);
+		fake_exit(s1, KVM_EXIT_IO, stats_pio_lat(s1, 2), 7);
 	}
 	for (int i = 0; i < 75; i++) {
 		s0->pio_unclaimed += 2; /* rep insw, count 2 */
-		exit_on(s0, KVM_EXIT_IO, stats_pio_lat(s0, -1), 2000);
+		fake_exit(s0, KVM_EXIT_IO, stats_pio_lat(s0, -1), 2000);
 	}
 	for (int i = 0; i < 100; i++) {
 		s1->mmio_unclaimed++;
-		exit_on(s1, KVM_EXIT_MMIO, stats_mmio_lat(s1, -1), 5000);
+		fake_exit(s1, KVM_EXIT_MMIO, stats_mmio_lat(s1, -1), 5000);
 	}
 	for (int i = 0; i < 4; i++)
-		exit_on(s0, KVM_EXIT_HLT, NULL, 30);
+		fake_exit(s0, KVM_EXIT_HLT, NULL, 30);
 	s0->fixups[FIXUP_INT3] = 2;
 	return vm;
-}
-
-static char *capture(void (*print)(const struct vm *, FILE *), const struct vm *vm)
-{
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&buf, &len);
-	ck_assert_ptr_nonnull(f);
-	print(vm, f);
-	fclose(f);
-	return buf;
 }
 
 /* text has a line matching the extended regex re. */
@@ -335,7 +273,7 @@ static void has_line(const char *text, const char *re)
 START_TEST(test_text_report)
 {
 	struct vm *vm = busy_vm();
-	char *t = capture(stats_print, vm);
+	char *t = fake_vm_capture(stats_print, vm);
 	fputs(t, stderr); /* for a reader of the test log */
 	has_line(t, "^minivmm stats: 282 exits on 2 vCPU\\(s\\)$");
 	/* count p50 p90 p99 max (ns). IO holds 3 x 7 ns, 75 x 2 us and COM1's
@@ -361,7 +299,7 @@ START_TEST(test_text_report)
 	ck_assert_ptr_null(strstr(t, "pci config"));
 	ck_assert_ptr_null(strstr(t, "virtio-net"));
 	free(t);
-	free_vm(vm);
+	fake_vm_free(vm);
 }
 END_TEST
 
@@ -490,7 +428,7 @@ END_TEST
 START_TEST(test_json_report)
 {
 	struct vm *vm = busy_vm();
-	char *j = capture(stats_print_json, vm);
+	char *j = fake_vm_capture(stats_print_json, vm);
 	fputs(j, stderr);
 	ck_assert_msg(json_valid(j), "not JSON:\n%s", j);
 	ck_assert_ptr_nonnull(strstr(j, "\"vcpus\": 2,"));
@@ -513,12 +451,12 @@ START_TEST(test_json_report)
 
 	/* A VM that never ran is still a valid report. */
 	struct vm *idle = fake_vm(1);
-	j = capture(stats_print_json, idle);
+	j = fake_vm_capture(stats_print_json, idle);
 	ck_assert_msg(json_valid(j), "not JSON:\n%s", j);
 	ck_assert_ptr_nonnull(strstr(j, "\"reasons\": [\n  ],"));
 	free(j);
-	free_vm(idle);
-	free_vm(vm);
+	fake_vm_free(idle);
+	fake_vm_free(vm);
 }
 END_TEST
 
@@ -527,14 +465,14 @@ START_TEST(test_report_follows_format)
 {
 	struct vm *vm = busy_vm();
 	vm->cfg.stats = STATS_JSON;
-	char *j = capture(stats_report, vm);
+	char *j = fake_vm_capture(stats_report, vm);
 	ck_assert(json_valid(j));
 	free(j);
 	vm->cfg.stats = STATS_OFF; /* SIGUSR1 without --stats */
-	char *t = capture(stats_report, vm);
+	char *t = fake_vm_capture(stats_report, vm);
 	ck_assert_ptr_nonnull(strstr(t, "minivmm stats: 282 exits"));
 	free(t);
-	free_vm(vm);
+	fake_vm_free(vm);
 }
 END_TEST
 
@@ -547,13 +485,13 @@ START_TEST(test_regions_named_and_slots_stable)
 	struct vcpu_stats *s = &vm->vcpus[0].stats;
 	for (int i = 0; i < 5; i++) {
 		s->mmio_hits[0]++;
-		exit_on(s, KVM_EXIT_MMIO, stats_mmio_lat(s, 0), 1000);
+		fake_exit(s, KVM_EXIT_MMIO, stats_mmio_lat(s, 0), 1000);
 	}
 	for (int i = 0; i < 7; i++) {
 		s->mmio_hits[1]++;
-		exit_on(s, KVM_EXIT_MMIO, stats_mmio_lat(s, 1), 2000);
+		fake_exit(s, KVM_EXIT_MMIO, stats_mmio_lat(s, 1), 2000);
 	}
-	char *t = capture(stats_print, vm);
+	char *t = fake_vm_capture(stats_print, vm);
 	has_line(t, "^  mmio +virtio-net tap0 common +0xe0000000\\+1000 +5 +5 ");
 	has_line(t, "^  mmio +virtio-net tap0 msix table +0xe0004000\\+1000 +7 +7 ");
 	free(t);
@@ -563,12 +501,12 @@ START_TEST(test_regions_named_and_slots_stable)
 	struct bus_placement p[2] = {{0, 0xd0000000, true}, {1, 0xe0004000, false}};
 	bus_move(&vm->mmio, p, 2);
 	s->mmio_hits[0]++;
-	exit_on(s, KVM_EXIT_MMIO, stats_mmio_lat(s, 0), 1000);
-	t = capture(stats_print, vm);
+	fake_exit(s, KVM_EXIT_MMIO, stats_mmio_lat(s, 0), 1000);
+	t = fake_vm_capture(stats_print, vm);
 	has_line(t, "^  mmio +virtio-net tap0 common +0xd0000000\\+1000 +6 +6 ");
 	has_line(t, "^  mmio +virtio-net tap0 msix table +- +7 +7 ");
 	free(t);
-	char *j = capture(stats_print_json, vm);
+	char *j = fake_vm_capture(stats_print_json, vm);
 	ck_assert_msg(json_valid(j), "not JSON:\n%s", j);
 	ck_assert_ptr_nonnull(
 	    strstr(j, "{\"bus\": \"mmio\", \"name\": \"virtio-net tap0 msix table\", "
@@ -577,7 +515,7 @@ START_TEST(test_regions_named_and_slots_stable)
 					"\"mapped\": true, \"base\": 3489660928, \"len\": 4096, "
 					"\"accesses\": 6, "));
 	free(j);
-	free_vm(vm);
+	fake_vm_free(vm);
 }
 END_TEST
 
