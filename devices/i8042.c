@@ -24,6 +24,7 @@ void i8042_init(struct i8042 *k, const struct i8042_ops *ops)
 	k->ops = *ops;
 	k->command_byte = CB_KBD_INT | CB_SYS | CB_XLATE;
 	k->output_port = OUTPORT_RESET | OUTPORT_A20;
+	byte_fifo_init(&k->queue, I8042_QUEUE);
 }
 
 void i8042_destroy(struct i8042 *k)
@@ -33,13 +34,12 @@ void i8042_destroy(struct i8042 *k)
 
 static void push(struct i8042 *k, uint8_t b)
 {
-	if (k->q_count < I8042_QUEUE)
-		k->queue[(k->q_head + k->q_count++) % I8042_QUEUE] = b;
+	byte_fifo_push(&k->queue, b); /* full: dropped, as the real one drops it */
 }
 
 static void update_irq(struct i8042 *k)
 {
-	int level = k->q_count && (k->command_byte & CB_KBD_INT);
+	int level = k->queue.count && (k->command_byte & CB_KBD_INT);
 	if (level != k->irq_level) {
 		k->irq_level = level;
 		if (k->ops.set_irq)
@@ -148,13 +148,7 @@ void i8042_data_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, b
 		data_write(k, data[0]);
 	} else {
 		memset(data, 0xff, len);
-		if (k->q_count) {
-			data[0] = k->queue[k->q_head];
-			k->q_head = (k->q_head + 1) % I8042_QUEUE;
-			k->q_count--;
-		} else {
-			data[0] = 0x00;
-		}
+		data[0] = byte_fifo_pop(&k->queue); /* 0x00 when empty */
 	}
 	update_irq(k);
 	pthread_mutex_unlock(&k->lock);
@@ -170,7 +164,7 @@ void i8042_command_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len
 		command(k, data[0]);
 	} else {
 		memset(data, 0xff, len);
-		data[0] = (uint8_t)((k->q_count ? STATUS_OBF : 0) |
+		data[0] = (uint8_t)((k->queue.count ? STATUS_OBF : 0) |
 				    ((k->command_byte & CB_SYS) ? STATUS_SYS : 0) |
 				    (k->last_was_command ? STATUS_CMD : 0));
 	}

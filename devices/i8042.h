@@ -11,6 +11,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "devices/byte_fifo.h"
+
 #define I8042_DATA_PORT	   0x60
 #define I8042_COMMAND_PORT 0x64
 #define I8042_KBD_IRQ	   1
@@ -32,8 +34,7 @@ struct i8042 {
 	uint8_t pending; /* controller command waiting for its data byte, or 0 */
 	bool last_was_command;
 	int irq_level;
-	uint8_t queue[I8042_QUEUE];
-	unsigned q_head, q_count;
+	struct byte_fifo queue; /* the output buffer and what waits behind it */
 };
 
 void i8042_init(struct i8042 *k, const struct i8042_ops *ops);

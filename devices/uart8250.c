@@ -41,6 +41,7 @@ void uart8250_init(struct uart8250 *u, const struct uart8250_ops *ops)
 	pthread_mutex_init(&u->lock, NULL);
 	u->ops = *ops;
 	u->mcr = MCR_OUT2;
+	byte_fifo_init(&u->rx, UART_RX_FIFO);
 }
 
 void uart8250_destroy(struct uart8250 *u)
@@ -51,7 +52,7 @@ void uart8250_destroy(struct uart8250 *u)
 static uint8_t current_iir(const struct uart8250 *u)
 {
 	uint8_t fifo = (u->fcr & FCR_ENABLE) ? IIR_FIFO_ON : 0;
-	if ((u->ier & IER_RDI) && u->rx_count)
+	if ((u->ier & IER_RDI) && u->rx.count)
 		return fifo | IIR_RDI;
 	if ((u->ier & IER_THRI) && u->thr_interrupt)
 		return fifo | IIR_THRI;
@@ -70,24 +71,6 @@ static void update_irq(struct uart8250 *u)
 	}
 }
 
-static void rx_push(struct uart8250 *u, uint8_t b)
-{
-	if (u->rx_count == UART_RX_FIFO)
-		return; /* overrun: a real 16550 drops it too */
-	u->rx[(u->rx_head + u->rx_count) % UART_RX_FIFO] = b;
-	u->rx_count++;
-}
-
-static uint8_t rx_pop(struct uart8250 *u)
-{
-	if (!u->rx_count)
-		return 0;
-	uint8_t b = u->rx[u->rx_head];
-	u->rx_head = (u->rx_head + 1) % UART_RX_FIFO;
-	u->rx_count--;
-	return b;
-}
-
 static void write_reg(struct uart8250 *u, unsigned reg, uint8_t v)
 {
 	bool dlab = u->lcr & LCR_DLAB;
@@ -98,7 +81,7 @@ static void write_reg(struct uart8250 *u, unsigned reg, uint8_t v)
 			break;
 		}
 		if (u->mcr & MCR_LOOP)
-			rx_push(u, v);
+			byte_fifo_push(&u->rx, v); /* full: an overrun, dropped */
 		else if (u->ops.tx)
 			u->ops.tx(u->ops.tx_ctx, v);
 		u->thr_interrupt = true; /* sent at once: THR empty again */
@@ -117,7 +100,7 @@ static void write_reg(struct uart8250 *u, unsigned reg, uint8_t v)
 	case REG_IIR_FCR:
 		u->fcr = v & (FCR_ENABLE | 0xc0);
 		if (v & FCR_CLEAR_RX)
-			u->rx_head = u->rx_count = 0;
+			byte_fifo_init(&u->rx, UART_RX_FIFO);
 		break;
 	case REG_LCR:
 		u->lcr = v;
@@ -138,7 +121,7 @@ static uint8_t read_reg(struct uart8250 *u, unsigned reg)
 	bool dlab = u->lcr & LCR_DLAB;
 	switch (reg) {
 	case REG_RBR_THR_DLL:
-		return dlab ? u->dll : rx_pop(u);
+		return dlab ? u->dll : byte_fifo_pop(&u->rx);
 	case REG_IER_DLM:
 		return dlab ? u->dlm : u->ier;
 	case REG_IIR_FCR: {
@@ -154,7 +137,7 @@ static uint8_t read_reg(struct uart8250 *u, unsigned reg)
 	case REG_MCR:
 		return u->mcr;
 	case REG_LSR:
-		return (u->rx_count ? LSR_DR : 0) | LSR_THRE | LSR_TEMT;
+		return (u->rx.count ? LSR_DR : 0) | LSR_THRE | LSR_TEMT;
 	case REG_MSR:
 		if (u->mcr & MCR_LOOP) /* modem outputs looped back to inputs */
 			return (uint8_t)(((u->mcr & MCR_RTS) ? MSR_CTS : 0) |
@@ -188,9 +171,9 @@ void uart8250_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, boo
 size_t uart8250_receive(struct uart8250 *u, const uint8_t *buf, size_t n)
 {
 	pthread_mutex_lock(&u->lock);
-	size_t room = UART_RX_FIFO - u->rx_count, take = n < room ? n : room;
+	size_t room = byte_fifo_free(&u->rx), take = n < room ? n : room;
 	for (size_t i = 0; i < take; i++)
-		rx_push(u, buf[i]);
+		byte_fifo_push(&u->rx, buf[i]); /* overrun: a real 16550 drops it too */
 	update_irq(u);
 	pthread_mutex_unlock(&u->lock);
 	return take;

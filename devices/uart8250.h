@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "devices/byte_fifo.h"
+
 #define UART_COM1_BASE 0x3f8
 #define UART_COM1_IRQ  4
 #define UART_REGS      8
@@ -31,8 +33,7 @@ struct uart8250 {
 	uint8_t ier, lcr, mcr, scr, dll, dlm, fcr;
 	bool thr_interrupt; /* THRE interrupt pending until IIR is read or THR written */
 	int irq_level;
-	uint8_t rx[UART_RX_FIFO];
-	size_t rx_head, rx_count;
+	struct byte_fifo rx;
 };
 
 void uart8250_init(struct uart8250 *u, const struct uart8250_ops *ops);

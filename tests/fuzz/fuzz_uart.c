@@ -42,13 +42,13 @@ static uint8_t reg(uint8_t r, bool write, uint8_t v)
 
 static void check_state(void)
 {
-	FUZZ_CHECK(uart.rx_count <= UART_RX_FIFO);
-	FUZZ_CHECK(uart.rx_head < UART_RX_FIFO);
+	FUZZ_CHECK(uart.rx.count <= UART_RX_FIFO);
+	FUZZ_CHECK(uart.rx.head < UART_RX_FIFO);
 	FUZZ_CHECK(uart.irq_level == irq_level);
 	/* IIR bit 0 is "no interrupt pending"; the line is that, gated by
 	 * OUT2. Peek at the model without reading IIR (which has effects). */
 	bool pending =
-	    ((uart.ier & 0x01) && uart.rx_count) || ((uart.ier & 0x02) && uart.thr_interrupt);
+	    ((uart.ier & 0x01) && uart.rx.count) || ((uart.ier & 0x02) && uart.thr_interrupt);
 	FUZZ_CHECK(irq_level == (pending && (uart.mcr & 0x08)));
 }
 
@@ -86,7 +86,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			size_t n = fuzz_u8(&in) + ((op >> 2) & 1) * 256u;
 			uint8_t buf[512];
 			n = fuzz_take(&in, buf, n);
-			size_t room = UART_RX_FIFO - uart.rx_count;
+			size_t room = UART_RX_FIFO - uart.rx.count;
 			size_t took = uart8250_receive(&uart, buf, n);
 			FUZZ_CHECK(took == (n < room ? n : room));
 			break;
@@ -96,21 +96,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			 * while data-ready, with DLAB off. */
 			uint8_t lcr = reg(3, false, 0);
 			reg(3, true, lcr & 0x7f);
-			size_t had = uart.rx_count;
+			size_t had = uart.rx.count;
 			size_t got = 0;
 			while (reg(5, false, 0) & 0x01) {
 				FUZZ_CHECK(got < had);
 				reg(0, false, 0);
 				got++;
 			}
-			FUZZ_CHECK(got == had && uart.rx_count == 0);
+			FUZZ_CHECK(got == had && uart.rx.count == 0);
 			reg(3, true, lcr);
 			break;
 		}
 		}
 		check_state();
 		/* LSR's data-ready bit says whether the FIFO holds anything. */
-		FUZZ_CHECK(!!(reg(5, false, 0) & 0x01) == (uart.rx_count > 0));
+		FUZZ_CHECK(!!(reg(5, false, 0) & 0x01) == (uart.rx.count > 0));
 	}
 	uart8250_destroy(&uart);
 	return 0;
