@@ -201,6 +201,8 @@ static void remove_doorbells(struct bench *b)
 
 /* ---- running it: the vCPU thread and the floor on the main thread ---- */
 
+/* The vCPU's thread, as vm_start() starts it in place of vcpu_thread(): the
+ * same loop, but between rounds it hands the vCPU to the floor. */
 static void *vcpu_main(void *arg)
 {
 	struct bench *b = arg;
@@ -313,28 +315,23 @@ static void *watchdog(void *arg)
 	return NULL;
 }
 
-/* Runs the payload to its end; the report lands in b->report. */
+/* Runs the payload to its end; the report lands in b->report. The VM starts
+ * and stops as minivmm's does (vm_start, vm_stop); the floor loop on this
+ * thread stands where minivmm's main thread waits (vm_wait). */
 static int run_minivmm(struct bench *b)
 {
 	struct vm *vm = &b->vm;
-	/* Only the kick signal, on both threads that call KVM_RUN. */
-	sigset_t set;
-	sigfillset(&set);
-	sigdelset(&set, vm->vcpu_host.kick_signal);
-	pthread_sigmask(SIG_SETMASK, &set, NULL);
-	vcpu_kick_install(vm->vcpu_host.kick_signal);
-	/* The clock and its use exactly as vm_run sets them. */
-	stats_clock_init(&vm->stats_clock, true);
-	vm->stats_clock.timed = vm->stats_clock.tsc;
-
 	b->main_thread = pthread_self();
-	struct vcpu *v = &vm->vcpus[0];
-	int r = pthread_create(&v->thread, NULL, vcpu_main, b);
-	if (r) {
-		fprintf(stderr, "minivmm-bench: cannot start the vCPU thread: %s\n", strerror(r));
+	if (vm_start(vm, vcpu_main, b)) {
+		vm_stop(vm);
+		fprintf(stderr, "minivmm-bench: %s\n", vm->stop.reason);
 		return -1;
 	}
-	v->thread_started = 1;
+	/* This thread calls KVM_RUN too, in the floor: the kick must reach it. */
+	sigset_t kick;
+	sigemptyset(&kick);
+	sigaddset(&kick, vm->vcpu_host.kick_signal);
+	pthread_sigmask(SIG_UNBLOCK, &kick, NULL);
 	pthread_t wd;
 	bool wd_started = pthread_create(&wd, NULL, watchdog, b) == 0;
 	pthread_mutex_lock(&b->lock);
@@ -352,8 +349,7 @@ static int run_minivmm(struct bench *b)
 		pthread_cond_wait(&b->cond, &b->lock);
 	}
 	pthread_mutex_unlock(&b->lock);
-	pthread_join(v->thread, NULL);
-	v->thread_started = 0;
+	vm_stop(vm);
 	if (wd_started) {
 		pthread_mutex_lock(&b->lock);
 		pthread_cond_broadcast(&b->cond);

@@ -110,9 +110,25 @@ void vm_block_signals(void);
 int vm_create(struct vm *vm, const struct vm_config *cfg, struct errbuf *e);
 int vm_assemble(struct vm *vm, struct errbuf *e);
 
-/* Runs until the guest or the user stops it; returns the exit status. */
+/* Running it, in the pieces vm_run() is made of, so that minivmm-bench
+ * composes the same start and stop around a loop of its own.
+ * vm_start: blocks every signal on the calling thread (the threads it starts
+ * inherit that; each vCPU lets its kick in), installs the kick, starts the
+ * clock, and one thread per vCPU: vcpu_thread() on its vCPU, or with body
+ * set body(arg). A thread that cannot start stops the VM: then -1.
+ * vm_wait: the main thread's loop, until a stop: the stop signals and SIGUSR1
+ * through a signalfd, stdin (raw, when a terminal) to COM1, the link watch;
+ * the main thread's seccomp filter is loaded first.
+ * vm_stop: kicks the vCPUs out of KVM_RUN and joins their threads. */
+int vm_start(struct vm *vm, void *(*body)(void *), void *arg);
+void vm_wait(struct vm *vm);
+void vm_stop(struct vm *vm);
+
+/* Start, wait, stop, then the reason and --stats; returns the exit status. */
 int vm_run(struct vm *vm);
 
+/* Takes down what vm_create() and vm_assemble() made. After vm_stop() if
+ * vm_start() ran. */
 void vm_destroy(struct vm *vm);
 
 #endif
