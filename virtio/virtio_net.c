@@ -494,16 +494,50 @@ static void print_offloads(const struct virtio_net *n, bool tx, FILE *out)
 		fprintf(out, " (withheld: %s)", n->backend.no_offload_why);
 }
 
+/* "offloads": {"guest_to_host": ["csum", ...], "host_to_guest": [...],
+ * "withheld": "why" or null}. */
+static void json_offloads(const struct virtio_net *n, FILE *out)
+{
+	fputs("\"offloads\": {", out);
+	for (int tx = 1; tx >= 0; tx--) {
+		const char *names[VIRTIO_NET_OFFLOAD_NAMES];
+		int k = virtio_net_offloads(n, tx, names);
+		fputs(tx ? "\"guest_to_host\": [" : ", \"host_to_guest\": [", out);
+		for (int i = 0; i < k; i++) {
+			fputs(i ? ", " : "", out);
+			stats_json_string(names[i], out);
+		}
+		fputc(']', out);
+	}
+	fputs(", \"withheld\": ", out);
+	if (n->backend.no_offload_why && *n->backend.no_offload_why)
+		stats_json_string(n->backend.no_offload_why, out);
+	else
+		fputs("null", out);
+	fputc('}', out);
+}
+
+void virtio_net_report(const struct virtio_net *n, struct stats_sink *s)
+{
+	if (s->format == STATS_SINK_TEXT) {
+		fprintf(s->out, "  virtio-net %s: offloads guest->host ", n->backend.name);
+		print_offloads(n, true, s->out);
+		fputs("; host->guest ", s->out);
+		print_offloads(n, false, s->out);
+		fputc('\n', s->out);
+	}
+	virtio_net_emit_counters(n, s);
+	if (s->format == STATS_SINK_JSON) {
+		fputs(", ", s->out);
+		json_offloads(n, s->out);
+	}
+	stats_group_end(s);
+}
+
 void virtio_net_print_stats(const struct virtio_net *n, FILE *out)
 {
-	fprintf(out, "  virtio-net %s: offloads guest->host ", n->backend.name);
-	print_offloads(n, true, out);
-	fputs("; host->guest ", out);
-	print_offloads(n, false, out);
-	fputc('\n', out);
 	struct stats_sink s = {out, STATS_SINK_TEXT, false};
-	virtio_net_emit_counters(n, &s);
-	stats_group_end(&s);
+	virtio_net_report(n, &s);
 }
 
 void virtio_net_emit_counters(const struct virtio_net *n, struct stats_sink *s)

@@ -129,6 +129,10 @@ int virtio_net_eventfds(const struct virtio_net *n, int *fds, int max);
  * caller's. Safe on a zeroed struct. */
 void virtio_net_destroy(struct virtio_net *n);
 
+/* The NIC's part of --stats into s, its group ended: in text a line of the
+ * offloads in force and one of the counters; in JSON one object, the
+ * counters and "offloads". virtio_net_print_stats: the text, to out. */
+void virtio_net_report(const struct virtio_net *n, struct stats_sink *s);
 void virtio_net_print_stats(const struct virtio_net *n, FILE *out);
 
 /* Begins the NIC's group in s and adds its counters (vmm/base/stats_sink.h); the

@@ -220,9 +220,10 @@ static int sum_vcpus(const struct vm *vm, struct stats_sum *sum)
 	}
 	for (int i = 0; i < STATS_EXIT_SLOTS; i++)
 		sum->total_exits += t->exits[i];
-	if (vm->net.initialised) {
-		sum->doorbells = LOAD(vm->net.stats.kicks);
-		sum->interrupts = virtio_pci_interrupts(&vm->net.vp);
+	for (int i = 0; i < vm->devices.n; i++) {
+		const struct devtable_entry *d = &vm->devices.entry[i];
+		if (d->count)
+			d->count(d->ctx, &sum->doorbells, &sum->interrupts);
 	}
 	sum->ns_per_tick = stats_clock_ns_per_tick(&vm->stats_clock);
 	sum->bookkeeping_ns = stats_bookkeeping_ns(&vm->stats_clock, 10000);
@@ -344,8 +345,12 @@ static void print_text(const struct vm *vm, const struct stats_sum *sum, FILE *o
 		(unsigned long long)sum->interrupts);
 	fprintf(out, "  %-28s %12llu\n", "console bytes dropped",
 		(unsigned long long)LOAD(vm->console.dropped));
-	if (vm->net.initialised)
-		virtio_net_print_stats(&vm->net, out);
+	struct stats_sink sink = {out, STATS_SINK_TEXT, false};
+	for (int i = 0; i < vm->devices.n; i++) {
+		const struct devtable_entry *d = &vm->devices.entry[i];
+		if (d->report)
+			d->report(d->ctx, &sink);
+	}
 	for (int i = FIXUP_NONE + 1; i < FIXUP_KINDS; i++)
 		if (t->fixups[i] || vm->kvm.is_pvm)
 			fprintf(out, "  completed for the guest: %-10s %12llu\n",
@@ -441,43 +446,21 @@ static void json_unclaimed(const struct stats_sum *sum, FILE *out)
 	fputs("}\n  },\n", out);
 }
 
-/* "offloads": {"guest_to_host": ["csum", ...], "host_to_guest": [...],
- * "withheld": "why" or null}. */
-static void json_offloads(const struct virtio_net *n, FILE *out)
-{
-	fputs("\"offloads\": {", out);
-	for (int tx = 1; tx >= 0; tx--) {
-		const char *names[VIRTIO_NET_OFFLOAD_NAMES];
-		int k = virtio_net_offloads(n, tx, names);
-		fputs(tx ? "\"guest_to_host\": [" : ", \"host_to_guest\": [", out);
-		for (int i = 0; i < k; i++) {
-			fputs(i ? ", " : "", out);
-			stats_json_string(names[i], out);
-		}
-		fputc(']', out);
-	}
-	fputs(", \"withheld\": ", out);
-	if (n->backend.no_offload_why && *n->backend.no_offload_why)
-		stats_json_string(n->backend.no_offload_why, out);
-	else
-		fputs("null", out);
-	fputc('}', out);
-}
-
+/* The devices that report are the NICs so far. */
 static void json_nics(const struct vm *vm, FILE *out)
 {
+	struct stats_sink sink = {out, STATS_SINK_JSON, false};
+	const char *sep = "";
 	fputs("  \"nics\": [", out);
-	if (vm->net.initialised) {
-		const struct virtio_net *n = &vm->net;
-		struct stats_sink sink = {out, STATS_SINK_JSON, false};
-		fputs("\n    ", out);
-		virtio_net_emit_counters(n, &sink);
-		fputs(", ", out);
-		json_offloads(n, out);
-		stats_group_end(&sink);
-		fputs("\n  ", out);
+	for (int i = 0; i < vm->devices.n; i++) {
+		const struct devtable_entry *d = &vm->devices.entry[i];
+		if (!d->report)
+			continue;
+		fprintf(out, "%s\n    ", sep);
+		d->report(d->ctx, &sink);
+		sep = ",";
 	}
-	fputs("],\n", out);
+	fputs(*sep ? "\n  ],\n" : "],\n", out);
 }
 
 static void json_fixups(const struct stats_sum *sum, FILE *out)

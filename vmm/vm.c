@@ -19,6 +19,71 @@
  * X86_FEATURE_POPCNT bit 151 of Linux's cpufeatures). */
 #define PVM_CMDLINE_EXTRA "noxsave clearcpuid=308,151"
 
+/* Records what just succeeded in the device table (vmm/devtable.h). */
+static int push(struct vm *vm, const char *name, void *ctx, void (*destroy)(void *),
+		struct errbuf *e)
+{
+	return devtable_push(&vm->devices,
+			     &(struct devtable_entry){.name = name, .ctx = ctx, .destroy = destroy},
+			     e);
+}
+
+/* A typed tear-down function as a table entry's. */
+#define ENTRY_DESTROY(fn, type)                                                                    \
+	static void fn##_entry(void *ctx)                                                          \
+	{                                                                                          \
+		fn((type *)ctx);                                                                   \
+	}
+ENTRY_DESTROY(stop_destroy, struct stop)
+ENTRY_DESTROY(unclaimed_destroy, struct unclaimed_log)
+ENTRY_DESTROY(bus_free, struct bus)
+ENTRY_DESTROY(tap_close, struct tap)
+ENTRY_DESTROY(bridge_detach, struct bridge_port)
+ENTRY_DESTROY(link_watch_close, struct link_watch)
+ENTRY_DESTROY(irq_routing_destroy, struct irq_routing)
+ENTRY_DESTROY(kvm_close, struct kvm)
+ENTRY_DESTROY(guest_mem_free, struct guest_mem)
+ENTRY_DESTROY(uart8250_destroy, struct uart8250)
+ENTRY_DESTROY(i8042_destroy, struct i8042)
+ENTRY_DESTROY(cmos_rtc_destroy, struct cmos_rtc)
+ENTRY_DESTROY(pci_host_destroy, struct pci_host)
+ENTRY_DESTROY(virtio_net_destroy, struct virtio_net)
+
+/* The child of net/undo.c has the rights; it is done when this returns, or
+ * says why not. ovs-vsctl gives up after 5 s. */
+static void finish_net_undo(void *ctx)
+{
+	net_undo_finish(ctx, 15000);
+}
+
+/* print_final_stats() may have handed the file to a stream already. */
+static void close_stats_file(void *ctx)
+{
+	struct vm *vm = ctx;
+	if (vm->cfg.stats_fd >= 0)
+		close(vm->cfg.stats_fd);
+}
+
+static void destroy_vcpus(void *ctx)
+{
+	struct vm *vm = ctx;
+	for (int i = 0; i < vm->ncpus; i++)
+		vcpu_destroy(&vm->vcpus[i]);
+	free(vm->vcpus);
+}
+
+static void nic_report(const void *ctx, struct stats_sink *s)
+{
+	virtio_net_report(ctx, s);
+}
+
+static void nic_count(const void *ctx, uint64_t *doorbells, uint64_t *interrupts)
+{
+	const struct virtio_net *n = ctx;
+	*doorbells += __atomic_load_n(&n->stats.kicks, __ATOMIC_RELAXED);
+	*interrupts += virtio_pci_interrupts(&n->vp);
+}
+
 /* A stop signal that came during set-up is pending (vm_block_signals):
  * stop here, and vm_destroy() undoes what was done, TAP and port included. */
 static int stopped_during_setup(struct vm *vm, struct errbuf *e)
@@ -41,13 +106,16 @@ static int tap_offload(void *ctx, unsigned flags, struct errbuf *e)
 
 /* The host side of the NIC, before KVM is touched so that a wrong --tap or
  * --bridge is reported first: the TAP (opened or created), up, and in the
- * bridge. vm_destroy() undoes exactly this. */
+ * bridge. The table undoes exactly this: the undo child (or, without one,
+ * this process) detaches the port before the TAP closes. */
 static int open_network(struct vm *vm, struct errbuf *e)
 {
 	if (!vm->cfg.tap)
 		return 0;
 	struct net_undo *undo = vm->cfg.net_undo;
-	if (tap_open(&vm->tap, vm->cfg.tap, e))
+	if (tap_open(&vm->tap, vm->cfg.tap, e) || push(vm, "TAP", &vm->tap, tap_close_entry, e))
+		return -1;
+	if (undo && push(vm, "network undo", undo, finish_net_undo, e))
 		return -1;
 	if (undo && !vm->tap.created && net_undo_tap(undo, &vm->tap, e))
 		return -1;
@@ -60,16 +128,16 @@ static int open_network(struct vm *vm, struct errbuf *e)
 		/* Recorded before it is made: a SIGKILL during add-port leaves
 		 * nothing behind either. */
 		if (bridge_plan(&vm->bridge, vm->cfg.bridge, vm->tap.name, e) ||
-		    (undo && net_undo_port(undo, &vm->bridge, e))) {
-			vm->bridge.kind = BRIDGE_NONE;
+		    (undo && net_undo_port(undo, &vm->bridge, e)))
 			return -1;
-		}
 		if (bridge_commit(&vm->bridge, e)) {
 			struct errbuf ignored;
 			if (undo)
 				net_undo_forget_port(undo, &ignored);
 			return -1;
 		}
+		if (!undo && push(vm, "bridge port", &vm->bridge, bridge_detach_entry, e))
+			return -1;
 	}
 	offload_choose(&vm->offload, vm->cfg.offload, &vm->bridge, vm->tap.name, vm->tap.created);
 	if (!vm->cfg.mac_set)
@@ -103,7 +171,13 @@ static int add_nic(struct vm *vm, struct errbuf *e)
 	const struct virtio_net_thread thread = {seccomp_thread_start, &vm->nic_thread,
 						 &vm->nic_thread.fds};
 	if (virtio_net_init(&vm->net, &backend, vm->cfg.mac, &vm->mem, &vm->irq_routing,
-			    vm->kvm.vm_fd, &thread, e))
+			    vm->kvm.vm_fd, &thread, e)) {
+		virtio_net_destroy(&vm->net); /* what the failed init left */
+		return -1;
+	}
+	const struct devtable_entry nic = {"virtio-net", &vm->net, virtio_net_destroy_entry,
+					   nic_report, nic_count};
+	if (devtable_push(&vm->devices, &nic, e))
 		return -1;
 	return pci_host_add_device(&vm->pci, &vm->net.vp.pci, e) < 0 ? -1 : 0;
 }
@@ -118,11 +192,19 @@ static int add_devices(struct vm *vm, struct errbuf *e)
 	vm->pci_reset = (struct stop_line){&vm->stop, "guest reset (reset control register 0xcf9)"};
 	uart8250_init(&vm->com1, &(struct uart8250_ops){console_emit, &vm->console, irq_pin_set,
 							&vm->com1_irq});
+	if (push(vm, "uart8250 (COM1)", &vm->com1, uart8250_destroy_entry, e))
+		return -1;
 	i8042_init(&vm->i8042,
 		   &(struct i8042_ops){stop_line_pull, &vm->kbd_reset, irq_pin_set, &vm->kbd_irq});
+	if (push(vm, "i8042", &vm->i8042, i8042_destroy_entry, e))
+		return -1;
 	cmos_rtc_init(&vm->rtc);
+	if (push(vm, "cmos rtc", &vm->rtc, cmos_rtc_destroy_entry, e))
+		return -1;
 	pci_host_init(&vm->pci, &(struct pci_host_ops){stop_line_pull, &vm->pci_reset,
 						       irq_routing_set_line, &vm->irq_routing});
+	if (push(vm, "pci host", &vm->pci, pci_host_destroy_entry, e))
+		return -1;
 
 	struct bus *pio = &vm->pio;
 	if (bus_register(pio, UART_COM1_BASE, UART_REGS, "uart8250 (COM1)", uart8250_io, &vm->com1,
@@ -139,7 +221,8 @@ static int add_devices(struct vm *vm, struct errbuf *e)
 
 static int set_memory(struct vm *vm, struct errbuf *e)
 {
-	if (guest_mem_alloc(&vm->mem, vm->cfg.mem_size, e))
+	if (guest_mem_alloc(&vm->mem, vm->cfg.mem_size, e) ||
+	    push(vm, "guest RAM", &vm->mem, guest_mem_free_entry, e))
 		return -1;
 	struct kvm_userspace_memory_region low = {
 	    .slot = 0,
@@ -173,11 +256,22 @@ static char *build_cmdline(const struct vm *vm)
 	return s;
 }
 
+static void free_boot_files(void *ctx)
+{
+	struct vm *vm = ctx;
+	free(vm->kernel);
+	free(vm->initrd);
+	vm->kernel = vm->initrd = NULL;
+}
+
 /* Reads the kernel and initrd and checks the kernel's format: everything a
- * user can get wrong in a file is reported before KVM is opened. */
+ * user can get wrong in a file is reported before KVM is opened. Until the
+ * kernel is loaded the files are the table's to free. */
 static int read_boot_files(struct vm *vm, struct errbuf *e)
 {
 	if (file_read_all("--kernel", vm->cfg.kernel_path, &vm->kernel, &vm->kernel_len, e))
+		return -1;
+	if (push(vm, "boot files", vm, free_boot_files, e))
 		return -1;
 	if (vm->cfg.initrd_path &&
 	    file_read_all("--initrd", vm->cfg.initrd_path, &vm->initrd, &vm->initrd_len, e))
@@ -185,13 +279,6 @@ static int read_boot_files(struct vm *vm, struct errbuf *e)
 	struct boot_config bc = {
 	    .kernel_name = vm->cfg.kernel_path, .kernel = vm->kernel, .kernel_len = vm->kernel_len};
 	return boot_check_kernel(&bc, e);
-}
-
-static void free_boot_files(struct vm *vm)
-{
-	free(vm->kernel);
-	free(vm->initrd);
-	vm->kernel = vm->initrd = NULL;
 }
 
 static int load_kernel(struct vm *vm, struct errbuf *e)
@@ -255,19 +342,28 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct errbuf *e)
 	memset(vm, 0, sizeof(*vm));
 	vm->cfg = *cfg;
 	vm->kvm.sys_fd = vm->kvm.vm_fd = -1;
-	vm->tap.fd = -1;
-	int stop_failed = stop_init(&vm->stop, e);
+	vm->tap.fd = -1; /* no NIC: the main thread's filter names no TAP */
+	console_init(&vm->console, STDIN_FILENO, STDOUT_FILENO);
+	/* main() handed the stats file over: ours to close from here on. */
+	if (cfg->stats_path && push(vm, "--stats file", vm, close_stats_file, e))
+		return -1;
+	if (stop_init(&vm->stop, e)) {
+		stop_destroy(&vm->stop);
+		return -1;
+	}
 	unclaimed_init(&vm->unclaimed, stderr);
 	bus_init(&vm->pio, "pio");
 	bus_init(&vm->mmio, "mmio");
-	console_init(&vm->console, STDIN_FILENO, STDOUT_FILENO);
-
-	if (stop_failed)
+	if (push(vm, "stop switch", &vm->stop, stop_destroy_entry, e) ||
+	    push(vm, "unclaimed-access log", &vm->unclaimed, unclaimed_destroy_entry, e) ||
+	    push(vm, "pio bus", &vm->pio, bus_free_entry, e) ||
+	    push(vm, "mmio bus", &vm->mmio, bus_free_entry, e))
 		return -1;
 
 	if (read_boot_files(vm, e) || open_network(vm, e))
 		return -1;
-	if (cfg->tap && link_watch_open(&vm->link_watch, vm->tap.name, &vm->bridge, stderr, e))
+	if (cfg->tap && (link_watch_open(&vm->link_watch, vm->tap.name, &vm->bridge, stderr, e) ||
+			 push(vm, "link watch", &vm->link_watch, link_watch_close_entry, e)))
 		return -1;
 	if (stopped_during_setup(vm, e))
 		return -1;
@@ -275,7 +371,8 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct errbuf *e)
 	/* Our own copy of the routing table from the start, so that devices
 	 * adding MSI routes later re-send exactly KVM's defaults plus theirs. */
 	irq_routing_init(&vm->irq_routing, -1);
-	if (kvm_open(&vm->kvm, cfg->kvm_path, e))
+	if (push(vm, "IRQ routing", &vm->irq_routing, irq_routing_destroy_entry, e) ||
+	    kvm_open(&vm->kvm, cfg->kvm_path, e) || push(vm, "KVM", &vm->kvm, kvm_close_entry, e))
 		return -1;
 	vm->irq_routing.vm_fd = vm->kvm.vm_fd;
 	if (irq_routing_apply(&vm->irq_routing, e))
@@ -300,12 +397,14 @@ int vm_assemble(struct vm *vm, struct errbuf *e)
 	vm->vcpus = calloc((size_t)cfg->cpus, sizeof(*vm->vcpus));
 	if (!vm->vcpus)
 		return errorf(e, "out of memory");
+	if (push(vm, "vCPUs", vm, destroy_vcpus, e))
+		return -1;
 	lend_to_vcpus(vm);
 	for (int i = 0; i < cfg->cpus; i++) {
-		vm->ncpus = i + 1;
 		if (vcpu_create(&vm->vcpus[i], &vm->vcpu_host, i, &vm->pio, &vm->mmio,
 				&vm->unclaimed, e))
 			return -1;
+		vm->ncpus = i + 1;
 	}
 
 	vm->kvm.is_pvm = kvm_detect_pvm(vm->vcpus[0].fd);
@@ -332,38 +431,5 @@ int vm_assemble(struct vm *vm, struct errbuf *e)
 
 void vm_destroy(struct vm *vm)
 {
-	console_restore(&vm->console);
-	free_boot_files(vm);
-	if (vm->vcpus) {
-		for (int i = 0; i < vm->ncpus; i++)
-			if (vm->vcpus[i].host)
-				vcpu_destroy(&vm->vcpus[i]);
-		free(vm->vcpus);
-	}
-	/* The NIC's worker and doorbells go before KVM; the bridge port before
-	 * the TAP it names. */
-	virtio_net_destroy(&vm->net);
-	link_watch_close(&vm->link_watch);
-	/* The child of net/undo.c has the rights; it is done when this
-	 * returns, or says why not. ovs-vsctl gives up after 5 s. */
-	if (vm->cfg.net_undo)
-		net_undo_finish(vm->cfg.net_undo, 15000);
-	else
-		bridge_detach(&vm->bridge);
-	tap_close(&vm->tap);
-	if (vm->i8042.ops.reset) {
-		uart8250_destroy(&vm->com1);
-		i8042_destroy(&vm->i8042);
-		cmos_rtc_destroy(&vm->rtc);
-		pci_host_destroy(&vm->pci);
-	}
-	irq_routing_destroy(&vm->irq_routing);
-	kvm_close(&vm->kvm);
-	guest_mem_free(&vm->mem);
-	bus_free(&vm->pio);
-	bus_free(&vm->mmio);
-	unclaimed_destroy(&vm->unclaimed);
-	if (vm->cfg.stats_path && vm->cfg.stats_fd >= 0)
-		close(vm->cfg.stats_fd);
-	stop_destroy(&vm->stop);
+	devtable_unwind(&vm->devices);
 }
