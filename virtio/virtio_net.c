@@ -342,3 +342,15 @@ void virtio_net_emit_stats(const struct virtio_net *n, struct stats_sink *s)
 	json_offloads(n, s);
 	stats_end(s);
 }
+
+void virtio_net_report(const void *n, struct stats_sink *s)
+{
+	virtio_net_emit_stats(n, s);
+}
+
+void virtio_net_count(const void *ctx, uint64_t *doorbells, uint64_t *interrupts)
+{
+	const struct virtio_net *n = ctx;
+	*doorbells += __atomic_load_n(&n->stats.kicks, __ATOMIC_RELAXED);
+	*interrupts += virtio_pci_interrupts(&n->vp);
+}

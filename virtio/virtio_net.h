@@ -144,6 +144,10 @@ void virtio_net_destroy(struct virtio_net *n);
 /* The NIC's statistics (vmm/base/stats_sink.h): in the text a line of its
  * offloads and one of its counters, in the JSON one object. */
 void virtio_net_emit_stats(const struct virtio_net *n, struct stats_sink *s);
+/* The same, and what the NIC adds to the VM's doorbell and interrupt
+ * totals, in the shape of a device table's hooks (vmm/devtable.h). */
+void virtio_net_report(const void *n, struct stats_sink *s);
+void virtio_net_count(const void *n, uint64_t *doorbells, uint64_t *interrupts);
 
 /* The offloads in force one way (tx: guest -> host), as short names
  * ("csum", "tso4", "tso6", "ecn") into names[]; returns how many. */

@@ -4,9 +4,9 @@
  *
  * The guest (tests/payloads/exitbench.c, built into this program) runs tight
  * loops of one kind of exit and times each with its own TSC. The machine is a
- * real minivmm VM made by vm_create(), with two devices of the benchmark's own
- * (vmm/bench_abi.h): a null MMIO range and a control port that tells the guest
- * which mode each round is in. Rounds alternate:
+ * real minivmm VM made by vm_create(), with devices of the benchmark's own
+ * (vmm/bench_devices.c): a null MMIO range and a control port that tells the
+ * guest which mode each round is in. Rounds alternate:
  *
  *  - floor: this program's main thread calls KVM_RUN on the vCPU exits-times
  *    in a row and does nothing else, not even look at the exit;
@@ -23,20 +23,16 @@
 #define _GNU_SOURCE
 #include <cpuid.h>
 #include <errno.h>
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "vmm/bench_args.h"
+#include "vmm/bench_devices.h"
 #include "vmm/bench_qemu.h"
 #include "vmm/bench_report.h"
 #include "vmm/cli.h"
@@ -44,163 +40,24 @@
 
 extern const unsigned char bench_payload[], bench_payload_end[];
 
-static const char *const kind_names[BENCH_KINDS] = {BENCH_KIND_NAMES};
-
-struct bench_options {
-	unsigned exits, rounds, timer_count, timeout;
-	bool kinds[BENCH_KINDS];
-	bool seccomp;
-	const char *json_path; /* "-": JSON on stdout instead of the table */
-	const char *qemu;      /* NULL: no QEMU column */
-	const char *write_payload;
-};
-
 struct bench {
 	struct vm vm;
 	struct bench_options opt;
 
-	/* The control port: the kind the guest announced, rounds per kind. */
-	uint32_t kind;
-	unsigned rounds_started[BENCH_KINDS];
+	struct bench_devices dev;
 
-	/* Handing the vCPU to the floor loop on the main thread and back. */
+	/* Handing the vCPU to the floor loop on the main thread and back; the
+	 * control port sets dev.floor_exits for a floor round. */
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	unsigned floor_exits; /* set by the control port: the next round's exits */
 	bool floor_go, vcpu_done;
 	pthread_t main_thread; /* runs the floor; the vCPU thread is vcpus[0].thread */
-
-	/* The payload's report, from port 0xe9. */
-	char report[REPORT_MAX];
-	size_t report_len;
-
-	/* Doorbells: [0] the floor's, [1] minivmm's, watched by the waiter. */
-	int bell_fd[2];
-	int waiter_stop_fd;
-	pthread_t waiter;
-	bool waiter_started;
 };
-
-/* ---- the benchmark's devices ---- */
-
-static bool leaves_the_kernel(uint32_t kind)
-{
-	return kind <= BENCH_MMIO_READ;
-}
-
-static void ctrl_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write)
-{
-	struct bench *b = opaque;
-	(void)offset;
-	if (is_write) {
-		uint32_t k = 0;
-		memcpy(&k, data, len < 4 ? len : 4);
-		b->kind = k < BENCH_KINDS ? k : BENCH_KINDS;
-		return;
-	}
-	memset(data, 0xff, len);
-	if (b->kind >= BENCH_KINDS)
-		return; /* the payload then stops with an error */
-	/* Floor first, then minivmm, and so on: drift over the run lands on
-	 * both modes alike. */
-	enum bench_mode m =
-	    b->rounds_started[b->kind]++ % 2 ? BENCH_MODE_MINIVMM : BENCH_MODE_FLOOR;
-	data[0] = (uint8_t)m;
-	if (m == BENCH_MODE_FLOOR && leaves_the_kernel(b->kind))
-		b->floor_exits = b->opt.exits;
-}
-
-static void null_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write)
-{
-	(void)opaque;
-	(void)offset;
-	if (!is_write)
-		memset(data, 0xff, len);
-}
-
-static void report_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write)
-{
-	struct bench *b = opaque;
-	(void)offset;
-	if (is_write && len == 1 && b->report_len < sizeof(b->report) - 1)
-		b->report[b->report_len++] = (char)data[0];
-}
-
-/* Between vm_create() and vm_assemble(), beside minivmm's own devices. */
-static int add_bench_devices(struct vm *vm, struct bench *b, struct errbuf *e)
-{
-	return bus_register(&vm->pio, BENCH_CTRL_PORT, 4, "bench control", ctrl_io, b, e) ||
-		       bus_register(&vm->pio, BENCH_REPORT_PORT, 1, "bench report", report_io, b,
-				    e) ||
-		       bus_register(&vm->mmio, BENCH_MMIO_ADDR, BENCH_MMIO_LEN, "bench null",
-				    null_io, b, e)
-		   ? -1
-		   : 0;
-}
-
-/* ---- doorbells ---- */
-
-/* What the NIC's worker does with a kick (virtio/virtio_net.c): sleep in
- * epoll_wait on the eventfd, wake, drain it. */
-static void *doorbell_waiter(void *arg)
-{
-	struct bench *b = arg;
-	int ep = epoll_create1(EPOLL_CLOEXEC);
-	struct epoll_event ev = {.events = EPOLLIN, .data.fd = b->bell_fd[1]};
-	epoll_ctl(ep, EPOLL_CTL_ADD, b->bell_fd[1], &ev);
-	ev.data.fd = b->waiter_stop_fd;
-	epoll_ctl(ep, EPOLL_CTL_ADD, b->waiter_stop_fd, &ev);
-	for (;;) {
-		struct epoll_event got[2];
-		int n = epoll_wait(ep, got, 2, -1);
-		for (int i = 0; i < n; i++) {
-			eventfd_t v;
-			if (got[i].data.fd == b->waiter_stop_fd) {
-				close(ep);
-				return NULL;
-			}
-			eventfd_read(b->bell_fd[1], &v);
-		}
-	}
-}
-
-/* The same registration as virtio-pci's doorbells (virtio/virtio_pci_doorbell.c). */
-static int add_doorbells(struct bench *b, struct errbuf *e)
-{
-	int vm_fd = b->vm.kvm.vm_fd;
-	uint32_t len = virtio_pci_doorbell_len(vm_fd);
-	const uint64_t addr[2] = {BENCH_DOORBELL_FLOOR, BENCH_DOORBELL_MINIVMM};
-	for (int i = 0; i < 2; i++) {
-		b->bell_fd[i] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-		struct kvm_ioeventfd io = {.addr = addr[i], .len = len, .fd = b->bell_fd[i]};
-		if (b->bell_fd[i] < 0 || ioctl(vm_fd, KVM_IOEVENTFD, &io) < 0)
-			return errorf_errno(e, "doorbell: KVM_IOEVENTFD");
-	}
-	b->waiter_stop_fd = eventfd(0, EFD_CLOEXEC);
-	if (b->waiter_stop_fd < 0)
-		return errorf_errno(e, "eventfd");
-	int r = pthread_create(&b->waiter, NULL, doorbell_waiter, b);
-	if (r)
-		return errorf(e, "cannot start the doorbell thread: %s", strerror(r));
-	b->waiter_started = true;
-	return 0;
-}
-
-static void remove_doorbells(struct bench *b)
-{
-	if (b->waiter_started) {
-		eventfd_write(b->waiter_stop_fd, 1);
-		pthread_join(b->waiter, NULL);
-	}
-	for (int i = 0; i < 2; i++)
-		if (b->bell_fd[i] >= 0)
-			close(b->bell_fd[i]);
-	if (b->waiter_stop_fd >= 0)
-		close(b->waiter_stop_fd);
-}
 
 /* ---- running it: the vCPU thread and the floor on the main thread ---- */
 
+/* The vCPU's thread, as vm_start() starts it in place of vcpu_thread(): the
+ * same loop, but between rounds it hands the vCPU to the floor. */
 static void *vcpu_main(void *arg)
 {
 	struct bench *b = arg;
@@ -208,7 +65,7 @@ static void *vcpu_main(void *arg)
 	struct vcpu *v = &vm->vcpus[0];
 	if (vcpu_thread_init(v) == 0) {
 		while (!stop_requested(&vm->stop)) {
-			if (b->floor_exits) {
+			if (b->dev.floor_exits) {
 				pthread_mutex_lock(&b->lock);
 				b->floor_go = true;
 				pthread_cond_broadcast(&b->cond);
@@ -251,22 +108,22 @@ static void run_floor(struct bench *b, unsigned n)
 			stop_request(&b->vm.stop, 1, "floor: KVM_RUN: %s", strerror(errno));
 			return;
 		}
-	if (!is_payload_exit(v->run, b->kind))
+	if (!is_payload_exit(v->run, b->dev.kind))
 		stop_request(&b->vm.stop, 1,
 			     "floor: the last of %u exits was not the payload's %s exit "
 			     "(exit reason %u): guest and host lost step",
-			     n, kind_names[b->kind], v->run->exit_reason);
+			     n, bench_kind_names[b->dev.kind], v->run->exit_reason);
 }
 
 /* Where the run is, for a timeout's message. */
 static void describe_progress(const struct bench *b, char *out, size_t n)
 {
-	if (b->kind >= BENCH_KINDS) {
+	if (b->dev.kind >= BENCH_KINDS) {
 		snprintf(out, n, "before the first round");
 		return;
 	}
-	snprintf(out, n, "in round %u of %s (%s)", b->rounds_started[b->kind], kind_names[b->kind],
-		 b->floor_go ? "floor" : "minivmm's path");
+	snprintf(out, n, "in round %u of %s (%s)", b->dev.rounds_started[b->dev.kind],
+		 bench_kind_names[b->dev.kind], b->floor_go ? "floor" : "minivmm's path");
 }
 
 /* The deadline, on a thread of its own: the floor loop never looks at the
@@ -313,38 +170,33 @@ static void *watchdog(void *arg)
 	return NULL;
 }
 
-/* Runs the payload to its end; the report lands in b->report. */
+/* Runs the payload to its end; the report lands in b->dev.report. The VM
+ * starts and stops as minivmm's does (vm_start, vm_stop); the floor loop on
+ * this thread stands where minivmm's main thread waits (vm_wait). */
 static int run_minivmm(struct bench *b)
 {
 	struct vm *vm = &b->vm;
-	/* Only the kick signal, on both threads that call KVM_RUN. */
-	sigset_t set;
-	sigfillset(&set);
-	sigdelset(&set, vm->vcpu_host.kick_signal);
-	pthread_sigmask(SIG_SETMASK, &set, NULL);
-	vcpu_kick_install(vm->vcpu_host.kick_signal);
-	/* The clock and its use exactly as vm_run sets them. */
-	stats_clock_init(&vm->stats_clock, true);
-	vm->stats_clock.timed = vm->stats_clock.tsc;
-
 	b->main_thread = pthread_self();
-	struct vcpu *v = &vm->vcpus[0];
-	int r = pthread_create(&v->thread, NULL, vcpu_main, b);
-	if (r) {
-		fprintf(stderr, "minivmm-bench: cannot start the vCPU thread: %s\n", strerror(r));
+	if (vm_start(vm, vcpu_main, b)) {
+		vm_stop(vm);
+		fprintf(stderr, "minivmm-bench: %s\n", vm->stop.reason);
 		return -1;
 	}
-	v->thread_started = 1;
+	/* This thread calls KVM_RUN too, in the floor: the kick must reach it. */
+	sigset_t kick;
+	sigemptyset(&kick);
+	sigaddset(&kick, vm->vcpu_host.kick_signal);
+	pthread_sigmask(SIG_UNBLOCK, &kick, NULL);
 	pthread_t wd;
 	bool wd_started = pthread_create(&wd, NULL, watchdog, b) == 0;
 	pthread_mutex_lock(&b->lock);
 	while (!b->vcpu_done) {
 		if (b->floor_go) {
-			unsigned n = b->floor_exits;
+			unsigned n = b->dev.floor_exits;
 			pthread_mutex_unlock(&b->lock);
 			run_floor(b, n);
 			pthread_mutex_lock(&b->lock);
-			b->floor_exits = 0;
+			b->dev.floor_exits = 0;
 			b->floor_go = false;
 			pthread_cond_broadcast(&b->cond);
 			continue;
@@ -352,8 +204,7 @@ static int run_minivmm(struct bench *b)
 		pthread_cond_wait(&b->cond, &b->lock);
 	}
 	pthread_mutex_unlock(&b->lock);
-	pthread_join(v->thread, NULL);
-	v->thread_started = 0;
+	vm_stop(vm);
 	if (wd_started) {
 		pthread_mutex_lock(&b->lock);
 		pthread_cond_broadcast(&b->cond);
@@ -392,144 +243,10 @@ static const char *kvm_kind(const struct vm *vm)
 	return "hardware KVM";
 }
 
-/* ---- command line ---- */
-
-static void usage(FILE *out)
-{
-	fprintf(
-	    out,
-	    "usage: minivmm-bench [--exits N] [--rounds R] [--kinds K,K...] [--timer-count T]\n"
-	    "                     [--json[=PATH]] [--qemu[=QEMU]] [--no-seccomp] [--timeout S]\n"
-	    "                     [--write-payload FILE]\n"
-	    "  kinds: pio_out pio_in mmio_write mmio_read doorbell hlt_timer (default: all)\n");
-}
-
-static int parse_uint(const char *opt, const char *s, unsigned min, unsigned max, unsigned *out)
-{
-	char *end;
-	errno = 0;
-	unsigned long v = strtoul(s, &end, 10);
-	if (errno || end == s || *end || *s == '-' || v < min || v > max) {
-		fprintf(stderr, "minivmm-bench: %s %s: must be a number from %u to %u\n", opt, s,
-			min, max);
-		return -1;
-	}
-	*out = (unsigned)v;
-	return 0;
-}
-
-static int parse_kinds(const char *s, bool *kinds)
-{
-	char buf[256];
-	snprintf(buf, sizeof(buf), "%s", s);
-	for (char *save, *w = strtok_r(buf, ",", &save); w; w = strtok_r(NULL, ",", &save)) {
-		int k = 0;
-		while (k < BENCH_KINDS && strcmp(w, kind_names[k]))
-			k++;
-		if (k == BENCH_KINDS) {
-			fprintf(stderr, "minivmm-bench: --kinds: unknown kind '%s'\n", w);
-			return -1;
-		}
-		kinds[k] = true;
-	}
-	return 0;
-}
-
-static int parse_args(int argc, char **argv, struct bench_options *o)
-{
-	static const struct option opts[] = {
-	    {"exits", required_argument, NULL, 'e'},
-	    {"rounds", required_argument, NULL, 'r'},
-	    {"kinds", required_argument, NULL, 'k'},
-	    {"timer-count", required_argument, NULL, 't'},
-	    {"json", optional_argument, NULL, 'j'},
-	    {"qemu", optional_argument, NULL, 'q'},
-	    {"no-seccomp", no_argument, NULL, 's'},
-	    {"timeout", required_argument, NULL, 'T'},
-	    {"write-payload", required_argument, NULL, 'w'},
-	    {"help", no_argument, NULL, 'h'},
-	    {0},
-	};
-	*o = (struct bench_options){
-	    .exits = 20000, .rounds = 10, .timer_count = 10000, .timeout = 600, .seccomp = true};
-	bool any_kind = false;
-	int c;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		switch (c) {
-		case 'e':
-			if (parse_uint("--exits", optarg, 1, 1000000, &o->exits))
-				return -1;
-			break;
-		case 'r':
-			if (parse_uint("--rounds", optarg, 1, 1000, &o->rounds))
-				return -1;
-			break;
-		case 'k':
-			if (parse_kinds(optarg, o->kinds))
-				return -1;
-			any_kind = true;
-			break;
-		case 't':
-			if (parse_uint("--timer-count", optarg, 1, 100000000, &o->timer_count))
-				return -1;
-			break;
-		case 'j':
-			o->json_path = optarg ? optarg : "-";
-			break;
-		case 'q':
-			o->qemu = optarg ? optarg : "qemu-system-x86_64";
-			break;
-		case 's':
-			o->seccomp = false;
-			break;
-		case 'T':
-			if (parse_uint("--timeout", optarg, 1, 86400, &o->timeout))
-				return -1;
-			break;
-		case 'w':
-			o->write_payload = optarg;
-			break;
-		case 'h':
-			usage(stdout);
-			exit(0);
-		default:
-			fprintf(stderr, "minivmm-bench: %s: unknown option or missing value\n",
-				argv[optind - 1]);
-			return -1;
-		}
-	}
-	if (optind < argc) {
-		fprintf(stderr, "minivmm-bench: %s: unexpected argument\n", argv[optind]);
-		return -1;
-	}
-	if ((uint64_t)o->exits * o->rounds > 4000000) {
-		fprintf(stderr, "minivmm-bench: --exits x --rounds: at most 4000000 samples per "
-				"mode\n");
-		return -1;
-	}
-	if (!any_kind)
-		for (int k = 0; k < BENCH_KINDS; k++)
-			o->kinds[k] = true;
-	return 0;
-}
-
-static void payload_cmdline(const struct bench_options *o, char *out, size_t n)
-{
-	int len = snprintf(out, n, "exits=%u rounds=%u timer=%u kinds=", o->exits, o->rounds,
-			   o->timer_count);
-	const char *sep = "";
-	for (int k = 0; k < BENCH_KINDS; k++)
-		if (o->kinds[k] && len >= 0 && (size_t)len < n) {
-			len += snprintf(out + len, n - (size_t)len, "%s%s", sep, kind_names[k]);
-			sep = ",";
-		}
-}
-
 int main(int argc, char **argv)
 {
 	static struct bench b; /* 64 KiB of report: not on the stack */
-	if (parse_args(argc, argv, &b.opt))
+	if (bench_parse_args(argc, argv, &b.opt))
 		return 1;
 	size_t payload_len = (size_t)(bench_payload_end - bench_payload);
 	if (b.opt.write_payload) {
@@ -549,7 +266,7 @@ int main(int argc, char **argv)
 	}
 	char kernel_path[64], cmdline[256];
 	snprintf(kernel_path, sizeof(kernel_path), "/proc/self/fd/%d", memfd);
-	payload_cmdline(&b.opt, cmdline, sizeof(cmdline));
+	bench_payload_cmdline(&b.opt, cmdline, sizeof(cmdline));
 
 	struct vm_config cfg = {
 	    .kernel_path = kernel_path,
@@ -561,12 +278,11 @@ int main(int argc, char **argv)
 	};
 	pthread_mutex_init(&b.lock, NULL);
 	pthread_cond_init(&b.cond, NULL);
-	b.bell_fd[0] = b.bell_fd[1] = b.waiter_stop_fd = -1;
-	b.kind = BENCH_KINDS;
 	struct errbuf e;
 	int status = 1;
-	if (vm_create(&b.vm, &cfg, &e) || add_bench_devices(&b.vm, &b, &e) ||
-	    vm_assemble(&b.vm, &e) || (b.opt.kinds[BENCH_DOORBELL] && add_doorbells(&b, &e))) {
+	if (vm_create(&b.vm, &cfg, &e) || bench_devices_add(&b.dev, &b.vm, b.opt.exits, &e) ||
+	    vm_assemble(&b.vm, &e) ||
+	    (b.opt.kinds[BENCH_DOORBELL] && bench_doorbells_add(&b.dev, &b.vm, &e))) {
 		fprintf(stderr, "minivmm-bench: %s\n", e.msg);
 		goto out;
 	}
@@ -577,7 +293,7 @@ int main(int argc, char **argv)
 	uint64_t tsc1 = __rdtsc(), ns1 = stats_monotonic_ns();
 
 	struct bench_results r = {0};
-	bench_parse_report(&r, b.report, b.report_len);
+	bench_parse_report(&r, b.dev.report, b.dev.report_len);
 	if (!r.done) {
 		fprintf(stderr, "minivmm-bench: the payload did not finish: %s\n",
 			r.error[0] ? r.error : b.vm.stop.reason);
@@ -624,7 +340,6 @@ int main(int argc, char **argv)
 	}
 	status = 0;
 out:
-	remove_doorbells(&b);
 	vm_destroy(&b.vm);
 	close(memfd);
 	return status;

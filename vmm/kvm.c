@@ -33,11 +33,8 @@ static const struct {
     {KVM_CAP_IOEVENTFD, "KVM_CAP_IOEVENTFD", "device doorbells"},
 };
 
-int kvm_open(struct kvm *k, const char *path, struct errbuf *e)
+static int open_and_create(struct kvm *k, const char *path, struct errbuf *e)
 {
-	memset(k, 0, sizeof(*k));
-	k->sys_fd = k->vm_fd = -1;
-
 	k->sys_fd = open(path, O_RDWR | O_CLOEXEC);
 	if (k->sys_fd < 0) {
 		switch (errno) {
@@ -121,6 +118,16 @@ int kvm_open(struct kvm *k, const char *path, struct errbuf *e)
 	if (ioctl(k->vm_fd, KVM_CREATE_PIT2, &pit) < 0)
 		return errorf_errno(e, "KVM_CREATE_PIT2");
 	return 0;
+}
+
+int kvm_open(struct kvm *k, const char *path, struct errbuf *e)
+{
+	memset(k, 0, sizeof(*k));
+	k->sys_fd = k->vm_fd = -1;
+	if (open_and_create(k, path, e) == 0)
+		return 0;
+	kvm_close(k);
+	return -1;
 }
 
 /* The guest-physical address width KVM gives a guest: CPUID 0x80000008

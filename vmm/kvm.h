@@ -18,7 +18,8 @@ struct kvm {
 };
 
 /* Opens path (normally /dev/kvm), checks the API version and every capability
- * in kvm.c's table, and creates the VM. One-line errors name what is missing. */
+ * in kvm.c's table, and creates the VM. One-line errors name what is missing;
+ * on error nothing is left open. */
 int kvm_open(struct kvm *k, const char *path, struct errbuf *e);
 void kvm_close(struct kvm *k);
 

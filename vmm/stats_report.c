@@ -26,10 +26,11 @@ int stats_snapshot_take(struct stats_snapshot *snap, const struct vm *vm)
 	snap->ncpus = vm->ncpus;
 	snap->pio = &vm->pio;
 	snap->mmio = &vm->mmio;
-	if (vm->net.initialised) {
-		snap->net = &vm->net;
-		snap->doorbells = LOAD(vm->net.stats.kicks);
-		snap->interrupts = virtio_pci_interrupts(&vm->net.vp);
+	snap->devices = &vm->devices;
+	for (int i = 0; i < vm->devices.n; i++) {
+		const struct devtable_entry *d = &vm->devices.entry[i];
+		if (d->count)
+			d->count(d->ctx, &snap->doorbells, &snap->interrupts);
 	}
 	snap->console_dropped = LOAD(vm->console.dropped);
 	snap->timed = vm->stats_clock.timed;
@@ -187,9 +188,13 @@ static void emit_counters(const struct stats_snapshot *snap, struct stats_sink *
 
 static void emit_nics(const struct stats_snapshot *snap, struct stats_sink *s)
 {
+	/* The devices that report are the NICs so far (their JSON key). */
 	stats_list_begin(s, "nics", STATS_LINES_OR_NONE);
-	if (snap->net)
-		virtio_net_emit_stats(snap->net, s);
+	for (int i = 0; snap->devices && i < snap->devices->n; i++) {
+		const struct devtable_entry *d = &snap->devices->entry[i];
+		if (d->report)
+			d->report(d->ctx, s);
+	}
 	stats_end(s);
 }
 

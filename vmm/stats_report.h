@@ -14,7 +14,7 @@
 #include "vmm/stats.h"
 
 struct bus;
-struct virtio_net;
+struct devtable;
 struct vm;
 
 /* Everything the report shows, and nothing of the VM besides. */
@@ -24,7 +24,7 @@ struct stats_snapshot {
 	uint64_t exits; /* of every reason */
 	/* Where each range is now (the ranges keep their slots). */
 	const struct bus *pio, *mmio;
-	const struct virtio_net *net; /* NULL without a NIC */
+	const struct devtable *devices; /* those with a report: the NICs so far */
 	uint64_t doorbells, interrupts, console_dropped;
 	bool timed, tsc; /* the exit path's clock (struct stats_clock) */
 	bool is_pvm;	 /* every fix-up kind gets a text line */

@@ -23,6 +23,14 @@ void stop_destroy(struct stop *s)
 	pthread_mutex_destroy(&s->lock);
 }
 
+void stop_signals(sigset_t *s)
+{
+	sigemptyset(s);
+	sigaddset(s, SIGINT);
+	sigaddset(s, SIGTERM);
+	sigaddset(s, SIGHUP);
+}
+
 void stop_line_pull(void *ctx)
 {
 	const struct stop_line *l = ctx;

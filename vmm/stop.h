@@ -6,6 +6,7 @@
 #define MINIVMM_STOP_H
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 
@@ -23,6 +24,9 @@ struct stop {
  * after a failed stop_init(). */
 int stop_init(struct stop *s, struct errbuf *e);
 void stop_destroy(struct stop *s);
+
+/* The signals that stop minivmm: SIGINT, SIGTERM and SIGHUP, into s. */
+void stop_signals(sigset_t *s);
 
 /* Flips the switch: the first caller sets the status and the reason and
  * wakes whoever polls the eventfd; later calls change nothing. Safe from

@@ -12,8 +12,8 @@
 
 #include "vmm/insn_fixup.h"
 
-int vcpu_create(struct vcpu *v, const struct vcpu_host *host, int id, struct bus *pio,
-		struct bus *mmio, struct unclaimed_log *unclaimed, struct errbuf *e)
+static int create(struct vcpu *v, const struct vcpu_host *host, int id, struct bus *pio,
+		  struct bus *mmio, struct unclaimed_log *unclaimed, struct errbuf *e)
 {
 	memset(v, 0, sizeof(*v));
 	v->host = host;
@@ -39,6 +39,15 @@ int vcpu_create(struct vcpu *v, const struct vcpu_host *host, int id, struct bus
 				   .mmio = mmio_reader,
 				   .unclaimed = unclaimed};
 	return 0;
+}
+
+int vcpu_create(struct vcpu *v, const struct vcpu_host *host, int id, struct bus *pio,
+		struct bus *mmio, struct unclaimed_log *unclaimed, struct errbuf *e)
+{
+	if (create(v, host, id, pio, mmio, unclaimed, e) == 0)
+		return 0;
+	vcpu_destroy(v);
+	return -1;
 }
 
 int vcpu_handle_exit(struct vcpu *v)

@@ -39,7 +39,7 @@ struct vcpu {
 };
 
 /* Makes vCPU id of the VM host->kvm names; its exits go to the buses and,
- * where none claims them, to unclaimed. */
+ * where none claims them, to unclaimed. On error nothing is left of it. */
 int vcpu_create(struct vcpu *v, const struct vcpu_host *host, int id, struct bus *pio,
 		struct bus *mmio, struct unclaimed_log *unclaimed, struct errbuf *e);
 void vcpu_destroy(struct vcpu *v);

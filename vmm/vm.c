@@ -1,16 +1,10 @@
 #include "vmm/vm.h"
 
-#include <errno.h>
-#include <poll.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/ioctl.h>
-#include <sys/prctl.h>
-#include <sys/signalfd.h>
 #include <unistd.h>
 
 #include "boot/loader.h"
@@ -26,22 +20,57 @@
  * X86_FEATURE_POPCNT bit 151 of Linux's cpufeatures). */
 #define PVM_CMDLINE_EXTRA "noxsave clearcpuid=308,151"
 
-/* SIGINT, SIGTERM and SIGHUP stop minivmm; SIGUSR1 prints the stats. */
-static void main_signals(sigset_t *s, bool stops_only)
+/* Records what just succeeded in the device table (vmm/devtable.h). */
+static int push(struct vm *vm, const char *name, void *ctx, void (*destroy)(void *),
+		struct errbuf *e)
 {
-	sigemptyset(s);
-	sigaddset(s, SIGINT);
-	sigaddset(s, SIGTERM);
-	sigaddset(s, SIGHUP);
-	if (!stops_only)
-		sigaddset(s, SIGUSR1);
+	return devtable_push(&vm->devices,
+			     &(struct devtable_entry){.name = name, .ctx = ctx, .destroy = destroy},
+			     e);
 }
 
-void vm_block_signals(void)
+/* A typed tear-down function as a table entry's. */
+#define ENTRY_DESTROY(fn, type)                                                                    \
+	static void fn##_entry(void *ctx)                                                          \
+	{                                                                                          \
+		fn((type *)ctx);                                                                   \
+	}
+ENTRY_DESTROY(stop_destroy, struct stop)
+ENTRY_DESTROY(unclaimed_destroy, struct unclaimed_log)
+ENTRY_DESTROY(bus_free, struct bus)
+ENTRY_DESTROY(tap_close, struct tap)
+ENTRY_DESTROY(bridge_detach, struct bridge_port)
+ENTRY_DESTROY(link_watch_close, struct link_watch)
+ENTRY_DESTROY(irq_routing_destroy, struct irq_routing)
+ENTRY_DESTROY(kvm_close, struct kvm)
+ENTRY_DESTROY(guest_mem_free, struct guest_mem)
+ENTRY_DESTROY(uart8250_destroy, struct uart8250)
+ENTRY_DESTROY(i8042_destroy, struct i8042)
+ENTRY_DESTROY(cmos_rtc_destroy, struct cmos_rtc)
+ENTRY_DESTROY(pci_host_destroy, struct pci_host)
+ENTRY_DESTROY(virtio_net_destroy, struct virtio_net)
+
+/* The child of net/undo.c has the rights; it is done when this returns, or
+ * says why not. ovs-vsctl gives up after 5 s. */
+static void finish_net_undo(void *ctx)
 {
-	sigset_t s;
-	main_signals(&s, false);
-	pthread_sigmask(SIG_BLOCK, &s, NULL);
+	net_undo_finish(ctx, 15000);
+}
+
+/* print_final_stats() may have handed the file to a stream already. */
+static void close_stats_file(void *ctx)
+{
+	struct vm *vm = ctx;
+	if (vm->cfg.stats_fd >= 0)
+		close(vm->cfg.stats_fd);
+}
+
+static void destroy_vcpus(void *ctx)
+{
+	struct vm *vm = ctx;
+	for (int i = 0; i < vm->ncpus; i++)
+		vcpu_destroy(&vm->vcpus[i]);
+	free(vm->vcpus);
 }
 
 /* A stop signal that came during set-up is pending (vm_block_signals):
@@ -49,7 +78,7 @@ void vm_block_signals(void)
 static int stopped_during_setup(struct vm *vm, struct errbuf *e)
 {
 	sigset_t stops, pending;
-	main_signals(&stops, true);
+	stop_signals(&stops);
 	sigpending(&pending);
 	for (int sig = 1; sig < NSIG; sig++)
 		if (sigismember(&stops, sig) == 1 && sigismember(&pending, sig) == 1) {
@@ -66,13 +95,16 @@ static int tap_offload(void *ctx, unsigned flags, struct errbuf *e)
 
 /* The host side of the NIC, before KVM is touched so that a wrong --tap or
  * --bridge is reported first: the TAP (opened or created), up, and in the
- * bridge. vm_destroy() undoes exactly this. */
+ * bridge. The table undoes exactly this: the undo child (or, without one,
+ * this process) detaches the port before the TAP closes. */
 static int open_network(struct vm *vm, struct errbuf *e)
 {
 	if (!vm->cfg.tap)
 		return 0;
 	struct net_undo *undo = vm->cfg.net_undo;
-	if (tap_open(&vm->tap, vm->cfg.tap, e))
+	if (tap_open(&vm->tap, vm->cfg.tap, e) || push(vm, "TAP", &vm->tap, tap_close_entry, e))
+		return -1;
+	if (undo && push(vm, "network undo", undo, finish_net_undo, e))
 		return -1;
 	if (undo && !vm->tap.created && net_undo_tap(undo, &vm->tap, e))
 		return -1;
@@ -85,16 +117,16 @@ static int open_network(struct vm *vm, struct errbuf *e)
 		/* Recorded before it is made: a SIGKILL during add-port leaves
 		 * nothing behind either. */
 		if (bridge_plan(&vm->bridge, vm->cfg.bridge, vm->tap.name, e) ||
-		    (undo && net_undo_port(undo, &vm->bridge, e))) {
-			vm->bridge.kind = BRIDGE_NONE;
+		    (undo && net_undo_port(undo, &vm->bridge, e)))
 			return -1;
-		}
 		if (bridge_commit(&vm->bridge, e)) {
 			struct errbuf ignored;
 			if (undo)
 				net_undo_forget_port(undo, &ignored);
 			return -1;
 		}
+		if (!undo && push(vm, "bridge port", &vm->bridge, bridge_detach_entry, e))
+			return -1;
 	}
 	offload_choose(&vm->offload, vm->cfg.offload, &vm->bridge, vm->tap.name, vm->tap.created);
 	if (!vm->cfg.mac_set)
@@ -128,7 +160,13 @@ static int add_nic(struct vm *vm, struct errbuf *e)
 	const struct virtio_worker_thread thread = {
 	    .start = seccomp_thread_start, .ctx = &vm->nic_thread, .fds = &vm->nic_thread.fds};
 	if (virtio_net_init(&vm->net, &backend, vm->cfg.mac, &vm->mem, &vm->irq_routing,
-			    vm->kvm.vm_fd, &thread, e))
+			    vm->kvm.vm_fd, &thread, e)) {
+		virtio_net_destroy(&vm->net); /* what the failed init left */
+		return -1;
+	}
+	const struct devtable_entry nic = {"virtio-net", &vm->net, virtio_net_destroy_entry,
+					   virtio_net_report, virtio_net_count};
+	if (devtable_push(&vm->devices, &nic, e))
 		return -1;
 	return pci_host_add_device(&vm->pci, &vm->net.vp.pci, e) < 0 ? -1 : 0;
 }
@@ -143,11 +181,19 @@ static int add_devices(struct vm *vm, struct errbuf *e)
 	vm->pci_reset = (struct stop_line){&vm->stop, "guest reset (reset control register 0xcf9)"};
 	uart8250_init(&vm->com1, &(struct uart8250_ops){console_emit, &vm->console, irq_pin_set,
 							&vm->com1_irq});
+	if (push(vm, "uart8250 (COM1)", &vm->com1, uart8250_destroy_entry, e))
+		return -1;
 	i8042_init(&vm->i8042,
 		   &(struct i8042_ops){stop_line_pull, &vm->kbd_reset, irq_pin_set, &vm->kbd_irq});
+	if (push(vm, "i8042", &vm->i8042, i8042_destroy_entry, e))
+		return -1;
 	cmos_rtc_init(&vm->rtc);
+	if (push(vm, "cmos rtc", &vm->rtc, cmos_rtc_destroy_entry, e))
+		return -1;
 	pci_host_init(&vm->pci, &(struct pci_host_ops){stop_line_pull, &vm->pci_reset,
 						       irq_routing_set_line, &vm->irq_routing});
+	if (push(vm, "pci host", &vm->pci, pci_host_destroy_entry, e))
+		return -1;
 
 	struct bus *pio = &vm->pio;
 	if (bus_register(pio, UART_COM1_BASE, UART_REGS, "uart8250 (COM1)", uart8250_io, &vm->com1,
@@ -164,7 +210,8 @@ static int add_devices(struct vm *vm, struct errbuf *e)
 
 static int set_memory(struct vm *vm, struct errbuf *e)
 {
-	if (guest_mem_alloc(&vm->mem, vm->cfg.mem_size, e))
+	if (guest_mem_alloc(&vm->mem, vm->cfg.mem_size, e) ||
+	    push(vm, "guest RAM", &vm->mem, guest_mem_free_entry, e))
 		return -1;
 	struct kvm_userspace_memory_region low = {
 	    .slot = 0,
@@ -198,11 +245,22 @@ static char *build_cmdline(const struct vm *vm)
 	return s;
 }
 
+static void free_boot_files(void *ctx)
+{
+	struct vm *vm = ctx;
+	free(vm->kernel);
+	free(vm->initrd);
+	vm->kernel = vm->initrd = NULL;
+}
+
 /* Reads the kernel and initrd and checks the kernel's format: everything a
- * user can get wrong in a file is reported before KVM is opened. */
+ * user can get wrong in a file is reported before KVM is opened. Until the
+ * kernel is loaded the files are the table's to free. */
 static int read_boot_files(struct vm *vm, struct errbuf *e)
 {
 	if (file_read_all("--kernel", vm->cfg.kernel_path, &vm->kernel, &vm->kernel_len, e))
+		return -1;
+	if (push(vm, "boot files", vm, free_boot_files, e))
 		return -1;
 	if (vm->cfg.initrd_path &&
 	    file_read_all("--initrd", vm->cfg.initrd_path, &vm->initrd, &vm->initrd_len, e))
@@ -210,13 +268,6 @@ static int read_boot_files(struct vm *vm, struct errbuf *e)
 	struct boot_config bc = {
 	    .kernel_name = vm->cfg.kernel_path, .kernel = vm->kernel, .kernel_len = vm->kernel_len};
 	return boot_check_kernel(&bc, e);
-}
-
-static void free_boot_files(struct vm *vm)
-{
-	free(vm->kernel);
-	free(vm->initrd);
-	vm->kernel = vm->initrd = NULL;
 }
 
 static int load_kernel(struct vm *vm, struct errbuf *e)
@@ -280,19 +331,28 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct errbuf *e)
 	memset(vm, 0, sizeof(*vm));
 	vm->cfg = *cfg;
 	vm->kvm.sys_fd = vm->kvm.vm_fd = -1;
-	vm->tap.fd = -1;
-	int stop_failed = stop_init(&vm->stop, e);
+	vm->tap.fd = -1; /* no NIC: the main thread's filter names no TAP */
+	console_init(&vm->console, STDIN_FILENO, STDOUT_FILENO);
+	/* main() handed the stats file over: ours to close from here on. */
+	if (cfg->stats_path && push(vm, "--stats file", vm, close_stats_file, e))
+		return -1;
+	if (stop_init(&vm->stop, e)) {
+		stop_destroy(&vm->stop);
+		return -1;
+	}
 	unclaimed_init(&vm->unclaimed, stderr);
 	bus_init(&vm->pio, "pio");
 	bus_init(&vm->mmio, "mmio");
-	console_init(&vm->console, STDIN_FILENO, STDOUT_FILENO);
-
-	if (stop_failed)
+	if (push(vm, "stop switch", &vm->stop, stop_destroy_entry, e) ||
+	    push(vm, "unclaimed-access log", &vm->unclaimed, unclaimed_destroy_entry, e) ||
+	    push(vm, "pio bus", &vm->pio, bus_free_entry, e) ||
+	    push(vm, "mmio bus", &vm->mmio, bus_free_entry, e))
 		return -1;
 
 	if (read_boot_files(vm, e) || open_network(vm, e))
 		return -1;
-	if (cfg->tap && link_watch_open(&vm->link_watch, vm->tap.name, &vm->bridge, stderr, e))
+	if (cfg->tap && (link_watch_open(&vm->link_watch, vm->tap.name, &vm->bridge, stderr, e) ||
+			 push(vm, "link watch", &vm->link_watch, link_watch_close_entry, e)))
 		return -1;
 	if (stopped_during_setup(vm, e))
 		return -1;
@@ -300,7 +360,8 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct errbuf *e)
 	/* Our own copy of the routing table from the start, so that devices
 	 * adding MSI routes later re-send exactly KVM's defaults plus theirs. */
 	irq_routing_init(&vm->irq_routing, -1);
-	if (kvm_open(&vm->kvm, cfg->kvm_path, e))
+	if (push(vm, "IRQ routing", &vm->irq_routing, irq_routing_destroy_entry, e) ||
+	    kvm_open(&vm->kvm, cfg->kvm_path, e) || push(vm, "KVM", &vm->kvm, kvm_close_entry, e))
 		return -1;
 	vm->irq_routing.vm_fd = vm->kvm.vm_fd;
 	if (irq_routing_apply(&vm->irq_routing, e))
@@ -325,12 +386,14 @@ int vm_assemble(struct vm *vm, struct errbuf *e)
 	vm->vcpus = calloc((size_t)cfg->cpus, sizeof(*vm->vcpus));
 	if (!vm->vcpus)
 		return errorf(e, "out of memory");
+	if (push(vm, "vCPUs", vm, destroy_vcpus, e))
+		return -1;
 	lend_to_vcpus(vm);
 	for (int i = 0; i < cfg->cpus; i++) {
-		vm->ncpus = i + 1;
 		if (vcpu_create(&vm->vcpus[i], &vm->vcpu_host, i, &vm->pio, &vm->mmio,
 				&vm->unclaimed, e))
 			return -1;
+		vm->ncpus = i + 1;
 	}
 
 	vm->kvm.is_pvm = kvm_detect_pvm(vm->vcpus[0].fd);
@@ -355,184 +418,7 @@ int vm_assemble(struct vm *vm, struct errbuf *e)
 	return seccomp_drop_capabilities(e);
 }
 
-static void stop_vcpus(struct vm *vm)
-{
-	for (int i = 0; i < vm->ncpus; i++)
-		vcpu_kick(&vm->vcpus[i]);
-	for (int i = 0; i < vm->ncpus; i++)
-		if (vm->vcpus[i].thread_started) {
-			pthread_join(vm->vcpus[i].thread, NULL);
-			vm->vcpus[i].thread_started = 0;
-		}
-}
-
-/* Feeds stdin to COM1, keeping what does not fit yet in pending. */
-static void pump_console_input(struct vm *vm, uint8_t *pending, size_t *npending)
-{
-	if (*npending == 0) {
-		uint8_t in[256];
-		ssize_t n = read(vm->console.in_fd, in, sizeof(in));
-		if (n <= 0) {
-			if (n == 0 || (errno != EINTR && errno != EAGAIN))
-				vm->console.input_closed = true;
-			return;
-		}
-		bool quit;
-		*npending = console_filter(&vm->console, in, (size_t)n, pending, &quit);
-		if (quit) {
-			stop_request(&vm->stop, 0, "quit by the user (Ctrl-A x)");
-			return;
-		}
-	}
-	size_t took = uart8250_receive(&vm->com1, pending, *npending);
-	memmove(pending, pending + took, *npending - took);
-	*npending -= took;
-}
-
-/* SIGUSR1 prints a live snapshot of the stats, whether or not --stats was
- * given, and the VM runs on; the other signals the main thread takes stop it. */
-static void on_signal(struct vm *vm, int sig)
-{
-	if (sig == SIGUSR1)
-		stats_report(vm, stderr);
-	else
-		stop_request(&vm->stop, 0, "stopped by %s", strsignal(sig));
-}
-
-/* --stats: to stderr, or for --stats=json:PATH to that file. */
-static void print_final_stats(struct vm *vm)
-{
-	if (vm->cfg.stats == STATS_OFF)
-		return;
-	if (!vm->cfg.stats_path) {
-		stats_report_at_exit(vm, stderr);
-		return;
-	}
-	/* Opened at start: this thread can open nothing now. The stream takes
-	 * the descriptor over. */
-	int fd = vm->cfg.stats_fd;
-	FILE *f = ftruncate(fd, 0) == 0 && lseek(fd, 0, SEEK_SET) == 0 ? fdopen(fd, "w") : NULL;
-	if (!f) {
-		fprintf(stderr, "minivmm: --stats=json:%s: %s\n", vm->cfg.stats_path,
-			strerror(errno));
-		return;
-	}
-	vm->cfg.stats_fd = -1;
-	stats_report_at_exit(vm, f);
-	if (fclose(f))
-		fprintf(stderr, "minivmm: --stats=json:%s: %s\n", vm->cfg.stats_path,
-			strerror(errno));
-}
-
-int vm_run(struct vm *vm)
-{
-	sigset_t taken, all;
-	main_signals(&taken, false);
-	sigfillset(&all);
-	/* Threads inherit this mask; each vCPU then lets the kick signal in. */
-	pthread_sigmask(SIG_BLOCK, &all, NULL);
-	vcpu_kick_install(vm->vcpu_host.kick_signal);
-	int sfd = signalfd(-1, &taken, SFD_CLOEXEC | SFD_NONBLOCK);
-
-	if (console_enter_raw(&vm->console) < 0)
-		fprintf(stderr, "minivmm: cannot put the terminal in raw mode: %s\n",
-			strerror(errno));
-	clock_gettime(CLOCK_MONOTONIC, &vm->started);
-	stats_clock_init(&vm->stats_clock, true);
-	vm->stats_clock.timed = vm->stats_clock.tsc || vm->cfg.stats != STATS_OFF;
-
-	for (int i = 0; i < vm->ncpus; i++) {
-		int r = pthread_create(&vm->vcpus[i].thread, NULL, vcpu_thread, &vm->vcpus[i]);
-		if (r) {
-			stop_request(&vm->stop, 1, "cannot start vCPU %d: %s", i, strerror(r));
-			break;
-		}
-		vm->vcpus[i].thread_started = 1;
-	}
-	/* Now the main thread's own filter: threads it started after would
-	 * inherit it. */
-	if (!vm->cfg.no_seccomp && seccomp_main_filtered()) {
-		struct errbuf e;
-		scmp_filter_ctx f =
-		    seccomp_main_filter(vm->kvm.vm_fd, vm->console.in_fd, vm->tap.fd, &e);
-		if (!f || seccomp_apply(f, "main", &e))
-			stop_request(&vm->stop, 1, "main thread: %s", e.msg);
-	}
-
-	uint8_t pending[256];
-	size_t npending = 0;
-	while (!stop_requested(&vm->stop)) {
-		struct pollfd p[4] = {
-		    {.fd = vm->stop.eventfd, .events = POLLIN},
-		    {.fd = sfd, .events = POLLIN},
-		    {.fd = vm->console.input_closed || npending ? -1 : vm->console.in_fd,
-		     .events = POLLIN},
-		    {.fd = link_watch_fd(&vm->link_watch), .events = POLLIN},
-		};
-		/* With input waiting for room in the UART FIFO, poll briefly and
-		 * retry rather than read more. */
-		int r = poll(p, 4, npending ? 10 : -1);
-		if (r < 0 && errno != EINTR)
-			break;
-		if (p[1].revents & POLLIN) {
-			struct signalfd_siginfo si;
-			if (read(sfd, &si, sizeof(si)) == sizeof(si))
-				on_signal(vm, (int)si.ssi_signo);
-		}
-		if ((p[2].revents & (POLLIN | POLLHUP | POLLERR)) || npending)
-			pump_console_input(vm, pending, &npending);
-		/* POLLERR: the kernel dropped notifications (ENOBUFS). */
-		if (p[3].revents & (POLLIN | POLLERR))
-			link_watch_read(&vm->link_watch);
-	}
-	stop_vcpus(vm);
-	console_restore(&vm->console);
-	if (sfd >= 0)
-		close(sfd);
-
-	struct timespec now;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	double secs = (double)(now.tv_sec - vm->started.tv_sec) +
-		      (double)(now.tv_nsec - vm->started.tv_nsec) / 1e9;
-	fprintf(stderr, "minivmm: %s after %.2f s\n", vm->stop.reason, secs);
-	print_final_stats(vm);
-	return vm->stop.status;
-}
-
 void vm_destroy(struct vm *vm)
 {
-	console_restore(&vm->console);
-	free_boot_files(vm);
-	if (vm->vcpus) {
-		for (int i = 0; i < vm->ncpus; i++)
-			if (vm->vcpus[i].host)
-				vcpu_destroy(&vm->vcpus[i]);
-		free(vm->vcpus);
-	}
-	/* The NIC's worker and doorbells go before KVM; the bridge port before
-	 * the TAP it names. */
-	virtio_net_destroy(&vm->net);
-	link_watch_close(&vm->link_watch);
-	/* The child of net/undo.c has the rights; it is done when this
-	 * returns, or says why not. ovs-vsctl gives up after 5 s. */
-	if (vm->cfg.net_undo)
-		net_undo_finish(vm->cfg.net_undo, 15000);
-	else
-		bridge_detach(&vm->bridge);
-	tap_close(&vm->tap);
-	if (vm->i8042.ops.reset) {
-		uart8250_destroy(&vm->com1);
-		i8042_destroy(&vm->i8042);
-		cmos_rtc_destroy(&vm->rtc);
-		pci_host_destroy(&vm->pci);
-	}
-	irq_routing_destroy(&vm->irq_routing);
-	kvm_close(&vm->kvm);
-	guest_mem_free(&vm->mem);
-	bus_free(&vm->pio);
-	bus_free(&vm->mmio);
-	unclaimed_destroy(&vm->unclaimed);
-	if (vm->cfg.stats_path && vm->cfg.stats_fd >= 0)
-		close(vm->cfg.stats_fd);
-	stop_destroy(&vm->stop);
+	devtable_unwind(&vm->devices);
 }

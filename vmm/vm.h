@@ -22,6 +22,7 @@
 #include "vmm/base/guest_mem.h"
 #include "vmm/base/irq_routing.h"
 #include "vmm/console.h"
+#include "vmm/devtable.h"
 #include "vmm/kvm.h"
 #include "vmm/unclaimed.h"
 #include "vmm/vcpu.h"
@@ -53,6 +54,9 @@ struct vm_config {
 
 struct vm {
 	struct vm_config cfg;
+	/* What set-up made, in the order it succeeded: vm_destroy() takes it
+	 * down backwards (vmm/devtable.h). */
+	struct devtable devices;
 	struct kvm kvm;
 	struct guest_mem mem;
 	struct bus pio;
@@ -101,7 +105,8 @@ struct vm {
 void vm_block_signals(void);
 
 /* Builds the machine from cfg in two steps, so that a program embedding it
- * (minivmm-bench) can put devices of its own on the buses in between.
+ * (minivmm-bench) can put devices of its own on the buses in between, and
+ * in vm->devices what they need taken down.
  * vm_create: reads the boot files, sets up the network, opens KVM, maps
  * RAM, and puts minivmm's devices on the buses. vm_assemble: freezes the
  * buses, creates the vCPUs, loads the kernel and gives up root's rights.
@@ -110,9 +115,25 @@ void vm_block_signals(void);
 int vm_create(struct vm *vm, const struct vm_config *cfg, struct errbuf *e);
 int vm_assemble(struct vm *vm, struct errbuf *e);
 
-/* Runs until the guest or the user stops it; returns the exit status. */
+/* Running it, in the pieces vm_run() is made of, so that minivmm-bench
+ * composes the same start and stop around a loop of its own.
+ * vm_start: blocks every signal on the calling thread (the threads it starts
+ * inherit that; each vCPU lets its kick in), installs the kick, starts the
+ * clock, and one thread per vCPU: vcpu_thread() on its vCPU, or with body
+ * set body(arg). A thread that cannot start stops the VM: then -1.
+ * vm_wait: the main thread's loop, until a stop: the stop signals and SIGUSR1
+ * through a signalfd, stdin (raw, when a terminal) to COM1, the link watch;
+ * the main thread's seccomp filter is loaded first.
+ * vm_stop: kicks the vCPUs out of KVM_RUN and joins their threads. */
+int vm_start(struct vm *vm, void *(*body)(void *), void *arg);
+void vm_wait(struct vm *vm);
+void vm_stop(struct vm *vm);
+
+/* Start, wait, stop, then the reason and --stats; returns the exit status. */
 int vm_run(struct vm *vm);
 
+/* Takes down what vm_create() and vm_assemble() made, and whatever else
+ * vm->devices holds, last first. After vm_stop() if vm_start() ran. */
 void vm_destroy(struct vm *vm);
 
 #endif

@@ -61,6 +61,10 @@ static struct vm *busy_vm(void)
 	struct virtio_net *n = &vm->net;
 	n->initialised = true;
 	fake_nic_counters(n, "tap0");
+	struct errbuf e;
+	const struct devtable_entry nic = {"virtio-net", n, NULL, virtio_net_report,
+					   virtio_net_count};
+	ck_assert_int_eq(devtable_push(&vm->devices, &nic, &e), 0);
 	n->backend.no_tx_offload = true;
 	n->backend.no_offload_why = "the \"far\" side";
 	n->offloads_in_force = 1ULL << VIRTIO_NET_F_GUEST_CSUM | 1ULL << VIRTIO_NET_F_GUEST_TSO4;
