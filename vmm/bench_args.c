@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vmm/cli.h"
+
 const char *const bench_kind_names[BENCH_KINDS] = {BENCH_KIND_NAMES};
 
 static void usage(FILE *out)
@@ -21,10 +23,8 @@ static void usage(FILE *out)
 
 static int parse_uint(const char *opt, const char *s, unsigned min, unsigned max, unsigned *out)
 {
-	char *end;
-	errno = 0;
-	unsigned long v = strtoul(s, &end, 10);
-	if (errno || end == s || *end || *s == '-' || v < min || v > max) {
+	uint64_t v;
+	if (!cli_parse_uint(s, min, max, &v)) {
 		fprintf(stderr, "minivmm-bench: %s %s: must be a number from %u to %u\n", opt, s,
 			min, max);
 		return -1;

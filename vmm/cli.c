@@ -10,6 +10,17 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+bool cli_parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out)
+{
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || !isdigit((unsigned char)*s) || *end || v < min || v > max)
+		return false;
+	*out = v;
+	return true;
+}
+
 int cli_parse_size(const char *s, uint64_t *out, struct errbuf *e)
 {
 	if (!s || !*s)

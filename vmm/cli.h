@@ -26,6 +26,10 @@ enum cli_action {
 /* "256M", "2G", "1024" (MiB, like QEMU's -m), "4096K". */
 int cli_parse_size(const char *s, uint64_t *out, struct errbuf *e);
 
+/* A decimal number from min to max and nothing else (no sign, space or
+ * unit): the count options of minivmm-bench and minivmm-vq-bench. */
+bool cli_parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out);
+
 /* Fills cfg; returns the action, or -1 with a one-line message in e. */
 int cli_parse(int argc, char **argv, struct vm_config *cfg, struct errbuf *e);
 

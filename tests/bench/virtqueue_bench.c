@@ -52,6 +52,7 @@
 
 #include "net/tap.h"
 #include "vmm/base/seccomp.h"
+#include "vmm/cli.h"
 #include "vq_backend.h"
 #include "vq_driver.h"
 
@@ -472,23 +473,12 @@ static void usage(FILE *f)
 		   "[--features linux|plain] [--no-seccomp]\n");
 }
 
-static bool parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out)
-{
-	char *end;
-	errno = 0;
-	unsigned long long v = strtoull(s, &end, 10);
-	if (errno || end == s || *end || *s == '-' || v < min || v > max)
-		return false;
-	*out = v;
-	return true;
-}
-
 static int parse_sizes(char *s, struct opts *o)
 {
 	o->nsizes = 0;
 	for (char *save = NULL, *t = strtok_r(s, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
 		uint64_t v;
-		if (o->nsizes == MAX_SIZES || !parse_uint(t, ETH_HLEN, ETH_FRAME_LEN, &v))
+		if (o->nsizes == MAX_SIZES || !cli_parse_uint(t, ETH_HLEN, ETH_FRAME_LEN, &v))
 			return -1;
 		o->sizes[o->nsizes++] = (unsigned)v;
 	}
@@ -517,11 +507,11 @@ static int parse_args(int argc, char **argv, struct opts *o)
 	for (int c; (c = getopt_long(argc, argv, "", longopts, NULL)) != -1;) {
 		switch (c) {
 		case 'n':
-			if (!parse_uint(optarg, 1, 1000000000, &o->packets))
+			if (!cli_parse_uint(optarg, 1, 1000000000, &o->packets))
 				return fprintf(stderr, "--packets: 1 to 1000000000\n"), -1;
 			break;
 		case 'r':
-			if (!parse_uint(optarg, 1, MAX_ROUNDS, &v))
+			if (!cli_parse_uint(optarg, 1, MAX_ROUNDS, &v))
 				return fprintf(stderr, "--rounds: 1 to %d\n", MAX_ROUNDS), -1;
 			o->rounds = (unsigned)v;
 			break;

@@ -511,6 +511,20 @@ START_TEST(test_stats_path_check)
 END_TEST
 
 /* --no-seccomp takes no value, and a later parse starts with seccomp on. */
+/* The benchmarks' counts: a plain decimal number within bounds. */
+START_TEST(test_parse_uint)
+{
+	uint64_t v = 0;
+	ck_assert(cli_parse_uint("1", 1, 10, &v) && v == 1);
+	ck_assert(cli_parse_uint("10", 1, 10, &v) && v == 10);
+	ck_assert(cli_parse_uint("18446744073709551615", 0, UINT64_MAX, &v) && v == UINT64_MAX);
+	static const char *bad[] = {"0",  "11", "",   "-1",  "+1",
+				    " 5", "5 ", "5x", "0x5", "18446744073709551616"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		ck_assert_msg(!cli_parse_uint(bad[i], 1, 10, &v), "took \"%s\"", bad[i]);
+}
+END_TEST
+
 START_TEST(test_no_seccomp)
 {
 	struct vm_config cfg;
@@ -533,4 +547,4 @@ CHECK_MAIN("cli", test_size_units, test_size_limits, test_size_syntax, test_defa
 	   test_bad_network_options, test_default_mac_is_stable_and_unicast, test_unknown_option,
 	   test_unknown_option_in_group, test_missing_value, test_extra_argument,
 	   test_reparse_after_errors, test_reparse_after_option_group, test_stats_formats,
-	   test_bad_stats, test_stats_path_check, test_no_seccomp)
+	   test_bad_stats, test_stats_path_check, test_no_seccomp, test_parse_uint)
