@@ -14,7 +14,7 @@ set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${MINIVMM_TSAN_BUILD_DIR:-$root/build-tsan}
-tests=(test_virtio_net test_virtio_pci test_msix test_outputs test_seccomp test_bus)
+tests=(test_virtio_net test_virtio_pci test_msix test_outputs test_seccomp test_bus test_virtio_worker)
 
 echo "== ThreadSanitizer build ($build)"
 cmake -S "$root" -B "$build" -DBUILD_TESTING=ON -DMINIVMM_SANITIZE=OFF -DMINIVMM_TSAN=ON >/dev/null
