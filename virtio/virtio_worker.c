@@ -250,15 +250,18 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
-/* Posts req and waits while the worker's state is busy_state. */
-static void ask(struct virtio_worker *w, int req, int busy_state)
+/* Posts req and waits while the worker's state is busy_state; returns the
+ * state it answered with. */
+static int ask(struct virtio_worker *w, int req, int busy_state)
 {
 	pthread_mutex_lock(&w->lock);
 	w->request = req;
 	eventfd_write(w->ctl_fd, 1); /* cannot fail: far from the counter's limit */
 	while (w->state == busy_state || w->state == VW_STARTING)
 		pthread_cond_wait(&w->cond, &w->lock);
+	int state = w->state;
 	pthread_mutex_unlock(&w->lock);
+	return state;
 }
 
 void virtio_worker_activate(struct virtio_worker *w)
@@ -268,15 +271,8 @@ void virtio_worker_activate(struct virtio_worker *w)
 		w->running = true;
 		return;
 	}
-	if (!w->started)
-		return;
-	pthread_mutex_lock(&w->lock);
-	w->request = VW_ACTIVATE;
-	eventfd_write(w->ctl_fd, 1);
-	while (w->state == VW_IDLE)
-		pthread_cond_wait(&w->cond, &w->lock);
-	w->running = w->state == VW_RUNNING;
-	pthread_mutex_unlock(&w->lock);
+	if (w->started)
+		w->running = ask(w, VW_ACTIVATE, VW_IDLE) == VW_RUNNING;
 }
 
 void virtio_worker_reset(struct virtio_worker *w)
