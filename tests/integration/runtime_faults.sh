@@ -239,7 +239,14 @@ while time.time() < end:
         time.sleep(2)  # and then some dropped bytes
         sys.exit(0)
     time.sleep(0.5)' "$pid"
-	pid_alive "$pid" || bad "minivmm exited early" || return 1
+	if ! pid_alive "$pid"; then
+		wait "$pid"
+		rc=$?
+		kill "$reader" 2>/dev/null
+		# Its words went into the stalled pipe; the kernel's may say more.
+		bad "minivmm exited early, status $rc; stats.json: $(head -c 300 "$ng_dir/stats.json" 2>&1); dmesg: $(dmesg | tail -n 5)"
+		return 1
+	fi
 	[ "$(ng_ports)" = "$ng_tap" ] || bad "no port $ng_tap on $ng_br while the guest runs" || return 1
 	t0=$SECONDS
 	kill -TERM "$pid"
