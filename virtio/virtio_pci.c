@@ -27,10 +27,11 @@ int virtio_pci_init(struct virtio_pci *vp, const char *name, const struct virtio
 	vp->device_features = ops->features | (1ULL << VIRTIO_F_VERSION_1);
 	vp->msix_config = MSIX_NO_VECTOR;
 	for (int i = 0; i <= VIRTIO_PCI_MAX_QUEUES; i++)
-		vp->vectors[i].gsi = vp->vectors[i].eventfd = vp->vectors[i].fd = -1;
+		vp->vectors[i].gsi = vp->vectors[i].fd = -1;
 	for (int q = 0; q < VIRTIO_PCI_MAX_QUEUES; q++) {
 		vp->queues[q].msix_vector = MSIX_NO_VECTOR;
 		vp->queues[q].kick_fd = -1;
+		vp->queues[q].irq_fd = -1;
 	}
 	for (int q = 0; q < ops->num_queues; q++) {
 		/* §4.1.4.3: the maximum until the driver writes its own. */

@@ -71,6 +71,10 @@ struct virtio_pci_queue {
 	 * waits on this fd. */
 	int kick_fd;
 	uint64_t ioeventfd_gpa; /* where the ioeventfd is registered, 0: not */
+	/* Atomic: what virtio_pci_notify_queue() writes, the eventfd of the
+	 * queue's MSI-X vector (virtio_pci_follow_vectors()), or -1 (INTx, or
+	 * no vector). */
+	int irq_fd;
 };
 
 struct virtio_pci {
@@ -96,16 +100,15 @@ struct virtio_pci {
 	uint8_t isr;
 	struct virtio_pci_queue queues[VIRTIO_PCI_MAX_QUEUES];
 	struct {
-		int gsi;     /* -1 until the vector is first programmed */
-		int eventfd; /* fd once bound to gsi as its irqfd, else -1 */
-		/* Made at init, so that the threads a guest drives never create
-		 * or close a descriptor, and their seccomp allowlists can name
-		 * every one they write to (vmm/base/seccomp.h). */
+		int gsi; /* -1 until the vector is first programmed */
+		/* Its irqfd while unmasked (devices/msix.c). Made at init, so that the threads a
+		 * guest drives never create or close a descriptor, and their seccomp allowlists can
+		 * name every one they write to (vmm/base/seccomp.h). */
 		int fd;
 	} vectors[VIRTIO_PCI_MAX_QUEUES + 1];
 	/* "virtio-net mvgtap0 common", ...: the BAR regions' names. */
 	char region_names[VIRTIO_PCI_REGIONS][64];
-	uint64_t interrupts;	  /* INTx assertions and MSI-X messages fire()d (no irqfd) */
+	uint64_t interrupts;	  /* queue vectors' eventfds written, and INTx assertions */
 	uint64_t intx_interrupts; /* of which INTx (the guest left MSI-X off) */
 };
 
@@ -131,6 +134,11 @@ void virtio_pci_bar_io(void *opaque, uint64_t off, uint8_t *data, uint32_t len, 
  * the queue, or the ISR bit). */
 void virtio_pci_notify_queue(struct virtio_pci *vp, uint16_t q);
 
+/* The driver changed what raises a queue's interrupt (MSI-X on or off, a
+ * queue's vector): each queue's irq_fd follows. vCPU threads, under the
+ * PCI host's serialisation of config and BAR writes. */
+void virtio_pci_follow_vectors(struct virtio_pci *vp);
+
 /* Something in the device config changed (e.g. link status): §4.1.4.3. */
 void virtio_pci_notify_config(struct virtio_pci *vp);
 
@@ -139,8 +147,9 @@ void virtio_pci_notify_config(struct virtio_pci *vp);
  * queue q's fault (why may be NULL: no reason known). */
 void virtio_pci_needs_reset(struct virtio_pci *vp, int q, const struct virtq_fault *why);
 
-/* Interrupts the device raised, for --stats: MSI-X messages (those
- * msix.c sent through an irqfd, and the rest) and INTx assertions. */
+/* Interrupts the device raised, for --stats: MSI-X messages (a queue's
+ * straight to its vector's eventfd, the rest through msix.c) and INTx
+ * assertions. */
 uint64_t virtio_pci_interrupts(const struct virtio_pci *vp);
 
 bool virtio_pci_has_feature(const struct virtio_pci *vp, unsigned bit);

@@ -142,6 +142,7 @@ static void config_written(struct pci_device *d, uint32_t off, uint32_t len)
 {
 	struct virtio_pci *vp = d->opaque;
 	msix_config_written(&vp->msix, off, len);
+	virtio_pci_follow_vectors(vp);
 	uint32_t at, n;
 	if (touches_cfg_data(vp, off, len) && cfg_window(vp, &at, &n))
 		virtio_pci_bar_io(vp, at, d->cfg + vp->cfg_cap + CFG_CAP_DATA, n, true);

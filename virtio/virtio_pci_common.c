@@ -88,7 +88,8 @@ static void reset_locked(struct virtio_pci *vp)
 		vp->queues[q] = (struct virtio_pci_queue){
 		    .size = q < vp->ops->num_queues ? vp->ops->queue_max : 0,
 		    .msix_vector = MSIX_NO_VECTOR,
-		    .kick_fd = vp->queues[q].kick_fd};
+		    .kick_fd = vp->queues[q].kick_fd,
+		    .irq_fd = -1};
 }
 
 void virtio_pci_needs_reset(struct virtio_pci *vp, int q, const struct virtq_fault *why)
@@ -302,9 +303,11 @@ static void common_write(struct virtio_pci *vp, uint32_t off, uint32_t v)
 			q->size = (uint16_t)v;
 		break;
 	case FIELD(queue_msix_vector):
-		if (q)
+		if (q) {
 			__atomic_store_n(&q->msix_vector, valid_vector(vp, (uint16_t)v),
 					 __ATOMIC_RELAXED);
+			virtio_pci_follow_vectors(vp);
+		}
 		break;
 	case FIELD(queue_enable):
 		if (q_writable && (uint16_t)v == 1)

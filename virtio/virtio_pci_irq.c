@@ -1,11 +1,13 @@
 /* Device -> driver notifications (virtio 1.2 §4.1.4.5, §4.1.5.3, §4.1.5.4):
- * with MSI-X on, each vector the driver programs becomes a KVM MSI route
- * with an irqfd that msix.c writes; otherwise the ISR bits and INTx, which
- * reading ISR clears. */
+ * with MSI-X on, each vector the driver programs becomes a KVM MSI route,
+ * and the vector's eventfd its irqfd while unmasked, which the device's
+ * worker writes directly; otherwise the ISR bits and INTx, which reading
+ * ISR clears. */
 #include "virtio/virtio_pci.h"
 
 #include <linux/kvm.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 
 #include "virtio/virtio_pci_internal.h"
@@ -14,45 +16,71 @@
 
 /* ---- interrupts: MSI-X vector -> KVM MSI route -> irqfd ----------------- */
 
-static int route_vector(void *ctx, uint16_t vec, uint64_t address, uint32_t data)
+/* The guest programmed vector vec's message: its GSI (made on first use)
+ * routes to it from now on, bound irqfd or not. */
+static void route_vector(void *ctx, uint16_t vec, uint64_t address, uint32_t data)
 {
 	struct virtio_pci *vp = ctx;
 	if (!vp->routing || vec > VIRTIO_PCI_MAX_QUEUES)
-		return -1;
+		return;
 	struct errbuf e;
 	if (vp->vectors[vec].gsi < 0) {
 		int gsi = irq_routing_add_msi(vp->routing, &e);
-		int fd = vp->vectors[vec].fd;
-		struct kvm_irqfd irqfd = {.fd = (uint32_t)fd, .gsi = (uint32_t)gsi};
-		if (gsi < 0 || ioctl(vp->vm_fd, KVM_IRQFD, &irqfd) < 0) {
+		if (gsi < 0) {
 			virtio_pci_needs_reset_silently(vp, vec, "set up an interrupt for");
-			return -1;
+			return;
 		}
 		vp->vectors[vec].gsi = gsi;
-		vp->vectors[vec].eventfd = fd;
 	}
 	if (irq_routing_set_msi(vp->routing, (uint32_t)vp->vectors[vec].gsi, address, data, &e))
 		virtio_pci_needs_reset_silently(vp, vec, "route");
-	/* msix.c writes it from now on: the irqfd stays bound to the GSI. */
-	return vp->vectors[vec].eventfd;
 }
 
-/* A vector route_vector() gave no irqfd (no KVM, or its set-up failed):
- * there is nothing to write, so it is only counted. A routed vector never
- * gets here: msix.c writes its irqfd itself. */
-static void fire_vector(void *ctx, uint16_t vec)
+/* msix.c binds a vector's eventfd while the vector is deliverable and
+ * unbinds it while masked (then a write waits in it, pending). KVM's
+ * deassign returns once the irqfd is gone, so the same eventfd can be bound
+ * again at once (KVM_IRQFD, Documentation/virt/kvm/api.rst). */
+static int bind_vector(void *ctx, uint16_t vec, bool on)
 {
 	struct virtio_pci *vp = ctx;
+	if (vp->vm_fd < 0 || vec > VIRTIO_PCI_MAX_QUEUES || vp->vectors[vec].gsi < 0)
+		return -1;
+	struct kvm_irqfd irqfd = {.fd = (uint32_t)vp->vectors[vec].fd,
+				  .gsi = (uint32_t)vp->vectors[vec].gsi,
+				  .flags = on ? 0 : KVM_IRQFD_FLAG_DEASSIGN};
+	if (ioctl(vp->vm_fd, KVM_IRQFD, &irqfd) == 0)
+		return 0;
+	if (on)
+		virtio_pci_needs_reset_silently(vp, vec, "set up an interrupt for");
+	return -1;
+}
+
+/* A vector without an eventfd: counted only (msix.c counts it in sent).
+ * virtio-pci makes one for every vector, so this is for completeness. */
+static void fire_vector(void *ctx, uint16_t vec)
+{
+	(void)ctx;
 	(void)vec;
-	__atomic_add_fetch(&vp->interrupts, 1, __ATOMIC_RELAXED);
 }
 
 int virtio_pci_msix_init(struct virtio_pci *vp, struct errbuf *e)
 {
 	/* One vector per queue plus one for configuration changes. */
-	const struct msix_ops mops = {route_vector, fire_vector, vp};
+	const struct msix_ops mops = {route_vector, bind_vector, fire_vector, vp};
+	int fds[VIRTIO_PCI_MAX_QUEUES + 1];
+	for (int i = 0; i <= VIRTIO_PCI_MAX_QUEUES; i++)
+		fds[i] = vp->vectors[i].fd;
 	return msix_init(&vp->msix, &vp->pci, (uint16_t)(vp->ops->num_queues + 1), 0,
-			 VIRTIO_PCI_MSIX_OFF, VIRTIO_PCI_PBA_OFF, &mops, e);
+			 VIRTIO_PCI_MSIX_OFF, VIRTIO_PCI_PBA_OFF, fds, &mops, e);
+}
+
+void virtio_pci_follow_vectors(struct virtio_pci *vp)
+{
+	for (int q = 0; q < vp->ops->num_queues; q++) {
+		uint16_t vec = __atomic_load_n(&vp->queues[q].msix_vector, __ATOMIC_RELAXED);
+		__atomic_store_n(&vp->queues[q].irq_fd, msix_vector_fd(&vp->msix, vec),
+				 __ATOMIC_RELEASE);
+	}
 }
 
 uint64_t virtio_pci_interrupts(const struct virtio_pci *vp)
@@ -80,6 +108,16 @@ static void interrupt(struct virtio_pci *vp, uint8_t isr_bit, uint16_t vec)
 
 void virtio_pci_notify_queue(struct virtio_pci *vp, uint16_t q)
 {
+	/* With MSI-X on, the queue's vector's eventfd: one write, no lock. KVM
+	 * sends the message itself, or, while the vector is masked, the write
+	 * waits in the eventfd as its pending bit (devices/msix.c). ISR is
+	 * left alone: §4.1.4.5.1 asks for its queue bit only without MSI-X. */
+	int fd = __atomic_load_n(&vp->queues[q].irq_fd, __ATOMIC_ACQUIRE);
+	if (fd >= 0) {
+		__atomic_add_fetch(&vp->interrupts, 1, __ATOMIC_RELAXED);
+		eventfd_write(fd, 1);
+		return;
+	}
 	interrupt(vp, ISR_QUEUE, __atomic_load_n(&vp->queues[q].msix_vector, __ATOMIC_RELAXED));
 }
 
