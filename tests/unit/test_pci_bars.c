@@ -9,6 +9,7 @@
 
 #include "check_main.h"
 #include "devices/pci_host.h"
+#include "stub_device.h"
 #include "virtio/virtio_pci.h"
 #include "vmm/exit.h"
 
@@ -25,42 +26,7 @@ static struct unclaimed_log unclaimed;
 static FILE *reports;
 static struct vcpu_stats st;
 static struct exit_env env;
-static uint8_t devcfg[8];
-
-static void cfg_read(void *ctx, uint32_t off, uint8_t *data, uint32_t len)
-{
-	(void)ctx;
-	memcpy(data, devcfg + off, len);
-}
-
-static void cfg_write(void *ctx, uint32_t off, const uint8_t *data, uint32_t len)
-{
-	(void)ctx;
-	memcpy(devcfg + off, data, len);
-}
-
-static int on_activate(void *ctx)
-{
-	(void)ctx;
-	return 0;
-}
-
-static void on_reset(void *ctx)
-{
-	(void)ctx;
-}
-
-static const struct virtio_device_ops ops = {
-    .device_id = VIRTIO_ID_NET,
-    .pci_class = 0x020000,
-    .num_queues = 2,
-    .queue_max = 256,
-    .config_len = sizeof(devcfg),
-    .config_read = cfg_read,
-    .config_write = cfg_write,
-    .activate = on_activate,
-    .reset = on_reset,
-};
+static struct stub_device dev;
 
 static void setup(void)
 {
@@ -73,7 +39,8 @@ static void setup(void)
 	bus_init(&pio, "pio");
 	bus_init(&mmio, "mmio");
 	ck_assert_int_eq(pci_host_register(&host, &pio, &mmio, &e), 0);
-	ck_assert_int_eq(virtio_pci_init(&vp, "virtio-net", &ops, NULL, &mem, NULL, -1, &e), 0);
+	ck_assert_int_eq(
+	    virtio_pci_init(&vp, "virtio-net", &stub_device_ops, &dev, &mem, NULL, -1, &e), 0);
 	virtio_pci_label(&vp, "virtio-net tap0");
 	ck_assert_int_eq(pci_host_add_device(&host, &vp.pci, &e), 1);
 	ck_assert_int_eq(bus_freeze(&pio, 1, &e), 0);

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "check_main.h"
+#include "stub_device.h"
 #include "virtio/virtio_worker.h"
 
 #define RAM	  (1u << 16)
@@ -88,25 +89,7 @@ static void on_lost(void *ctx)
 	eng.lost++;
 }
 
-static int dev_activate(void *ctx)
-{
-	(void)ctx;
-	return 0;
-}
-
-static void dev_reset(void *ctx)
-{
-	(void)ctx;
-}
-
-static const struct virtio_device_ops ops = {
-    .device_id = VIRTIO_ID_NET,
-    .pci_class = 0x020000,
-    .num_queues = 2,
-    .queue_max = 256,
-    .activate = dev_activate,
-    .reset = dev_reset,
-};
+static struct stub_device dev;
 
 static void start(bool threaded)
 {
@@ -129,7 +112,8 @@ static void setup(void)
 	memset(&eng, 0, sizeof(eng));
 	guest_mem_layout(&mem, RAM);
 	mem.host = calloc(1, RAM);
-	ck_assert_int_eq(virtio_pci_init(&vp, "virtio-test", &ops, NULL, &mem, NULL, -1, NULL), 0);
+	ck_assert_int_eq(
+	    virtio_pci_init(&vp, "virtio-test", &stub_device_ops, &dev, &mem, NULL, -1, NULL), 0);
 	int sv[2];
 	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK, 0, sv), 0);
 	dev_fd = sv[0];
