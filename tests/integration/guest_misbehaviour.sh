@@ -15,7 +15,7 @@ gm_initrd=$build/tests/guest/misbehave-initramfs.cpio
 # "misbehave: case NAME: ok".
 gm_cases=(read_only_common_fields read_only_device_config features_not_offered
 	features_frozen driver_ok_without_features_ok status_bits_cleared
-	queue_select_out_of_range notify_unset_queues msix_misuse pci_config_read_only
+	queue_select_out_of_range notify_unset_queues msix_misuse msix_pending pci_config_read_only
 	pci_cfg_window_misuse queue_size_not_power_of_2 queue_size_zero queue_size_too_big
 	ring_outside_ram ring_straddles_ram_end ring_in_mmio ring_misaligned
 	used_ring_over_avail_idx used_ring_over_descriptors driver_ok_queues_disabled
