@@ -74,6 +74,11 @@ int virtio_pci_msix_init(struct virtio_pci *vp, struct errbuf *e)
 			 VIRTIO_PCI_MSIX_OFF, VIRTIO_PCI_PBA_OFF, fds, &mops, e);
 }
 
+/* A worker that read a queue's irq_fd just before the guest turned MSI-X
+ * off writes an eventfd nobody takes: that interrupt is lost to INTx, and
+ * comes as a spurious message if MSI-X is turned on again. Drivers turn
+ * MSI-X off only with the device reset or not yet live (Linux: on remove,
+ * or falling back to INTx during probe), so no live queue waits on it. */
 void virtio_pci_follow_vectors(struct virtio_pci *vp)
 {
 	for (int q = 0; q < vp->ops->num_queues; q++) {

@@ -148,7 +148,7 @@ static const unsigned long vcpu_fd_ioctls[] = {
 static const unsigned long vcpu_vm_ioctls[] = {
     KVM_IRQ_LINE,	 /* ISA interrupts (UART, i8042), PCI INTx */
     KVM_SET_GSI_ROUTING, /* MSI-X vectors programmed by the guest (irq_routing.c) */
-    KVM_IRQFD,		 /* the same */
+    KVM_IRQFD,		 /* the same: bound while unmasked, unbound while masked (msix.c) */
     KVM_IOEVENTFD,	 /* doorbells, registered at DRIVER_OK, removed at reset */
 };
 static const unsigned long worker_vm_ioctls[] = {KVM_IRQ_LINE};
