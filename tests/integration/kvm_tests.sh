@@ -94,9 +94,21 @@ with_watchdog() {
 	pid=$!
 	set +m
 	# TERM first, so a test's EXIT trap can tear down what it built (network
-	# namespaces, OVS); KILL whatever is left a few seconds later.
-	(sleep "$limit" && echo "    watchdog: $fn still running after ${limit}s, killing it" &&
-		kill -TERM -- -"$pid" && sleep 10 && kill -9 -- -"$pid") 2>/dev/null &
+	# namespaces, OVS); KILL whatever is left a few seconds later. Its sleep
+	# goes with it when the test ends in time: a sleep left behind would hold
+	# our stdout for the rest of the limit, and whoever reads that pipe (CI,
+	# `| tee`, L1's copy to the host) would wait for it.
+	(
+		trap 'kill "$nap" 2>/dev/null; exit 0' TERM
+		sleep "$limit" &
+		nap=$!
+		wait "$nap" || exit 0
+		echo "    watchdog: $fn still running after ${limit}s, killing it"
+		kill -TERM -- -"$pid" || exit 0
+		sleep 10 &
+		nap=$!
+		wait "$nap" && kill -9 -- -"$pid"
+	) 2>/dev/null &
 	wd=$!
 	wait "$pid"
 	status=$?

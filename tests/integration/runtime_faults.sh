@@ -216,8 +216,8 @@ while len(got) < 4096:
         break
     got += b
 open(sys.argv[2], "wb").write(got)
-time.sleep(600)' "$ng_dir/out" "$out/$name.out" &
-	reader=$!
+time.sleep(600)' "$ng_dir/out" "$out/$name.out" >/dev/null 2>"$ng_dir/reader.err" &
+	reader=$! # (not on our stdout: a reader left asleep must not hold it)
 	ip netns exec "$ng_ns" "$vmm" --kernel "$pl/flood.bzImage" --tap "$ng_tap" --bridge "$ng_br" \
 		--stats="json:$ng_dir/stats.json" </dev/null >"$ng_dir/out" 2>&1 &
 	pid=$!
