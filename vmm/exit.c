@@ -20,18 +20,6 @@ static enum exit_kind stop(struct exit_stop *why, int status, const char *dump, 
 	return EXIT_STOP;
 }
 
-/* Copies the range holding all of [addr, addr + len) into *r; false if
- * none does. The copy lets the table be named only while it is searched,
- * not while the device runs. */
-static bool lookup(struct bus_reader *b, uint64_t addr, uint32_t len, struct bus_range *r)
-{
-	const struct bus_range *found = bus_find(bus_enter(b), addr, len);
-	if (found)
-		*r = *found;
-	bus_leave(b);
-	return found != NULL;
-}
-
 static enum exit_kind handle_pio(struct kvm_run *run, const struct exit_env *env,
 				 struct vcpu_stats *st, struct exit_stop *why)
 {
@@ -46,8 +34,13 @@ static enum exit_kind handle_pio(struct kvm_run *run, const struct exit_env *env
 	uint8_t *data = (uint8_t *)run + run->io.data_offset;
 	bool is_write = run->io.direction == KVM_EXIT_IO_OUT;
 
-	struct bus_range r;
-	if (!lookup(env->pio, run->io.port, size, &r)) {
+	/* The table stays named in this vCPU's hazard slot until bus_leave(),
+	 * after the device ran, so the range is used in place, not copied. A
+	 * BAR move the device makes meanwhile never reuses a named table
+	 * (vmm/base/bus.h: with R readers, R + 2 tables always leave one). */
+	const struct bus_range *r = bus_find(bus_enter(env->pio), run->io.port, size);
+	if (!r) {
+		bus_leave(env->pio);
 		st->pio_unclaimed += count;
 		st->range_lat = stats_pio_lat(st, -1);
 		unclaimed_report(env->unclaimed, "port", run->io.port, size, is_write);
@@ -56,11 +49,12 @@ static enum exit_kind handle_pio(struct kvm_run *run, const struct exit_env *env
 			memset(data, 0xff, bytes);
 		return EXIT_RUN_AGAIN;
 	}
-	st->pio_hits[r.slot] += count;
-	st->range_lat = stats_pio_lat(st, r.slot);
+	st->pio_hits[r->slot] += count;
+	st->range_lat = stats_pio_lat(st, r->slot);
 	/* rep ins/outs: KVM hands us count elements at once. */
 	for (uint32_t c = 0; c < count; c++)
-		r.io(r.opaque, run->io.port - r.base, data + (size_t)c * size, size, is_write);
+		r->io(r->opaque, run->io.port - r->base, data + (size_t)c * size, size, is_write);
+	bus_leave(env->pio);
 	return EXIT_RUN_AGAIN;
 }
 
@@ -70,8 +64,9 @@ static enum exit_kind handle_mmio(struct kvm_run *run, const struct exit_env *en
 	uint32_t len = run->mmio.len;
 	if (len == 0 || len > sizeof(run->mmio.data))
 		return stop(why, 1, NULL, "vCPU %d: KVM reported an impossible MMIO exit", env->id);
-	struct bus_range r;
-	if (!lookup(env->mmio, run->mmio.phys_addr, len, &r)) {
+	const struct bus_range *r = bus_find(bus_enter(env->mmio), run->mmio.phys_addr, len);
+	if (!r) {
+		bus_leave(env->mmio);
 		st->mmio_unclaimed++;
 		st->range_lat = stats_mmio_lat(st, -1);
 		unclaimed_report(env->unclaimed, "MMIO address", run->mmio.phys_addr, len,
@@ -81,9 +76,10 @@ static enum exit_kind handle_mmio(struct kvm_run *run, const struct exit_env *en
 		return EXIT_RUN_AGAIN;
 	}
 	/* Counted by slot, which stays the range's wherever the guest moves it. */
-	st->mmio_hits[r.slot]++;
-	st->range_lat = stats_mmio_lat(st, r.slot);
-	r.io(r.opaque, run->mmio.phys_addr - r.base, run->mmio.data, len, run->mmio.is_write);
+	st->mmio_hits[r->slot]++;
+	st->range_lat = stats_mmio_lat(st, r->slot);
+	r->io(r->opaque, run->mmio.phys_addr - r->base, run->mmio.data, len, run->mmio.is_write);
+	bus_leave(env->mmio);
 	return EXIT_RUN_AGAIN;
 }
 
