@@ -8,8 +8,8 @@
  * bound to KVM (the message is delivered at once) or not (a write waits in
  * the eventfd's counter: that is the pending bit, and binding it again on
  * unmask sends it, §6.8.2.9). route() sets a vector's message, bind() binds
- * or unbinds its eventfd; a vector without an eventfd (no KVM: unit tests)
- * goes through fire() and a pending bit of its own.
+ * or unbinds its eventfd; a vector its owner gave no eventfd goes through
+ * fire() (may be NULL: only counted) and a pending bit of its own.
  */
 #ifndef MINIVMM_MSIX_H
 #define MINIVMM_MSIX_H

@@ -108,11 +108,11 @@ void virtio_pci_needs_reset(struct virtio_pci *vp, int q, const struct virtq_fau
 		complain(vp, "the device cannot use what the driver put in its queues");
 }
 
-/* route() and fire() (virtio_pci_irq.c) run under the MSI-X lock, so a
+/* route() and bind() (virtio_pci_irq.c) run under the MSI-X lock, so a
  * failure there cannot send the configuration interrupt
  * virtio_pci_needs_reset() would (that takes the same lock): the driver
  * finds DEVICE_NEEDS_RESET, the new config generation and the ISR bit when
- * it next looks. These failures are the host's (no eventfd, no GSI), never
+ * it next looks. These failures are the host's (no GSI, no irqfd), never
  * the guest's doing. */
 void virtio_pci_needs_reset_silently(struct virtio_pci *vp, uint16_t vec, const char *what)
 {
