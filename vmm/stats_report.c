@@ -33,6 +33,10 @@ int stats_snapshot_take(struct stats_snapshot *snap, const struct vm *vm)
 			d->count(d->ctx, &snap->doorbells, &snap->interrupts);
 	}
 	snap->console_dropped = LOAD(vm->console.dropped);
+	if (stop_requested(&vm->stop)) { /* then final (vmm/stop.h) */
+		snap->stop_reason = vm->stop.reason;
+		snap->stop_status = vm->stop.status;
+	}
 	snap->timed = vm->stats_clock.timed;
 	snap->tsc = vm->stats_clock.tsc;
 	snap->is_pvm = vm->kvm.is_pvm;
@@ -246,6 +250,18 @@ static void emit_seccomp(const struct stats_snapshot *snap, struct stats_sink *s
 		stats_text(s, "; the main thread is not filtered in sanitizer builds)\n");
 }
 
+/* JSON only: "stopped": {"reason": ..., "status": ...}, minivmm's exit
+ * status. */
+static void emit_stop(const struct stats_snapshot *snap, struct stats_sink *s)
+{
+	if (!snap->stop_reason)
+		return;
+	stats_object_begin(s, "stopped", STATS_INLINE);
+	stats_str(s, "reason", NULL, snap->stop_reason);
+	stats_u64(s, "status", NULL, (uint64_t)snap->stop_status);
+	stats_end(s);
+}
+
 void stats_emit(const struct stats_snapshot *snap, struct stats_sink *s)
 {
 	stats_object_begin(s, NULL, STATS_LINES);
@@ -257,8 +273,10 @@ void stats_emit(const struct stats_snapshot *snap, struct stats_sink *s)
 	emit_nics(snap, s);
 	emit_fixups(snap, s);
 	emit_cost(snap, s);
-	if (snap->at_exit)
+	if (snap->at_exit) {
 		emit_seccomp(snap, s);
+		emit_stop(snap, s);
+	}
 	stats_end(s);
 }
 

@@ -31,8 +31,12 @@ struct stats_snapshot {
 	double ns_per_tick;
 	double bookkeeping_ns; /* per exit, measured when the snapshot was taken */
 	/* The report at exit also says how the threads are filtered (text
-	 * only, as it always was). */
+	 * only, as it always was), and in JSON why the VM stopped: the text
+	 * follows the line on stderr that says it, a JSON file has no other
+	 * place for it (and stderr may have nobody reading). */
 	bool at_exit;
+	const char *stop_reason; /* NULL while no stop was requested */
+	int stop_status;
 	struct {
 		bool off;
 		int vcpu, worker, main; /* syscalls allowed; worker, main -1: no filter */

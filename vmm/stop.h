@@ -43,7 +43,7 @@ struct stop_line {
 void stop_line_pull(void *ctx);
 
 /* Whether a stop was requested; once true, status and reason are final. */
-static inline bool stop_requested(struct stop *s)
+static inline bool stop_requested(const struct stop *s)
 {
 	return atomic_load_explicit(&s->requested, memory_order_acquire);
 }

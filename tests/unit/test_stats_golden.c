@@ -318,6 +318,19 @@ START_TEST(test_at_exit)
 	ck_assert_ptr_nonnull(tail);
 	check(tail, "  \"handling_s\": 0.128713,\n  \"bookkeeping_ns_per_exit\": 400.0\n}\n");
 	free(j);
+	/* Why it stopped, in JSON only (the text follows stderr's line), with
+	 * the reason escaped as any string. */
+	snap.stop_reason = "guest \"triple\"-faulted on vCPU 1";
+	snap.stop_status = 1;
+	j = render(&snap, STATS_SINK_JSON);
+	tail = strstr(j, "  \"bookkeeping_ns_per_exit\"");
+	ck_assert_ptr_nonnull(tail);
+	check(tail, "  \"bookkeeping_ns_per_exit\": 400.0,\n  \"stopped\": {\"reason\": \"guest "
+		    "\\\"triple\\\"-faulted on vCPU 1\", \"status\": 1}\n}\n");
+	free(j);
+	char *t = render(&snap, STATS_SINK_TEXT);
+	ck_assert_ptr_null(strstr(t, "triple"));
+	free(t);
 	stats_snapshot_free(&snap);
 	fake_vm_free(vm);
 }
