@@ -533,7 +533,7 @@ net_ping_body() {
 		--cmdline "$linux_cmdline $ng_guest_ip_arg${extra:+ $extra}" "${args[@]}"
 	secs=$(ng_wait_for "$out/$name.out" "IP-Config: Complete" "$net_timeout") ||
 		bad "no 'IP-Config: Complete' on the console within ${net_timeout}s" || return 1
-	[ "$(ng_ports)" = "$ng_tap" ] || bad "ports on $ng_br while the guest runs: '$(ng_ports | xargs)', expected $ng_tap" || return 1
+	ng_expect_ports "while the guest runs" "$ng_tap" || return 1
 
 	ng_ping "$net_pings" 0.2 || return 1
 	# A test's own look at the running process (virtio_net_seccomp).
@@ -549,7 +549,7 @@ net_ping_body() {
 	rc=$ng_vmm_rc
 	expect_rc 0 && expect_err "$name" "stopped by" || return 1
 	# OVS still runs, so an empty list means minivmm removed its port.
-	[ -z "$(ng_ports)" ] || bad "minivmm left port(s) on $ng_br: $(ng_ports | xargs)" || return 1
+	ng_expect_ports "after minivmm stopped" || return 1
 	if [ "$tap" = existing ]; then
 		ng_in_ns ip link show "$ng_tap" >/dev/null 2>&1 || bad "minivmm deleted $ng_tap, which it had not made" || return 1
 	else
@@ -692,7 +692,7 @@ net_bad() {
 	expect_one_line_error "$name" "$re" || return 1
 	after=$(ng_links)
 	[ "$before" = "$after" ] || bad "$name: links before: $(xargs <<<"$before"); after: $(xargs <<<"$after")" || return 1
-	[ -z "$(ng_ports)" ] || bad "$name: port(s) left on $ng_br: $(ng_ports | xargs)"
+	ng_expect_ports "after $name"
 }
 
 test_virtio_net_bad_input() {

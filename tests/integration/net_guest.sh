@@ -107,11 +107,38 @@ ng_ovs_start() {
 }
 
 # ng_ports: the ports on $ng_br besides its own (OVS) or its members (Linux).
+# If ovs-vsctl cannot say, one line that says why instead, and status 1: an
+# unanswered question must never read as "no ports".
 ng_ports() {
+	local got rc
 	case $ng_kind in
-	ovs) ng_in_ns ovs-vsctl --timeout=10 list-ports "$ng_br" ;;
+	ovs)
+		got=$(ng_in_ns ovs-vsctl --timeout=10 list-ports "$ng_br" 2>"$ng_dir/list-ports.err") && {
+			[ -z "$got" ] || printf '%s\n' "$got"
+			return 0
+		}
+		rc=$?
+		# --timeout ends it with SIGALRM (ovs-vsctl(8)).
+		printf '(ovs-vsctl list-ports %s failed: status %s%s: %s)\n' "$ng_br" "$rc" \
+			"$( ((rc == 142)) && echo ', timed out after 10 s')" "$(head -n 1 "$ng_dir/list-ports.err")"
+		return 1
+		;;
 	linux) ng_in_ns ip -o link show master "$ng_br" | awk -F': ' '{ sub(/@.*/, "", $2); print $2 }' ;;
 	esac
+}
+
+# ng_expect_ports WHEN [PORT]: the bridge has exactly PORT (or, without it,
+# none), else says what it has WHEN, and for OVS what ovs-vswitchd last
+# logged about ports, which tells a port taken out from one never added.
+ng_expect_ports() {
+	local when=$1 want=${2:-} got
+	got=$(ng_ports)
+	[ "$got" = "$want" ] && return 0
+	ng_bad "ports on $ng_br $when: '$(xargs <<<"$got")', expected '$want'"
+	[ "$ng_kind" != ovs ] ||
+		grep -E '(added|deleted) interface|\|(WARN|ERR)\|' "$ng_dir/vswitchd.log" 2>/dev/null | tail -n 6 |
+		sed 's/^/      vswitchd.log: /'
+	return 1
 }
 
 # ng_links: every link name in the namespace, sorted (for before/after).
@@ -324,7 +351,7 @@ ng_selftest() {
 		ng_say "    $kind: ping $ng_ping_recv/$ng_ping_sent rtt min/avg/max = $ng_ping_rtt ms" \
 			"(tap rx/tx $(ng_link_counter "$ng_tap" rx_packets)/$(ng_link_counter "$ng_tap" tx_packets))"
 		ng_fake_guest_remove || exit 1
-		[ -z "$(ng_ports)" ] || ng_bad "ports left on $ng_br: $(ng_ports)" || exit 1
+		ng_expect_ports "after the fake guest left" || exit 1
 	) || ok=1
 	if ng_sweep $$; then
 		ng_say "    $kind: teardown left nothing"
