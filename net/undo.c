@@ -11,8 +11,9 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
+
+#include "vmm/base/clock.h"
 
 enum undo_kind { UNDO_PORT = 1, UNDO_FORGET_PORT, UNDO_TAP, UNDO_SEAL };
 
@@ -221,13 +222,6 @@ int net_undo_seal(struct net_undo *u, struct errbuf *e)
 	return send_record(u, &m, -1, e);
 }
 
-static long ms_since(const struct timespec *t0)
-{
-	struct timespec now;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (now.tv_sec - t0->tv_sec) * 1000 + (now.tv_nsec - t0->tv_nsec) / 1000000;
-}
-
 void net_undo_finish(struct net_undo *u, int timeout_ms)
 {
 	if (u->fd < 0)
@@ -235,11 +229,10 @@ void net_undo_finish(struct net_undo *u, int timeout_ms)
 	/* End of stream for the child, which then undoes; its end closes
 	 * when it exits. */
 	shutdown(u->fd, SHUT_WR);
-	struct timespec t0;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	struct timespec t0 = clock_now();
 	bool done = false;
 	for (;;) {
-		long left = timeout_ms - ms_since(&t0);
+		long left = timeout_ms - clock_ms_since(&t0);
 		if (left <= 0)
 			break;
 		struct pollfd p = {.fd = u->fd, .events = POLLIN};

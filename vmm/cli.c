@@ -279,19 +279,26 @@ int cli_check_stats_path(const char *path, struct errbuf *e)
 	return 0;
 }
 
+/* O_NONBLOCK: a FIFO (or /dev/stdout on a pipe) is opened without waiting
+ * for a reader, which could be forever with the stop signals blocked; and
+ * the report at exit is written with a bounded wait (file_stream_within). */
+#define STATS_OPEN (O_WRONLY | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)
+
 int cli_open_stats(const char *path, bool *created, struct errbuf *e)
 {
 	*created = false;
 	if (cli_check_stats_path(path, e))
 		return -1;
-	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOCTTY, 0666);
+	int fd = open(path, STATS_OPEN | O_EXCL, 0666);
 	if (fd >= 0) {
 		*created = true;
 		return fd;
 	}
 	/* There already, or a dangling symlink whose target this creates. */
 	if (errno == EEXIST)
-		fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOCTTY, 0666);
+		fd = open(path, STATS_OPEN, 0666);
+	if (fd < 0 && errno == ENXIO)
+		return errorf(e, "--stats=json:%s: a FIFO that nobody reads", path);
 	if (fd < 0)
 		return errorf_errno(e, "--stats=json:%s: cannot open it", path);
 	return fd;

@@ -8,9 +8,11 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "vmm/base/seccomp.h"
+#include "vmm/file.h"
 #include "vmm/stats_report.h"
 
 /* What the main thread takes: the stop signals, and SIGUSR1 for the stats. */
@@ -152,10 +154,17 @@ static void print_final_stats(struct vm *vm)
 		stats_report_at_exit(vm, stderr);
 		return;
 	}
-	/* Opened at start: this thread can open nothing now. The stream takes
-	 * the descriptor over. */
+	/* Opened at start: this thread can open nothing now. A file is written
+	 * anew; a pipe or FIFO (--stats=json:/dev/stdout | jq) cannot be
+	 * truncated and gets the report as it is. Its reader gets 2 s, as the
+	 * console's does (vmm/outputs.h): one that stopped reading must not
+	 * hold up the tear-down that follows. The stream takes the descriptor
+	 * over. */
 	int fd = vm->cfg.stats_fd;
-	FILE *f = ftruncate(fd, 0) == 0 && lseek(fd, 0, SEEK_SET) == 0 ? fdopen(fd, "w") : NULL;
+	struct stat st;
+	bool ok = fstat(fd, &st) == 0 &&
+		  (!S_ISREG(st.st_mode) || (ftruncate(fd, 0) == 0 && lseek(fd, 0, SEEK_SET) == 0));
+	FILE *f = ok ? file_stream_within(fd, 2000) : NULL;
 	if (!f) {
 		fprintf(stderr, "minivmm: --stats=json:%s: %s\n", vm->cfg.stats_path,
 			strerror(errno));
@@ -163,9 +172,18 @@ static void print_final_stats(struct vm *vm)
 	}
 	vm->cfg.stats_fd = -1;
 	stats_report_at_exit(vm, f);
-	if (fclose(f))
+	/* The stream's last failure is errno's. */
+	int err = fflush(f) || ferror(f) ? errno : 0;
+	if (fclose(f) && !err)
+		err = errno;
+	if (err == ETIMEDOUT)
+		fprintf(stderr,
+			"minivmm: --stats=json:%s: its reader did not take it all within 2 s; "
+			"the rest is dropped\n",
+			vm->cfg.stats_path);
+	else if (err)
 		fprintf(stderr, "minivmm: --stats=json:%s: %s\n", vm->cfg.stats_path,
-			strerror(errno));
+			strerror(err));
 }
 
 int vm_run(struct vm *vm)

@@ -302,7 +302,14 @@ test_bad_kernels() {
 		refused bad_garbage "not a bzImage or ELF vmlinux" --kernel "$out/garbage.bin" &&
 		refused bad_trunc "truncated" --kernel "$out/truncated.bzImage" &&
 		refused bad_nopvh "no PVH entry note" --kernel "$pl/nopvh.elf" &&
-		refused bad_kernel_dir "--kernel $out: not a regular file" --kernel "$out"
+		refused bad_kernel_dir "--kernel $out: not a regular file" --kernel "$out" || return 1
+	# A FIFO nobody writes to: refused at once. Opening it to look waited
+	# for a writer, with the stop signals blocked: only SIGKILL ended it.
+	rm -f "$out/kernel.fifo"
+	mkfifo "$out/kernel.fifo" || return 1
+	refused bad_kernel_fifo "--kernel $out/kernel.fifo: not a regular file$" --kernel "$out/kernel.fifo" &&
+		refused bad_initrd_fifo "--initrd $out/kernel.fifo: not a regular file$" \
+			--kernel "$pl/hello.bzImage" --initrd "$out/kernel.fifo"
 }
 
 test_bad_values() {
@@ -356,7 +363,27 @@ test_bad_values() {
 	# ... while a good path still gets the JSON when the VM stops.
 	run stats_json_ok 60 --kernel "$k" --stats="json:$out/stats.json"
 	expect_rc 0 || return 1
-	grep -q '^{' "$out/stats.json" || bad "--stats=json:$out/stats.json: no JSON in it"
+	grep -q '^{' "$out/stats.json" || bad "--stats=json:$out/stats.json: no JSON in it" || return 1
+	# A FIFO: refused without a reader (at once: it used to wait for one);
+	# with one, the report goes in as it is, not truncated first (which a
+	# pipe refuses: the report was lost with "Invalid argument"), and says
+	# why the VM stopped. The same holds for --stats=json:/dev/stdout on a
+	# pipe.
+	local r w
+	rm -f "$out/stats.fifo"
+	mkfifo "$out/stats.fifo" || return 1
+	refused bad_stats_fifo "--stats=json:$out/stats.fifo: a FIFO that nobody reads$" \
+		--kernel "$k" --stats="json:$out/stats.fifo" || return 1
+	# The reader opens without waiting: a writer (w) is there, then goes.
+	# shellcheck disable=SC2094 # one FIFO, both ends on purpose
+	exec {w}<>"$out/stats.fifo" {r}<"$out/stats.fifo" {w}>&-
+	run stats_json_fifo 60 --kernel "$k" --stats="json:$out/stats.fifo"
+	timeout 5 cat <&"$r" >"$out/stats_fifo.json"
+	exec {r}<&-
+	expect_rc 0 && expect_err stats_json_fifo "^minivmm: guest reset" || return 1
+	! grep -q "stats=json" "$out/stats_json_fifo.err" || bad "$(grep "stats=json" "$out/stats_json_fifo.err")" || return 1
+	python3 -c 'import json, sys; r = json.load(open(sys.argv[1])); s = r["stopped"]; assert s["status"] == 0 and s["reason"].startswith("guest reset"), s' \
+		"$out/stats_fifo.json" || bad "--stats=json: through a FIFO: not the JSON expected: $(head -c 300 "$out/stats_fifo.json")"
 	# (--tap, --bridge and --mac: virtio_net_bad_input, inside a namespace.)
 }
 

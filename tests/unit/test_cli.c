@@ -510,7 +510,6 @@ START_TEST(test_stats_path_check)
 }
 END_TEST
 
-/* --no-seccomp takes no value, and a later parse starts with seccomp on. */
 /* The benchmarks' counts: a plain decimal number within bounds. */
 START_TEST(test_parse_uint)
 {
@@ -525,6 +524,7 @@ START_TEST(test_parse_uint)
 }
 END_TEST
 
+/* --no-seccomp takes no value, and a later parse starts with seccomp on. */
 START_TEST(test_no_seccomp)
 {
 	struct vm_config cfg;
