@@ -284,6 +284,17 @@ int cli_check_stats_path(const char *path, struct errbuf *e)
  * the report at exit is written with a bounded wait (file_stream_within). */
 #define STATS_OPEN (O_WRONLY | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)
 
+int cli_stats_stream(int fd)
+{
+	struct stat st, std;
+	if (fstat(fd, &st) < 0)
+		return 0;
+	for (int s = 1; s <= 2; s++)
+		if (fstat(s, &std) == 0 && std.st_dev == st.st_dev && std.st_ino == st.st_ino)
+			return s;
+	return 0;
+}
+
 int cli_open_stats(const char *path, bool *created, struct errbuf *e)
 {
 	*created = false;

@@ -44,6 +44,13 @@ int cli_check_stats_path(const char *path, struct errbuf *e);
  * file, which its caller removes if the VM never ran. */
 int cli_open_stats(const char *path, bool *created, struct errbuf *e);
 
+/* 1 or 2 if fd (cli_open_stats's) is the file, pipe or terminal that
+ * minivmm's own stdout or stderr is, else 0: PATH may be /dev/stdout, or the
+ * file stdout was redirected to. Written through a descriptor of its own,
+ * the report would truncate what the console wrote there, or cut into it;
+ * it goes through that stream instead, after the console. */
+int cli_stats_stream(int fd);
+
 void cli_usage(FILE *out);
 
 #endif

@@ -48,6 +48,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "minivmm: %s\n", e.msg);
 		return 1;
 	}
+	if (cfg.stats_fd >= 0 && (cfg.stats_stream = cli_stats_stream(cfg.stats_fd))) {
+		close(cfg.stats_fd);
+		cfg.stats_fd = -1;
+	}
 	/* First, while this is the only thread and nothing is open but the
 	 * standard streams: the process that will undo the network set-up. */
 	struct net_undo undo = {.pid = 0, .fd = -1};

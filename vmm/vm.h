@@ -36,6 +36,7 @@ struct vm_config {
 	enum stats_format stats; /* --stats: off, text or JSON */
 	const char *stats_path;	 /* --stats=json:PATH; NULL: stderr */
 	int stats_fd;		 /* that file, opened at start (cli_open_stats) */
+	int stats_stream;	 /* 1, 2: PATH is our own stdout, stderr (cli_stats_stream) */
 	const char *kvm_path;
 	/* virtio-net: a TAP (NULL: no NIC), the bridge to put it in, its MAC. */
 	const char *tap;

@@ -145,13 +145,17 @@ void vm_wait(struct vm *vm)
 		close(sfd);
 }
 
-/* --stats: to stderr, or for --stats=json:PATH to that file. */
+/* --stats: to stderr, or for --stats=json:PATH to that file, or to our
+ * stdout or stderr if PATH is one of them (cli_stats_stream): into their
+ * pipes (vmm/outputs.h), after the console, never waiting. */
 static void print_final_stats(struct vm *vm)
 {
 	if (vm->cfg.stats == STATS_OFF)
 		return;
-	if (!vm->cfg.stats_path) {
-		stats_report_at_exit(vm, stderr);
+	if (!vm->cfg.stats_path || vm->cfg.stats_stream) {
+		FILE *out = vm->cfg.stats_stream == 1 ? stdout : stderr;
+		stats_report_at_exit(vm, out);
+		fflush(out);
 		return;
 	}
 	/* Opened at start: this thread can open nothing now. A file is written

@@ -383,7 +383,13 @@ test_bad_values() {
 	expect_rc 0 && expect_err stats_json_fifo "^minivmm: guest reset" || return 1
 	! grep -q "stats=json" "$out/stats_json_fifo.err" || bad "$(grep "stats=json" "$out/stats_json_fifo.err")" || return 1
 	python3 -c 'import json, sys; r = json.load(open(sys.argv[1])); s = r["stopped"]; assert s["status"] == 0 and s["reason"].startswith("guest reset"), s' \
-		"$out/stats_fifo.json" || bad "--stats=json: through a FIFO: not the JSON expected: $(head -c 300 "$out/stats_fifo.json")"
+		"$out/stats_fifo.json" || bad "--stats=json: through a FIFO: not the JSON expected: $(head -c 300 "$out/stats_fifo.json")" || return 1
+	# /dev/stdout, here a file: the report comes after the console, which
+	# stays (it was truncated away, the JSON written over it).
+	run stats_json_stdout 60 --kernel "$k" --stats=json:/dev/stdout
+	expect_rc 0 && expect_out stats_json_stdout "^hello from a minivmm payload$" || return 1
+	python3 -c 'import json, sys; t = open(sys.argv[1]).read(); r = json.loads(t[t.index("\n{") + 1:]); assert r["stopped"]["status"] == 0' \
+		"$out/stats_json_stdout.out" || bad "--stats=json:/dev/stdout: no JSON after the console: $(head -c 300 "$out/stats_json_stdout.out")"
 	# (--tap, --bridge and --mac: virtio_net_bad_input, inside a namespace.)
 }
 

@@ -157,5 +157,37 @@ START_TEST(test_stream_complete)
 }
 END_TEST
 
+/* --stats=json:/dev/stdout, or the file stdout goes to: told apart from
+ * any other file by what it is, not by its name. */
+START_TEST(test_stats_stream)
+{
+	char path[sizeof(dir) + 16], other[sizeof(dir) + 16];
+	snprintf(path, sizeof(path), "%s/log", dir);
+	snprintf(other, sizeof(other), "%s/other", dir);
+	int log = open(path, O_WRONLY | O_CREAT, 0600);
+	ck_assert_int_ge(log, 0);
+	int saved = dup(2);
+	ck_assert_int_eq(dup2(log, 2), 2); /* this test's stderr is the log */
+	bool created;
+	struct errbuf e = {""};
+	int fd = cli_open_stats(path, &created, &e);
+	int same = cli_stats_stream(fd);
+	int o = cli_open_stats(other, &created, &e);
+	int differ = cli_stats_stream(o);
+	int dev = open("/dev/stderr", O_WRONLY);
+	int via_dev = cli_stats_stream(dev);
+	dup2(saved, 2);
+	ck_assert_int_eq(same, 2);
+	ck_assert_int_eq(differ, 0);
+	ck_assert_int_eq(via_dev, 2);
+	close(fd);
+	close(o);
+	close(dev);
+	close(log);
+	close(saved);
+}
+END_TEST
+
 CHECK_MAIN_FIXTURE("file", make_dir, remove_dir, test_read_fifo_refused, test_read_regular,
-		   test_stats_fifo, test_stream_gives_up_on_stalled_reader, test_stream_complete)
+		   test_stats_fifo, test_stream_gives_up_on_stalled_reader, test_stream_complete,
+		   test_stats_stream)
