@@ -279,9 +279,9 @@ int cli_check_stats_path(const char *path, struct errbuf *e)
 	return 0;
 }
 
-/* O_NONBLOCK: a FIFO (or /dev/stdout on a pipe) is opened without waiting
- * for a reader, which could be forever with the stop signals blocked; and
- * the report at exit is written with a bounded wait (file_stream_within). */
+/* O_NONBLOCK: a FIFO is opened without waiting for a reader, which could be
+ * forever with the stop signals blocked; and the report at exit is written
+ * with a bounded wait (file_stream_within). */
 #define STATS_OPEN (O_WRONLY | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)
 
 int cli_stats_stream(int fd)

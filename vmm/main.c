@@ -86,6 +86,6 @@ int main(int argc, char **argv)
 		vm_destroy(&vm);
 	}
 	/* A reader that stalled gets 2 s more, then what is left is dropped. */
-	outputs_stop(&out, 2000);
+	outputs_stop(&out, OUTPUTS_STALLED_READER_MS);
 	return status;
 }

@@ -49,4 +49,8 @@ int outputs_start(struct outputs *o, int wake_signal, bool filtered, struct errb
  * on an outputs that was never started. */
 void outputs_stop(struct outputs *o, int drain_ms);
 
+/* What a reader that stopped reading gets at exit, in ms, before the rest is
+ * dropped: the console's (outputs_stop) and the --stats=json file's. */
+#define OUTPUTS_STALLED_READER_MS 2000
+
 #endif

@@ -13,6 +13,7 @@
 
 #include "vmm/base/seccomp.h"
 #include "vmm/file.h"
+#include "vmm/outputs.h"
 #include "vmm/stats_report.h"
 
 /* What the main thread takes: the stop signals, and SIGUSR1 for the stats. */
@@ -159,16 +160,15 @@ static void print_final_stats(struct vm *vm)
 		return;
 	}
 	/* Opened at start: this thread can open nothing now. A file is written
-	 * anew; a pipe or FIFO (--stats=json:/dev/stdout | jq) cannot be
-	 * truncated and gets the report as it is. Its reader gets 2 s, as the
-	 * console's does (vmm/outputs.h): one that stopped reading must not
-	 * hold up the tear-down that follows. The stream takes the descriptor
-	 * over. */
+	 * anew; a FIFO cannot be truncated and gets the report as it is. Its
+	 * reader gets as long as the console's does (vmm/outputs.h): one that
+	 * stopped reading must not hold up the tear-down that follows. The
+	 * stream takes the descriptor over. */
 	int fd = vm->cfg.stats_fd;
 	struct stat st;
 	bool ok = fstat(fd, &st) == 0 &&
 		  (!S_ISREG(st.st_mode) || (ftruncate(fd, 0) == 0 && lseek(fd, 0, SEEK_SET) == 0));
-	FILE *f = ok ? file_stream_within(fd, 2000) : NULL;
+	FILE *f = ok ? file_stream_within(fd, OUTPUTS_STALLED_READER_MS) : NULL;
 	if (!f) {
 		fprintf(stderr, "minivmm: --stats=json:%s: %s\n", vm->cfg.stats_path,
 			strerror(errno));
@@ -182,9 +182,9 @@ static void print_final_stats(struct vm *vm)
 		err = errno;
 	if (err == ETIMEDOUT)
 		fprintf(stderr,
-			"minivmm: --stats=json:%s: its reader did not take it all within 2 s; "
+			"minivmm: --stats=json:%s: its reader did not take it all within %d s; "
 			"the rest is dropped\n",
-			vm->cfg.stats_path);
+			vm->cfg.stats_path, OUTPUTS_STALLED_READER_MS / 1000);
 	else if (err)
 		fprintf(stderr, "minivmm: --stats=json:%s: %s\n", vm->cfg.stats_path,
 			strerror(err));

@@ -367,8 +367,7 @@ test_bad_values() {
 	# A FIFO: refused without a reader (at once: it used to wait for one);
 	# with one, the report goes in as it is, not truncated first (which a
 	# pipe refuses: the report was lost with "Invalid argument"), and says
-	# why the VM stopped. The same holds for --stats=json:/dev/stdout on a
-	# pipe.
+	# why the VM stopped.
 	local r w
 	rm -f "$out/stats.fifo"
 	mkfifo "$out/stats.fifo" || return 1
